@@ -1,1 +1,443 @@
-//! x
+//! # tessera-config: configuration read once
+//!
+//! Tessera's settings come from environment variables, with a `.env` file in the working directory
+//! read first and real environment variables winning over it. They are read once, into one typed
+//! [`Config`], and validated with messages that name the variable at fault. Nothing else in Tessera
+//! reads the environment.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `JWT_SECRET_KEY` | HMAC secret for HS*, used as its raw UTF-8 bytes | none |
+//! | `JWT_ALGORITHM` | signing algorithm | `HS256` if `JWT_SECRET_KEY` is set, else `ES256` |
+//! | `JWT_PRIVATE_KEY_FILE` | PKCS#8 PEM private key for RS*/PS*/ES*/EdDSA | generated into the data dir |
+//! | `JWT_ISSUER` | `iss` stamped and required | `http://127.0.0.1:8080` |
+//! | `JWT_AUDIENCE` | `aud` stamped and required | `tessera` |
+//! | `JWT_ACCESS_TTL` | access-token lifetime | `15m` |
+//! | `JWT_REFRESH_TTL` | refresh-token lifetime | `7d` |
+//! | `JWT_EXPIRY_HOURS` | older name for the access lifetime, in hours | |
+//! | `JWT_REFRESH_EXPIRY_DAYS` | older name for the refresh lifetime, in days | |
+//! | `JWT_LEEWAY` | clock leeway for `exp`/`nbf`/`iat` | `30s` |
+//! | `TESSERA_DATA_DIR` | data directory | `./tessera-data` |
+//!
+//! The key itself is loaded by [`Config::load_signing_key`], which may create the data directory
+//! and a key file on first use; parsing the configuration never touches the file system beyond
+//! reading `.env`.
+#![forbid(unsafe_code)]
+
+mod duration;
+mod keyfile;
+
+pub use duration::parse_duration;
+pub use keyfile::LoadedKey;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tessera_token::{Algorithm, Secret};
+
+/// Default `iss`: the server's default address.
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+/// Default `aud`.
+pub const DEFAULT_AUDIENCE: &str = "tessera";
+/// Default access-token lifetime: 15 minutes.
+pub const DEFAULT_ACCESS_TTL: u64 = 15 * 60;
+/// Default refresh-token lifetime: 7 days.
+pub const DEFAULT_REFRESH_TTL: u64 = 7 * 24 * 3600;
+/// Default clock leeway: 30 seconds.
+pub const DEFAULT_LEEWAY: u64 = 30;
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./tessera-data";
+
+/// Everything that can be wrong with the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A variable has a value Tessera cannot use.
+    #[error("{var}: {reason}")]
+    Invalid {
+        /// The variable at fault.
+        var: &'static str,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+    /// The `.env` file exists but cannot be read or parsed.
+    #[error(".env: {0}")]
+    DotEnv(String),
+    /// A file could not be read or written.
+    #[error("{var}: {path}: {source}")]
+    Io {
+        /// The variable that named (or implied) the file.
+        var: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A key file or secret was read but refused by the token core.
+    #[error("{var}: {source}")]
+    Key {
+        /// The variable that named (or implied) the key.
+        var: &'static str,
+        /// Why the key was refused.
+        source: tessera_token::Error,
+    },
+}
+
+/// Where the signing key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// An HMAC secret from `JWT_SECRET_KEY`.
+    HmacSecret(Secret),
+    /// A PKCS#8 PEM file named by `JWT_PRIVATE_KEY_FILE`.
+    PrivateKeyFile(PathBuf),
+    /// A key file in the data directory, generated on first use.
+    Generated(PathBuf),
+}
+
+/// Tessera's validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The signing algorithm.
+    pub algorithm: Algorithm,
+    /// Where the signing key comes from.
+    pub key_source: KeySource,
+    /// The `iss` stamped on tokens and required of them.
+    pub issuer: String,
+    /// The `aud` stamped on tokens and required of them.
+    pub audience: String,
+    /// Access-token lifetime in seconds.
+    pub access_ttl: u64,
+    /// Refresh-token lifetime in seconds.
+    pub refresh_ttl: u64,
+    /// Clock leeway in seconds.
+    pub leeway: u64,
+    /// The data directory.
+    pub data_dir: PathBuf,
+}
+
+/// The variables read: `.env` entries overlaid by the real environment.
+#[derive(Debug, Default, Clone)]
+pub struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// Reads `dir/.env` if it exists, then overlays the process environment (which wins).
+    ///
+    /// # Errors
+    /// [`ConfigError::DotEnv`] if `.env` exists but is unreadable or malformed.
+    pub fn from_env_and_dotenv(dir: &Path) -> Result<Self, ConfigError> {
+        let mut vars = HashMap::new();
+        let dotenv = dir.join(".env");
+        if dotenv.exists() {
+            let entries = dotenvy::from_path_iter(&dotenv)
+                .map_err(|err| ConfigError::DotEnv(err.to_string()))?;
+            for entry in entries {
+                let (name, value) = entry.map_err(|err| ConfigError::DotEnv(err.to_string()))?;
+                vars.insert(name, value);
+            }
+        }
+        for (name, value) in std::env::vars_os() {
+            if let (Some(name), Some(value)) = (name.to_str(), value.to_str()) {
+                vars.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Ok(Vars(vars))
+    }
+
+    /// Variables from explicit pairs (tests, embedding).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Vars(
+            pairs
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// A variable's value; an empty value counts as unset.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    }
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        reason: reason.into(),
+    }
+}
+
+fn duration_var(vars: &Vars, var: &'static str) -> Result<Option<u64>, ConfigError> {
+    vars.get(var)
+        .map(|text| parse_duration(text).map_err(|reason| invalid(var, reason)))
+        .transpose()
+}
+
+fn count_var(vars: &Vars, var: &'static str, unit: u64) -> Result<Option<u64>, ConfigError> {
+    vars.get(var)
+        .map(|text| {
+            text.trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|count| count.checked_mul(unit))
+                .ok_or_else(|| invalid(var, format!("`{text}` is not a whole number")))
+        })
+        .transpose()
+}
+
+impl Config {
+    /// Reads `.env` in the working directory and the environment, then validates.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable at fault.
+    pub fn load() -> Result<Self, ConfigError> {
+        let vars = Vars::from_env_and_dotenv(Path::new("."))?;
+        Config::from_vars(&vars)
+    }
+
+    /// Builds and validates the configuration from the given variables.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable at fault.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let secret = vars.get("JWT_SECRET_KEY");
+        let key_file = vars.get("JWT_PRIVATE_KEY_FILE");
+        let algorithm = match vars.get("JWT_ALGORITHM") {
+            Some(name) => name.trim().parse::<Algorithm>().map_err(|_| {
+                invalid(
+                    "JWT_ALGORITHM",
+                    format!(
+                        "`{}` is not supported; use one of {}",
+                        name.chars().take(32).collect::<String>(),
+                        Algorithm::ALL.map(Algorithm::name).join(", ")
+                    ),
+                )
+            })?,
+            None if secret.is_some() => Algorithm::HS256,
+            None => Algorithm::ES256,
+        };
+        let data_dir = PathBuf::from(vars.get("TESSERA_DATA_DIR").unwrap_or(DEFAULT_DATA_DIR));
+        let key_source = if algorithm.is_symmetric() {
+            if key_file.is_some() {
+                return Err(invalid(
+                    "JWT_PRIVATE_KEY_FILE",
+                    format!("{algorithm} uses JWT_SECRET_KEY, not a private key file"),
+                ));
+            }
+            let secret = secret.ok_or_else(|| {
+                invalid("JWT_SECRET_KEY", format!("required for {algorithm}; generate one with `tessera keygen --alg {algorithm}`"))
+            })?;
+            let min = algorithm.hash_len();
+            if secret.len() < min {
+                return Err(invalid(
+                    "JWT_SECRET_KEY",
+                    format!(
+                        "is {} bytes; {algorithm} needs at least {min} bytes (RFC 7518 section 3.2); \
+                         generate one with `tessera keygen --alg {algorithm}`",
+                        secret.len()
+                    ),
+                ));
+            }
+            KeySource::HmacSecret(Secret::new(secret.as_bytes().to_vec()))
+        } else {
+            if secret.is_some() {
+                return Err(invalid(
+                    "JWT_SECRET_KEY",
+                    format!("is set, but {algorithm} signs with a private key (JWT_PRIVATE_KEY_FILE); unset one of them"),
+                ));
+            }
+            match key_file {
+                Some(path) => KeySource::PrivateKeyFile(PathBuf::from(path)),
+                None => KeySource::Generated(keyfile::generated_key_path(&data_dir, algorithm)),
+            }
+        };
+
+        let access_ttl = match duration_var(vars, "JWT_ACCESS_TTL")? {
+            Some(ttl) => ttl,
+            None => count_var(vars, "JWT_EXPIRY_HOURS", 3600)?.unwrap_or(DEFAULT_ACCESS_TTL),
+        };
+        if access_ttl == 0 {
+            return Err(invalid("JWT_ACCESS_TTL", "must be longer than zero"));
+        }
+        let refresh_ttl = match duration_var(vars, "JWT_REFRESH_TTL")? {
+            Some(ttl) => ttl,
+            None => count_var(vars, "JWT_REFRESH_EXPIRY_DAYS", 24 * 3600)?
+                .unwrap_or(DEFAULT_REFRESH_TTL),
+        };
+        if refresh_ttl == 0 {
+            return Err(invalid("JWT_REFRESH_TTL", "must be longer than zero"));
+        }
+        let leeway = duration_var(vars, "JWT_LEEWAY")?.unwrap_or(DEFAULT_LEEWAY);
+        if leeway > 300 {
+            return Err(invalid(
+                "JWT_LEEWAY",
+                "over 5 minutes is not a clock skew; at most 300s",
+            ));
+        }
+        Ok(Config {
+            algorithm,
+            key_source,
+            issuer: vars.get("JWT_ISSUER").unwrap_or(DEFAULT_ISSUER).to_owned(),
+            audience: vars
+                .get("JWT_AUDIENCE")
+                .unwrap_or(DEFAULT_AUDIENCE)
+                .to_owned(),
+            access_ttl,
+            refresh_ttl,
+            leeway,
+            data_dir,
+        })
+    }
+
+    /// Loads (or, for [`KeySource::Generated`], creates on first use) the signing key.
+    ///
+    /// # Errors
+    /// [`ConfigError::Io`] or [`ConfigError::Key`] naming the variable behind the key.
+    pub fn load_signing_key(&self) -> Result<LoadedKey, ConfigError> {
+        keyfile::load(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(&Vars::from_pairs(pairs.iter().copied()))
+    }
+
+    fn var_of(err: ConfigError) -> &'static str {
+        match err {
+            ConfigError::Invalid { var, .. }
+            | ConfigError::Io { var, .. }
+            | ConfigError::Key { var, .. } => var,
+            ConfigError::DotEnv(_) => ".env",
+        }
+    }
+
+    #[test]
+    fn zero_configuration_defaults() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.algorithm, Algorithm::ES256);
+        assert!(matches!(config.key_source, KeySource::Generated(_)));
+        assert_eq!(config.access_ttl, 900);
+        assert_eq!(config.refresh_ttl, 7 * 86400);
+        assert_eq!(config.leeway, 30);
+        assert_eq!(config.issuer, DEFAULT_ISSUER);
+        assert_eq!(config.data_dir, PathBuf::from("./tessera-data"));
+    }
+
+    #[test]
+    fn a_secret_selects_hs256() {
+        let secret = "s".repeat(32);
+        let config = config(&[("JWT_SECRET_KEY", &secret)]).unwrap();
+        assert_eq!(config.algorithm, Algorithm::HS256);
+        assert_eq!(
+            config.key_source,
+            KeySource::HmacSecret(Secret::new(secret.into_bytes()))
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused_per_algorithm() {
+        for (alg, min) in [("HS256", 32), ("HS384", 48), ("HS512", 64)] {
+            let short = "s".repeat(min - 1);
+            let err = config(&[("JWT_ALGORITHM", alg), ("JWT_SECRET_KEY", &short)]).unwrap_err();
+            assert!(err.to_string().contains(&min.to_string()), "{err}");
+            assert_eq!(var_of(err), "JWT_SECRET_KEY");
+            let long = "s".repeat(min);
+            config(&[("JWT_ALGORITHM", alg), ("JWT_SECRET_KEY", &long)]).unwrap();
+        }
+    }
+
+    #[test]
+    fn none_and_unknown_algorithms_are_refused() {
+        for alg in ["none", "NONE", "HS1", "rs256"] {
+            let err = config(&[("JWT_ALGORITHM", alg)]).unwrap_err();
+            assert_eq!(var_of(err), "JWT_ALGORITHM", "{alg}");
+        }
+    }
+
+    #[test]
+    fn mismatched_key_material_is_refused() {
+        let secret = "s".repeat(64);
+        assert_eq!(
+            var_of(config(&[("JWT_ALGORITHM", "RS256"), ("JWT_SECRET_KEY", &secret)]).unwrap_err()),
+            "JWT_SECRET_KEY"
+        );
+        assert_eq!(
+            var_of(
+                config(&[
+                    ("JWT_ALGORITHM", "HS256"),
+                    ("JWT_PRIVATE_KEY_FILE", "k.pem")
+                ])
+                .unwrap_err()
+            ),
+            "JWT_PRIVATE_KEY_FILE"
+        );
+        assert_eq!(
+            var_of(config(&[("JWT_ALGORITHM", "HS256")]).unwrap_err()),
+            "JWT_SECRET_KEY"
+        );
+    }
+
+    #[test]
+    fn ttl_names_old_and_new() {
+        let c = config(&[("JWT_EXPIRY_HOURS", "2"), ("JWT_REFRESH_EXPIRY_DAYS", "3")]).unwrap();
+        assert_eq!((c.access_ttl, c.refresh_ttl), (7200, 3 * 86400));
+        let c = config(&[
+            ("JWT_EXPIRY_HOURS", "2"),
+            ("JWT_ACCESS_TTL", "90s"),
+            ("JWT_REFRESH_EXPIRY_DAYS", "3"),
+            ("JWT_REFRESH_TTL", "1h"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.access_ttl, c.refresh_ttl),
+            (90, 3600),
+            "the *_TTL names win"
+        );
+        assert_eq!(
+            var_of(config(&[("JWT_ACCESS_TTL", "soon")]).unwrap_err()),
+            "JWT_ACCESS_TTL"
+        );
+        assert_eq!(
+            var_of(config(&[("JWT_ACCESS_TTL", "0")]).unwrap_err()),
+            "JWT_ACCESS_TTL"
+        );
+        assert_eq!(
+            var_of(config(&[("JWT_EXPIRY_HOURS", "1.5")]).unwrap_err()),
+            "JWT_EXPIRY_HOURS"
+        );
+        assert_eq!(config(&[("JWT_LEEWAY", "0")]).unwrap().leeway, 0);
+        assert_eq!(
+            var_of(config(&[("JWT_LEEWAY", "1h")]).unwrap_err()),
+            "JWT_LEEWAY"
+        );
+    }
+
+    #[test]
+    fn dotenv_is_read_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "JWT_AUDIENCE=from-dotenv\nTESSERA_TEST_ONLY_VAR=dotenv\n",
+        )
+        .unwrap();
+        let vars = Vars::from_env_and_dotenv(dir.path()).unwrap();
+        assert_eq!(
+            vars.get("JWT_AUDIENCE"),
+            std::env::var("JWT_AUDIENCE")
+                .ok()
+                .as_deref()
+                .or(Some("from-dotenv"))
+        );
+        assert_eq!(vars.get("TESSERA_TEST_ONLY_VAR"), Some("dotenv"));
+        // PATH is always in the real environment and must not be shadowed.
+        std::fs::write(dir.path().join(".env"), "PATH=/nowhere\n").unwrap();
+        let vars = Vars::from_env_and_dotenv(dir.path()).unwrap();
+        assert_ne!(vars.get("PATH"), Some("/nowhere"));
+    }
+}

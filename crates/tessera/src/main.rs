@@ -1,1 +1,47 @@
-fn main() {}
+//! `tessera`: keys, tokens and JWKS from the command line (and, in later releases, the server).
+//!
+//! `main` only parses arguments, loads the configuration when a command needs it, and calls the
+//! command. Errors end the process with a non-zero status and one line on stderr.
+#![forbid(unsafe_code)]
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Tessera: secure JWT authentication.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a signing key: a random secret for HS*, a PKCS#8 PEM private key otherwise.
+    Keygen(cmd::keygen::Args),
+    /// Mint, verify and inspect access tokens.
+    #[command(subcommand)]
+    Token(cmd::token::Command),
+    /// Print the public JWK Set of the configured key (empty for HS* secrets).
+    Jwks,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(args) => cmd::keygen::run(&args),
+        Command::Token(command) => cmd::token::run(command),
+        Command::Jwks => cmd::jwks::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: join the error chain and flatten any newlines inside messages.
+            let line = format!("{err:#}").replace(['\n', '\r'], " ");
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The CLI contract: keygen, token mint/verify/inspect, jwks, configuration errors.
+
+use crate::{fails, ok, Workdir};
+use serde_json::Value;
+
+fn claims_of(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap()
+}
+
+#[test]
+fn keygen_hmac_secrets_are_long_enough_and_random() {
+    let work = Workdir::new();
+    for (alg, bytes) in [("HS256", 32), ("HS384", 48), ("HS512", 64)] {
+        let first = ok(&work.tessera(&["keygen", "--alg", alg]));
+        let second = ok(&work.tessera(&["keygen", "--alg", alg]));
+        assert_ne!(first, second);
+        let decoded = tessera_token::base64url::decode(first.as_bytes()).unwrap();
+        assert!(decoded.len() >= bytes, "{alg}: {}", decoded.len());
+        assert!(decoded.len() >= 32, "at least 256 bits");
+    }
+}
+
+#[test]
+fn keygen_writes_pkcs8_pem_with_mode_0600() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let work = Workdir::new();
+    for alg in ["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"] {
+        let stdout = ok(&work.tessera(&["keygen", "--alg", alg]));
+        assert!(stdout.starts_with("-----BEGIN PRIVATE KEY-----"), "{alg}");
+        let out = work.path().join(format!("{alg}.pem"));
+        let printed = ok(&work.tessera(&["keygen", "--alg", alg, "--out", out.to_str().unwrap()]));
+        assert!(printed.is_empty(), "with --out nothing goes to stdout");
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let reason =
+            fails(&work.tessera(&["keygen", "--alg", alg, "--out", out.to_str().unwrap()]));
+        assert!(reason.contains("exists"), "{reason}");
+    }
+    let reason = fails(&work.tessera(&["keygen", "--alg", "none"]));
+    assert!(reason.contains("none"), "{reason}");
+}
+
+#[test]
+fn mint_then_verify_round_trips_with_the_generated_key() {
+    let work = Workdir::new();
+    let token = ok(&work.tessera(&[
+        "token",
+        "mint",
+        "--sub",
+        "alice",
+        "--claim",
+        "scope=\"read\"",
+        "--claim",
+        "roles=[\"admin\"]",
+    ]));
+    assert_eq!(token.lines().count(), 1);
+    assert_eq!(token.split('.').count(), 3);
+    assert!(work
+        .path()
+        .join("tessera-data/signing-key-es256.pem")
+        .exists());
+    let claims = claims_of(&ok(&work.tessera(&["token", "verify", &token])));
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["scope"], "read");
+    assert_eq!(claims["roles"][0], "admin");
+    assert_eq!(claims["aud"], "tessera");
+    assert_eq!(claims["iss"], "http://127.0.0.1:8080");
+    let ttl = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+    assert_eq!(ttl, 900, "default access TTL is 15m");
+    // From stdin too.
+    let from_stdin = claims_of(&ok(
+        &work.tessera_with_stdin(&["token", "verify"], Some(&format!("{token}\n")))
+    ));
+    assert_eq!(from_stdin, claims);
+}
+
+#[test]
+fn verify_judges_at_a_given_instant_with_leeway() {
+    let mut work = Workdir::new();
+    work.set("JWT_ACCESS_TTL", "60s");
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "bob"]));
+    let claims = claims_of(&ok(&work.tessera(&["token", "verify", &token])));
+    let exp = claims["exp"].as_u64().unwrap();
+    let at = |t: u64, leeway: &str| {
+        work.tessera(&[
+            "token",
+            "verify",
+            "--at",
+            &t.to_string(),
+            "--leeway",
+            leeway,
+            &token,
+        ])
+    };
+    ok(&at(exp - 1, "0"));
+    let reason = fails(&at(exp, "0"));
+    assert!(reason.contains("expired"), "{reason}");
+    ok(&at(exp + 29, "30s"));
+    assert!(fails(&at(exp + 30, "30s")).contains("expired"));
+    let iat = claims["iat"].as_u64().unwrap();
+    assert!(fails(&at(iat - 31, "30")).contains("not valid yet"));
+}
+
+#[test]
+fn verify_requires_issuer_and_audience() {
+    let work = Workdir::new();
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "carol"]));
+    let reason = fails(&work.tessera(&["token", "verify", "--issuer", "https://other", &token]));
+    assert!(reason.contains("issuer"), "{reason}");
+    let reason = fails(&work.tessera(&["token", "verify", "--audience", "other", &token]));
+    assert!(reason.contains("audience"), "{reason}");
+    ok(&work.tessera(&[
+        "token",
+        "verify",
+        "--issuer",
+        "http://127.0.0.1:8080",
+        "--audience",
+        "tessera",
+        &token,
+    ]));
+}
+
+#[test]
+fn verify_with_a_jwks_file() {
+    let work = Workdir::new();
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "dave", "--ttl", "2m"]));
+    let jwks = ok(&work.tessera(&["jwks"]));
+    let parsed: Value = serde_json::from_str(&jwks).unwrap();
+    let key = &parsed["keys"][0];
+    assert_eq!(key["alg"], "ES256");
+    assert_eq!(key["use"], "sig");
+    assert!(key.get("d").is_none(), "public parameters only");
+    let path = work.path().join("jwks.json");
+    std::fs::write(&path, &jwks).unwrap();
+    let claims = claims_of(&ok(&work.tessera(&[
+        "token",
+        "verify",
+        "--jwks",
+        path.to_str().unwrap(),
+        &token,
+    ])));
+    assert_eq!(claims["sub"], "dave");
+    // A different key set does not verify it.
+    let other = Workdir::new();
+    ok(&other.tessera(&["jwks"]));
+    let other_jwks = other.path().join("jwks.json");
+    std::fs::write(&other_jwks, ok(&other.tessera(&["jwks"]))).unwrap();
+    let reason = fails(&work.tessera(&[
+        "token",
+        "verify",
+        "--jwks",
+        other_jwks.to_str().unwrap(),
+        &token,
+    ]));
+    assert!(reason.contains("kid"), "{reason}");
+}
+
+#[test]
+fn tampered_tokens_are_rejected_with_the_failed_check() {
+    let work = Workdir::new();
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "erin"]));
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let mut sig = tessera_token::base64url::decode(signature.as_bytes()).unwrap();
+    sig[0] ^= 1;
+    let tampered = format!("{input}.{}", tessera_token::base64url::encode(&sig));
+    assert!(fails(&work.tessera(&["token", "verify", &tampered])).contains("signature"));
+    assert!(fails(&work.tessera(&["token", "verify", "a.b"])).contains("segments"));
+    assert!(fails(&work.tessera(&["token", "verify", &format!("{token}=")])).contains("base64url"));
+}
+
+#[test]
+fn inspect_labels_output_unverified() {
+    let work = Workdir::new();
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "frank"]));
+    let shown: Value =
+        serde_json::from_str(&ok(&work.tessera(&["token", "inspect", &token]))).unwrap();
+    assert!(shown["UNVERIFIED"]
+        .as_str()
+        .unwrap()
+        .contains("NOT checked"));
+    assert_eq!(shown["header"]["typ"], "at+jwt");
+    assert_eq!(shown["claims"]["sub"], "frank");
+}
+
+#[test]
+fn hs256_from_the_environment_and_dotenv() {
+    let mut work = Workdir::new();
+    let secret = ok(&work.tessera(&["keygen", "--alg", "HS256"]));
+    std::fs::write(
+        work.path().join(".env"),
+        format!("JWT_SECRET_KEY={secret}\nJWT_AUDIENCE=from-dotenv\n"),
+    )
+    .unwrap();
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "gina"]));
+    let header: Value =
+        serde_json::from_str(&ok(&work.tessera(&["token", "inspect", &token]))).unwrap();
+    assert_eq!(header["header"]["alg"], "HS256");
+    assert_eq!(header["claims"]["aud"], "from-dotenv");
+    assert_eq!(
+        ok(&work.tessera(&["jwks"])).replace([' ', '\n'], ""),
+        r#"{"keys":[]}"#,
+        "secrets are never exported"
+    );
+    work.set("JWT_AUDIENCE", "from-env");
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "gina"]));
+    let claims = claims_of(&ok(&work.tessera(&["token", "verify", &token])));
+    assert_eq!(
+        claims["aud"], "from-env",
+        "the real environment wins over .env"
+    );
+}
+
+#[test]
+fn configuration_errors_name_the_variable() {
+    for (vars, expected) in [
+        (vec![("JWT_ALGORITHM", "none")], "JWT_ALGORITHM"),
+        (vec![("JWT_SECRET_KEY", "too-short")], "JWT_SECRET_KEY"),
+        (
+            vec![
+                ("JWT_ALGORITHM", "HS512"),
+                ("JWT_SECRET_KEY", &"x".repeat(63)),
+            ],
+            "JWT_SECRET_KEY",
+        ),
+        (vec![("JWT_ACCESS_TTL", "forever")], "JWT_ACCESS_TTL"),
+        (
+            vec![
+                ("JWT_ALGORITHM", "RS256"),
+                ("JWT_PRIVATE_KEY_FILE", "/nonexistent.pem"),
+            ],
+            "JWT_PRIVATE_KEY_FILE",
+        ),
+    ] {
+        let mut work = Workdir::new();
+        for (name, value) in &vars {
+            work.set(name, value);
+        }
+        let reason = fails(&work.tessera(&["token", "mint", "--sub", "x"]));
+        assert!(reason.contains(expected), "{vars:?}: {reason}");
+    }
+}
+
+#[test]
+fn legacy_expiry_names_are_honoured() {
+    let mut work = Workdir::new();
+    work.set("JWT_EXPIRY_HOURS", "2");
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "hank"]));
+    let claims = claims_of(&ok(&work.tessera(&["token", "verify", &token])));
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        7200
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    let work = Workdir::new();
+    for args in [
+        vec!["--help"],
+        vec!["keygen", "--help"],
+        vec!["token", "--help"],
+        vec!["token", "mint", "--help"],
+        vec!["token", "verify", "--help"],
+        vec!["token", "inspect", "--help"],
+        vec!["jwks", "--help"],
+    ] {
+        let text = ok(&work.tessera(&args));
+        assert!(text.contains("Usage"), "{args:?}");
+    }
+}
