@@ -7,9 +7,13 @@ pub mod token;
 use anyhow::Context as _;
 use tessera_config::{Config, LoadedKey};
 
-/// Loads the configuration and its signing key, noting on stderr when a key was generated.
-pub fn load_key() -> anyhow::Result<(Config, LoadedKey)> {
-    let config = Config::load().context("configuration")?;
+/// Reads and validates the configuration (`.env`, then the environment).
+pub fn load_config() -> anyhow::Result<Config> {
+    Config::load().context("configuration")
+}
+
+/// Loads the configured signing key, generating it on first use and saying so on stderr.
+pub fn load_key(config: &Config) -> anyhow::Result<LoadedKey> {
     let loaded = config.load_signing_key().context("signing key")?;
     if let Some(path) = &loaded.generated {
         eprintln!(
@@ -19,5 +23,5 @@ pub fn load_key() -> anyhow::Result<(Config, LoadedKey)> {
             loaded.key.kid()
         );
     }
-    Ok((config, loaded))
+    Ok(loaded)
 }

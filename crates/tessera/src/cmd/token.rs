@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tessera_config::parse_duration;
+use tessera_config::{parse_duration, KeySource};
 use tessera_token::{
     base64url, AccessTokenRequest, FixedClock, JwkSet, KeySet, TokenIssuer, Verifier,
 };
@@ -90,7 +90,11 @@ pub fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn mint(args: MintArgs) -> anyhow::Result<()> {
-    let (config, loaded) = super::load_key()?;
+    if args.ttl == Some(0) {
+        bail!("--ttl must be longer than zero");
+    }
+    let config = super::load_config()?;
+    let loaded = super::load_key(&config)?;
     let mut extra = Map::new();
     for (name, value) in args.claims {
         if extra.insert(name.clone(), value).is_some() {
@@ -134,7 +138,7 @@ fn read_token(token: Option<String>) -> anyhow::Result<String> {
 
 fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let token = read_token(args.token)?;
-    let config = tessera_config::Config::load().context("configuration")?;
+    let config = super::load_config()?;
     let keys = match &args.jwks {
         Some(path) => {
             let text =
@@ -143,7 +147,18 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("{} is not a JWK Set", path.display()))?;
             KeySet::from_jwks(&jwks, None).with_context(|| format!("{}", path.display()))?
         }
-        None => KeySet::with_signing_key(super::load_key()?.1.key),
+        None => {
+            if let KeySource::Generated(path) = &config.key_source {
+                if !path.exists() {
+                    bail!(
+                        "no signing key yet at {}: nothing can have been signed with it \
+                         (mint a token first, or pass --jwks)",
+                        path.display()
+                    );
+                }
+            }
+            KeySet::with_signing_key(super::load_key(&config)?.key)
+        }
     };
     let mut verifier = Verifier::new(
         Arc::new(keys),

@@ -268,3 +268,13 @@ fn every_command_has_help() {
         assert!(text.contains("Usage"), "{args:?}");
     }
 }
+
+#[test]
+fn verify_never_creates_a_key() {
+    let work = Workdir::new();
+    let reason = fails(&work.tessera(&["token", "verify", "a.b.c"]));
+    assert!(reason.contains("no signing key yet"), "{reason}");
+    assert!(!work.path().join("tessera-data").exists());
+    let reason = fails(&work.tessera(&["token", "mint", "--sub", "x", "--ttl", "0"]));
+    assert!(reason.contains("--ttl"), "{reason}");
+}
