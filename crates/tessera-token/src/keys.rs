@@ -295,7 +295,8 @@ impl VerifyingKey {
     /// An RSA verification key from its big-endian modulus and exponent.
     ///
     /// # Errors
-    /// [`Error::Key`] for a non-RSA algorithm, a modulus under 2048 bits, or rejected components.
+    /// [`Error::Key`] for a non-RSA algorithm, a modulus under 2048 bits, a public exponent that
+    /// is even or under 3, or rejected components.
     pub fn from_rsa_components(algorithm: Algorithm, n: &[u8], e: &[u8]) -> Result<Self> {
         require_family(
             algorithm,
@@ -307,6 +308,14 @@ impl VerifyingKey {
             return Err(key_error(format!(
                 "RSA keys must have at least {MIN_RSA_BITS} bits, this one has {bits}"
             )));
+        }
+        // RFC 8017 section 3.1: e is odd and at least 3. With e = 1 a "signature" is the padded
+        // message itself, which anyone can compute; refuse such a key here rather than rely on
+        // the verifier to reject every signature later.
+        if bit_length(e) < 2 || e.last().is_none_or(|&low| low & 1 == 0) {
+            return Err(key_error(
+                "the RSA public exponent must be odd and at least 3 (RFC 8017 section 3.1)",
+            ));
         }
         let parsed = RsaPublicKeyComponents { n, e }
             .to_parsed_public_key(rsa_verification(algorithm))
@@ -703,6 +712,15 @@ mod tests {
         let n = [0xffu8; 128]; // 1024 bits
         let err = VerifyingKey::from_rsa_components(Algorithm::RS256, &n, &[1, 0, 1]).unwrap_err();
         assert!(err.to_string().contains("2048"), "{err}");
+    }
+
+    #[test]
+    fn rsa_public_exponents_that_are_even_or_under_3_are_refused() {
+        let n = [0xffu8; 256]; // 2048 bits
+        for e in [&[][..], &[0], &[1], &[0, 1], &[2], &[1, 0, 0]] {
+            let err = VerifyingKey::from_rsa_components(Algorithm::RS256, &n, e).unwrap_err();
+            assert!(err.to_string().contains("exponent"), "{e:?}: {err}");
+        }
     }
 
     #[test]
