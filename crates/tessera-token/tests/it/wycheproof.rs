@@ -81,29 +81,20 @@ fn jws_override_outcome(tc_id: u32) -> Outcome {
 }
 
 /// `json_web_key_test.json` cases where Tessera's result differs from the label.
-const JWK_OVERRIDES: &[(u32, &str)] = &[
-    (
-        1,
-        "jws_mixedSymmetryKeyset ('MixedKeySet', 'Ambiguous'): an HS256 secret and an ES256 \
+const JWK_OVERRIDES: &[(u32, &str)] = &[(
+    1,
+    "jws_mixedSymmetryKeyset ('MixedKeySet', 'Ambiguous'): an HS256 secret and an ES256 \
          public key in one set. Wycheproof expects such sets refused because a verifier that \
          picks the algorithm from the header could use one key as the other kind. Tessera's keys \
          are typed and each is bound to its own alg, so the set is unambiguous, and KeySet \
          deliberately allows a symmetric key beside asymmetric ones (rotation). The HS256 JWS \
          names the HS256 key by kid and verifies.",
-    ),
-    (
-        7,
-        "jws_rsa_roca_key: a 2049-bit RSA key from a ROCA-vulnerable (CVE-2017-15361) generator. \
-         Tessera does not fingerprint ROCA moduli: the key meets its size policy and the \
-         signature is genuine, so it verifies. Detecting weak key generation is left to whoever \
-         provisions the keys.",
-    ),
-];
+)];
 
 /// What Tessera does with each overridden JWK case.
 fn jwk_override_outcome(tc_id: u32) -> Outcome {
     match tc_id {
-        1 | 7 => Outcome::Accepted,
+        1 => Outcome::Accepted,
         _ => panic!("JWK override {tc_id} has no stated outcome"),
     }
 }
