@@ -87,8 +87,11 @@ pub(crate) struct RawClaims {
     pub(crate) extra: Map<String, Value>,
 }
 
-fn string_claim(members: &mut Map<String, Value>, claim: &'static str) -> Result<Option<String>> {
-    match members.remove(claim) {
+/// The registered claim names, in the order of [`RawClaims::from_slots`].
+pub(crate) const REGISTERED: [&str; 9] = RESERVED_CLAIMS;
+
+fn string_claim(member: Option<Value>, claim: &'static str) -> Result<Option<String>> {
+    match member {
         None => Ok(None),
         Some(Value::String(value)) => Ok(Some(value)),
         Some(_) => Err(Error::ClaimType {
@@ -98,9 +101,9 @@ fn string_claim(members: &mut Map<String, Value>, claim: &'static str) -> Result
     }
 }
 
-fn numeric_date(members: &mut Map<String, Value>, claim: &'static str) -> Result<Option<u64>> {
+fn numeric_date(member: Option<Value>, claim: &'static str) -> Result<Option<u64>> {
     let invalid = |reason| Error::ClaimType { claim, reason };
-    match members.remove(claim) {
+    match member {
         None => Ok(None),
         Some(Value::Number(number)) => {
             if let Some(seconds) = number.as_u64() {
@@ -119,43 +122,41 @@ fn numeric_date(members: &mut Map<String, Value>, claim: &'static str) -> Result
     }
 }
 
+fn audience(member: Option<Value>) -> Result<Option<Audience>> {
+    let invalid = || Error::ClaimType {
+        claim: "aud",
+        reason: "must be a string or an array of strings",
+    };
+    match member {
+        None => Ok(None),
+        Some(Value::String(one)) => Ok(Some(Audience::One(one))),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(one) => Ok(one),
+                _ => Err(invalid()),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(|many| Some(Audience::Many(many))),
+        Some(_) => Err(invalid()),
+    }
+}
+
 impl RawClaims {
-    /// Types the registered claims of a payload object; everything else goes to `extra`.
-    pub(crate) fn from_members(mut members: Map<String, Value>) -> Result<Self> {
-        let aud = match members.remove("aud") {
-            None => None,
-            Some(Value::String(one)) => Some(Audience::One(one)),
-            Some(Value::Array(items)) => {
-                let many = items
-                    .into_iter()
-                    .map(|item| match item {
-                        Value::String(one) => Ok(one),
-                        _ => Err(Error::ClaimType {
-                            claim: "aud",
-                            reason: "must be a string or an array of strings",
-                        }),
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Some(Audience::Many(many))
-            }
-            Some(_) => {
-                return Err(Error::ClaimType {
-                    claim: "aud",
-                    reason: "must be a string or an array of strings",
-                })
-            }
-        };
+    /// Types the registered claims, given in the order of [`REGISTERED`]; `extra` holds the rest.
+    pub(crate) fn from_slots(slots: [Option<Value>; 9], extra: Map<String, Value>) -> Result<Self> {
+        let [iss, sub, aud, exp, iat, nbf, jti, sid, client_id] = slots;
         Ok(RawClaims {
-            iss: string_claim(&mut members, "iss")?,
-            sub: string_claim(&mut members, "sub")?,
-            aud,
-            exp: numeric_date(&mut members, "exp")?,
-            iat: numeric_date(&mut members, "iat")?,
-            nbf: numeric_date(&mut members, "nbf")?,
-            jti: string_claim(&mut members, "jti")?,
-            sid: string_claim(&mut members, "sid")?,
-            client_id: string_claim(&mut members, "client_id")?,
-            extra: members,
+            iss: string_claim(iss, "iss")?,
+            sub: string_claim(sub, "sub")?,
+            aud: audience(aud)?,
+            exp: numeric_date(exp, "exp")?,
+            iat: numeric_date(iat, "iat")?,
+            nbf: numeric_date(nbf, "nbf")?,
+            jti: string_claim(jti, "jti")?,
+            sid: string_claim(sid, "sid")?,
+            client_id: string_claim(client_id, "client_id")?,
+            extra,
         })
     }
 }
@@ -165,10 +166,8 @@ mod tests {
     use super::*;
 
     fn raw(json: &str) -> Result<RawClaims> {
-        let Value::Object(members) = serde_json::from_str(json).unwrap() else {
-            unreachable!()
-        };
-        RawClaims::from_members(members)
+        let object = crate::json::parse_slotted(json.as_bytes(), &REGISTERED).unwrap();
+        RawClaims::from_slots(object.slots, object.rest)
     }
 
     #[test]

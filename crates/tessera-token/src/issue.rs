@@ -1,19 +1,17 @@
 //! Issuing access tokens: `{alg, typ: "at+jwt", kid}` headers and RFC 9068 claims.
 
 use crate::base64url;
-use crate::claims::{AccessClaims, Audience, RESERVED_CLAIMS};
+use crate::claims::RESERVED_CLAIMS;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::jws::{header_b64, sign_compact};
-use crate::keys::{random_bytes, SigningKey};
+use crate::keys::{jti_bytes, SigningKey};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
-
-/// Bytes of randomness in a `jti` (128 bits).
-const JTI_BYTES: usize = 16;
 
 /// What to put in one access token beyond the issuer's fixed claims.
 #[derive(Debug, Clone, Default)]
@@ -30,13 +28,35 @@ pub struct AccessTokenRequest {
     pub extra: Map<String, Value>,
 }
 
-/// A freshly issued access token and the claims it carries.
-#[derive(Debug, Clone)]
+/// A freshly issued access token and the claims a caller needs to track it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedAccessToken {
     /// The compact JWS.
     pub token: String,
-    /// Its claims.
-    pub claims: AccessClaims,
+    /// Its `jti`.
+    pub jti: String,
+    /// Its `iat` (and `nbf`), seconds since the epoch.
+    pub issued_at: u64,
+    /// Its `exp`, seconds since the epoch.
+    pub expires_at: u64,
+}
+
+/// The claims as serialized: borrowed from the issuer and the request, nothing copied.
+#[derive(Serialize)]
+struct ClaimsToSign<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: u64,
+    iat: u64,
+    nbf: u64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
 }
 
 /// Issues access tokens with one signing key, issuer, audience and default lifetime.
@@ -82,7 +102,7 @@ impl TokenIssuer {
     /// # Errors
     /// [`Error::Issue`] if `extra` uses a reserved claim name or the lifetime overflows;
     /// [`Error::Crypto`] if signing or the random source fails.
-    pub fn issue(&self, request: AccessTokenRequest) -> Result<IssuedAccessToken> {
+    pub fn issue(&self, request: &AccessTokenRequest) -> Result<IssuedAccessToken> {
         if let Some(name) = RESERVED_CLAIMS
             .iter()
             .find(|name| request.extra.contains_key(**name))
@@ -97,20 +117,26 @@ impl TokenIssuer {
             .checked_add(ttl)
             .filter(|exp| *exp <= crate::claims::MAX_NUMERIC_DATE)
             .ok_or_else(|| Error::Issue("token lifetime is out of range".into()))?;
-        let claims = AccessClaims {
-            iss: self.issuer.clone(),
-            sub: request.subject,
-            aud: Audience::One(self.audience.clone()),
+        let jti = base64url::encode(&jti_bytes()?);
+        let claims = ClaimsToSign {
+            iss: &self.issuer,
+            sub: &request.subject,
+            aud: &self.audience,
             exp,
-            iat: Some(now),
-            nbf: Some(now),
-            jti: base64url::encode(&random_bytes(JTI_BYTES)?),
-            sid: request.session_id,
-            client_id: request.client_id,
-            extra: request.extra,
+            iat: now,
+            nbf: now,
+            jti: &jti,
+            sid: request.session_id.as_deref(),
+            client_id: request.client_id.as_deref(),
+            extra: &request.extra,
         };
         let payload = serde_json::to_vec(&claims).map_err(|err| Error::Issue(err.to_string()))?;
         let token = sign_compact(&self.header_b64, &payload, &self.key)?;
-        Ok(IssuedAccessToken { token, claims })
+        Ok(IssuedAccessToken {
+            token,
+            jti,
+            issued_at: now,
+            expires_at: exp,
+        })
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::base64url;
 use crate::error::{Error, Result};
-use crate::json::{parse_object, JsonRefusal};
+use crate::json::parse_slotted;
 use crate::keys::{SigningKey, VerifyingKey};
 use serde_json::Value;
 
@@ -35,15 +35,11 @@ impl Header {
     /// # Errors
     /// [`Error::Header`] naming the rule broken.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let mut members = parse_object(bytes).map_err(|refusal| {
-            Error::Header(match refusal {
-                JsonRefusal::NotUtf8 => "not UTF-8",
-                JsonRefusal::NotJson => "not JSON",
-                JsonRefusal::DuplicateMember => "duplicate member name",
-                JsonRefusal::NotObject => "not a JSON object",
-            })
-        })?;
-        match members.get("crit") {
+        let [alg, typ, kid, cty, crit, b64] =
+            parse_slotted(bytes, &["alg", "typ", "kid", "cty", "crit", "b64"])
+                .map_err(|refusal| Error::Header(refusal.describe()))?
+                .slots;
+        match crit {
             None => {}
             Some(Value::Array(names)) if names.is_empty() => {
                 return Err(Error::Header("crit is empty (RFC 7515 section 4.1.11)"))
@@ -55,22 +51,21 @@ impl Header {
             }
             Some(_) => return Err(Error::Header("crit is not an array")),
         }
-        if members.contains_key("b64") {
+        if b64.is_some() {
             return Err(Error::Header(
                 "b64 (RFC 7797 unencoded payload) is not supported",
             ));
         }
-        let mut text = |name: &str, wrong_type: &'static str| match members.remove(name) {
+        let text = |member: Option<Value>, wrong_type: &'static str| match member {
             None => Ok(None),
             Some(Value::String(value)) => Ok(Some(value)),
             Some(_) => Err(Error::Header(wrong_type)),
         };
-        let alg = text("alg", "alg is not a string")?.ok_or(Error::Header("alg is missing"))?;
         Ok(Header {
-            alg,
-            typ: text("typ", "typ is not a string")?,
-            kid: text("kid", "kid is not a string")?,
-            cty: text("cty", "cty is not a string")?,
+            alg: text(alg, "alg is not a string")?.ok_or(Error::Header("alg is missing"))?,
+            typ: text(typ, "typ is not a string")?,
+            kid: text(kid, "kid is not a string")?,
+            cty: text(cty, "cty is not a string")?,
         })
     }
 }
@@ -93,22 +88,20 @@ pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>> {
             max: max_len,
         });
     }
-    let mut segments = bytes.split(|&byte| byte == b'.');
-    let (Some(header_segment), Some(payload_segment), Some(signature_segment), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
+    let segments = token.split_once('.').and_then(|(header, rest)| {
+        let (payload, signature) = rest.split_once('.')?;
+        (!signature.contains('.')).then_some((header, payload, signature))
+    });
+    let Some((header_segment, payload_segment, signature_segment)) = segments else {
         return Err(Error::Segments {
             found: bytes.iter().filter(|&&byte| byte == b'.').count() + 1,
         });
     };
     let header_bytes =
-        base64url::decode(header_segment).ok_or(Error::Base64 { segment: "header" })?;
-    let payload_bytes =
-        base64url::decode(payload_segment).ok_or(Error::Base64 { segment: "payload" })?;
-    let signature_bytes = base64url::decode(signature_segment).ok_or(Error::Base64 {
+        base64url::decode(header_segment.as_bytes()).ok_or(Error::Base64 { segment: "header" })?;
+    let payload_bytes = base64url::decode(payload_segment.as_bytes())
+        .ok_or(Error::Base64 { segment: "payload" })?;
+    let signature_bytes = base64url::decode(signature_segment.as_bytes()).ok_or(Error::Base64 {
         segment: "signature",
     })?;
     Ok(Decoded {
@@ -161,13 +154,18 @@ pub fn verify_with_key(token: &str, key: &VerifyingKey, max_len: usize) -> Resul
 /// # Errors
 /// [`Error::Crypto`] if signing fails.
 pub(crate) fn sign_compact(header_b64: &str, payload: &[u8], key: &SigningKey) -> Result<String> {
-    let mut token = String::with_capacity(header_b64.len() + payload.len() * 2 + 400);
+    let encoded_len = |len: usize| len.div_ceil(3) * 4;
+    let capacity = header_b64.len()
+        + 2
+        + encoded_len(payload.len())
+        + encoded_len(key.verifying_key().signature_len());
+    let mut token = String::with_capacity(capacity);
     token.push_str(header_b64);
     token.push('.');
     base64url::encode_into(payload, &mut token);
-    let signature = key.sign(token.as_bytes())?;
+    let signing_input_len = token.len();
     token.push('.');
-    base64url::encode_into(&signature, &mut token);
+    key.sign_encoded_into(signing_input_len, &mut token)?;
     Ok(token)
 }
 

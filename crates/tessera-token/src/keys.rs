@@ -614,6 +614,37 @@ impl SigningKey {
         &self.verifying
     }
 
+    /// Signs `buffer[..signing_input_len]` and appends the base64url signature to `buffer`,
+    /// without an intermediate allocation where the primitive allows it.
+    pub(crate) fn sign_encoded_into(
+        &self,
+        signing_input_len: usize,
+        buffer: &mut String,
+    ) -> Result<()> {
+        let message = &buffer.as_bytes()[..signing_input_len];
+        match &self.inner {
+            SigningInner::Hmac(key) => {
+                let tag = hmac::sign(key, message);
+                base64url::encode_into(tag.as_ref(), buffer);
+            }
+            SigningInner::Ecdsa(pair) => {
+                let signature = pair
+                    .sign(&SystemRandom::new(), message)
+                    .map_err(|_| Error::Crypto)?;
+                base64url::encode_into(signature.as_ref(), buffer);
+            }
+            SigningInner::Ed25519(pair) => {
+                let signature = pair.sign(message);
+                base64url::encode_into(signature.as_ref(), buffer);
+            }
+            SigningInner::Rsa(_) => {
+                let signature = self.sign(message)?;
+                base64url::encode_into(&signature, buffer);
+            }
+        }
+        Ok(())
+    }
+
     /// Signs `message` (a JWS signing input) and returns the raw signature bytes.
     ///
     /// # Errors
@@ -655,13 +686,49 @@ pub fn generate_hmac_secret(algorithm: Algorithm) -> Result<Secret> {
     Ok(Secret::new(bytes))
 }
 
-/// Fills a fresh buffer of `len` random bytes from the system's CSPRNG.
-pub(crate) fn random_bytes(len: usize) -> Result<Vec<u8>> {
-    let mut bytes = vec![0u8; len];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::Crypto)?;
-    Ok(bytes)
+/// Bytes of randomness in a `jti` (128 bits).
+pub(crate) const JTI_BYTES: usize = 16;
+
+/// Random bytes for `jti`s, drawn from the system CSPRNG in blocks: one call to the generator
+/// costs about as much as signing an HS256 token, so a block serves many tokens.
+///
+/// # Security
+/// Only for public identifiers: the block sits in memory until used. The block is discarded when
+/// the process id changes, so a forked child never repeats its parent's identifiers.
+struct JtiPool {
+    block: [u8; JTI_POOL_BYTES],
+    used: usize,
+    pid: u32,
+}
+
+const JTI_POOL_BYTES: usize = JTI_BYTES * 64;
+
+thread_local! {
+    static JTI_POOL: std::cell::RefCell<JtiPool> = const {
+        std::cell::RefCell::new(JtiPool { block: [0; JTI_POOL_BYTES], used: JTI_POOL_BYTES, pid: 0 })
+    };
+}
+
+/// 128 fresh random bits for a `jti`.
+pub(crate) fn jti_bytes() -> Result<[u8; JTI_BYTES]> {
+    JTI_POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let pid = std::process::id();
+        if pool.used + JTI_BYTES > JTI_POOL_BYTES || pool.pid != pid {
+            SystemRandom::new()
+                .fill(&mut pool.block)
+                .map_err(|_| Error::Crypto)?;
+            pool.used = 0;
+            pool.pid = pid;
+        }
+        let start = pool.used;
+        let mut bytes = [0u8; JTI_BYTES];
+        bytes.copy_from_slice(&pool.block[start..start + JTI_BYTES]);
+        // Erase what was handed out, so no identifier is ever given twice from the same block.
+        pool.block[start..start + JTI_BYTES].fill(0);
+        pool.used = start + JTI_BYTES;
+        Ok(bytes)
+    })
 }
 
 #[cfg(test)]
@@ -748,6 +815,14 @@ mod tests {
         let n = [0xffu8; 128]; // 1024 bits
         let err = VerifyingKey::from_rsa_components(Algorithm::RS256, &n, &[1, 0, 1]).unwrap_err();
         assert!(err.to_string().contains("2048"), "{err}");
+    }
+
+    #[test]
+    fn jti_bytes_do_not_repeat() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..(3 * JTI_POOL_BYTES / JTI_BYTES) {
+            assert!(seen.insert(jti_bytes().unwrap()), "a jti repeated");
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@
 //! let keys = Arc::new(KeySet::with_signing_key(key));
 //! let signing = keys.signing_key().cloned().expect("the set was built with a signing key");
 //! let issuer = TokenIssuer::new(signing, "https://auth.example", "api", 900);
-//! let issued = issuer.issue(AccessTokenRequest { subject: "user-1".into(), ..Default::default() })?;
+//! let issued = issuer.issue(&AccessTokenRequest { subject: "user-1".into(), ..Default::default() })?;
 //!
 //! let verifier = Verifier::new(keys, "https://auth.example", "api");
 //! let claims = verifier.verify_access_token(&issued.token)?;

@@ -1,9 +1,9 @@
 //! Strict access-token verification, in the documented order (see the crate docs).
 
-use crate::claims::{AccessClaims, RawClaims};
+use crate::claims::{AccessClaims, RawClaims, REGISTERED};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::json::{parse_object, JsonRefusal};
+use crate::json::parse_slotted;
 use crate::jws::{check_signature, decode, DEFAULT_MAX_TOKEN_LEN};
 use crate::keyset::KeySet;
 use std::sync::Arc;
@@ -97,16 +97,9 @@ impl Verifier {
             .ok_or(Error::UnknownKey)?;
         check_signature(&decoded, key)?;
 
-        let members = parse_object(&decoded.payload).map_err(|refusal| {
-            Error::Payload(match refusal {
-                JsonRefusal::NotUtf8 => "not UTF-8",
-                JsonRefusal::NotJson => "not JSON",
-                JsonRefusal::DuplicateMember => "duplicate member name",
-                JsonRefusal::NotObject => "not a JSON object",
-            })
-        })?;
-        let raw = RawClaims::from_members(members)?;
-        self.check(raw)
+        let payload = parse_slotted(&decoded.payload, &REGISTERED)
+            .map_err(|refusal| Error::Payload(refusal.describe()))?;
+        self.check(RawClaims::from_slots(payload.slots, payload.rest)?)
     }
 
     fn check(&self, raw: RawClaims) -> Result<AccessClaims> {
@@ -209,7 +202,7 @@ mod tests {
     fn issue(f: &Fixture) -> String {
         TokenIssuer::new(f.key.clone(), ISS, AUD, 600)
             .with_clock(f.clock.clone())
-            .issue(AccessTokenRequest {
+            .issue(&AccessTokenRequest {
                 subject: "u1".into(),
                 session_id: Some("s1".into()),
                 ..Default::default()
@@ -501,7 +494,7 @@ mod tests {
         let mut extra = serde_json::Map::new();
         extra.insert("scope".into(), json!("read write"));
         let issued = issuer
-            .issue(AccessTokenRequest {
+            .issue(&AccessTokenRequest {
                 subject: "u1".into(),
                 extra: extra.clone(),
                 ..Default::default()
@@ -510,7 +503,7 @@ mod tests {
         let claims = f.verifier.verify_access_token(&issued.token).unwrap();
         assert_eq!(claims.extra, extra);
         extra.insert("exp".into(), json!(1));
-        let refused = issuer.issue(AccessTokenRequest {
+        let refused = issuer.issue(&AccessTokenRequest {
             subject: "u1".into(),
             extra,
             ..Default::default()

@@ -107,7 +107,7 @@ fn mint(args: MintArgs) -> anyhow::Result<()> {
         &config.audience,
         config.access_ttl,
     );
-    let issued = issuer.issue(AccessTokenRequest {
+    let issued = issuer.issue(&AccessTokenRequest {
         subject: args.sub,
         ttl: args.ttl,
         extra,
