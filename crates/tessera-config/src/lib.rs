@@ -18,6 +18,11 @@
 //! | `JWT_REFRESH_EXPIRY_DAYS` | older name for the refresh lifetime, in days | |
 //! | `JWT_LEEWAY` | clock leeway for `exp`/`nbf`/`iat` | `30s` |
 //! | `TESSERA_DATA_DIR` | data directory | `./tessera-data` |
+//! | `TESSERA_BIND` | server listen address | `127.0.0.1:8080` |
+//! | `TESSERA_LOGIN_MAX_FAILURES` | failed logins per account before lockout | `5` |
+//! | `TESSERA_LOGIN_LOCKOUT` | lockout window | `15m` |
+//! | `TESSERA_RATE_LIMIT_PER_IP` | credential requests per minute per IP (0 = off) | `600` |
+//! | `TESSERA_LOG_FORMAT` | `text` or `json` | `text` |
 //!
 //! The key itself is loaded by [`Config::load_signing_key`], which may create the data directory
 //! and a key file on first use; parsing the configuration never touches the file system beyond
@@ -93,6 +98,35 @@ pub enum KeySource {
     Generated(PathBuf),
 }
 
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of `tessera serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Address to listen on (`TESSERA_BIND`).
+    pub bind: String,
+    /// Failed logins for one account within the lockout window before it is throttled
+    /// (`TESSERA_LOGIN_MAX_FAILURES`).
+    pub login_max_failures: u32,
+    /// The lockout window in seconds (`TESSERA_LOGIN_LOCKOUT`).
+    pub login_lockout: u64,
+    /// Requests per minute per client IP on the credential endpoints; 0 turns the limit off
+    /// (`TESSERA_RATE_LIMIT_PER_IP`).
+    pub rate_limit_per_ip: u32,
+    /// Log format (`TESSERA_LOG_FORMAT`).
+    pub log_format: LogFormat,
+}
+
+/// Default listen address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
 /// Tessera's validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -112,6 +146,8 @@ pub struct Config {
     pub leeway: u64,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// Server settings.
+    pub server: ServerSettings,
 }
 
 /// The variables read: `.env` entries overlaid by the real environment.
@@ -183,6 +219,23 @@ fn count_var(vars: &Vars, var: &'static str, unit: u64) -> Result<Option<u64>, C
                 .ok()
                 .and_then(|count| count.checked_mul(unit))
                 .ok_or_else(|| invalid(var, format!("`{text}` is not a whole number")))
+        })
+        .transpose()
+}
+
+fn number_var(vars: &Vars, var: &'static str, min: u32) -> Result<Option<u32>, ConfigError> {
+    vars.get(var)
+        .map(|text| {
+            text.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|number| *number >= min)
+                .ok_or_else(|| {
+                    invalid(
+                        var,
+                        format!("`{text}` is not a whole number of at least {min}"),
+                    )
+                })
         })
         .transpose()
 }
@@ -276,6 +329,28 @@ impl Config {
                 "over 5 minutes is not a clock skew; at most 300s",
             ));
         }
+        let server = ServerSettings {
+            bind: vars.get("TESSERA_BIND").unwrap_or(DEFAULT_BIND).to_owned(),
+            login_max_failures: number_var(vars, "TESSERA_LOGIN_MAX_FAILURES", 1)?.unwrap_or(5),
+            login_lockout: duration_var(vars, "TESSERA_LOGIN_LOCKOUT")?.unwrap_or(15 * 60),
+            rate_limit_per_ip: number_var(vars, "TESSERA_RATE_LIMIT_PER_IP", 0)?.unwrap_or(600),
+            log_format: match vars.get("TESSERA_LOG_FORMAT") {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(invalid(
+                        "TESSERA_LOG_FORMAT",
+                        format!(
+                            "`{}` is not `text` or `json`",
+                            other.chars().take(16).collect::<String>()
+                        ),
+                    ))
+                }
+            },
+        };
+        if server.login_lockout == 0 {
+            return Err(invalid("TESSERA_LOGIN_LOCKOUT", "must be longer than zero"));
+        }
         Ok(Config {
             algorithm,
             key_source,
@@ -288,6 +363,7 @@ impl Config {
             refresh_ttl,
             leeway,
             data_dir,
+            server,
         })
     }
 
@@ -381,6 +457,41 @@ mod tests {
             var_of(config(&[("JWT_ALGORITHM", "HS256")]).unwrap_err()),
             "JWT_SECRET_KEY"
         );
+    }
+
+    #[test]
+    fn server_settings() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:8080");
+        assert_eq!(
+            (c.server.login_max_failures, c.server.login_lockout),
+            (5, 900)
+        );
+        assert_eq!(c.server.rate_limit_per_ip, 600);
+        assert_eq!(c.server.log_format, LogFormat::Text);
+        let c = config(&[
+            ("TESSERA_BIND", "0.0.0.0:9000"),
+            ("TESSERA_LOGIN_MAX_FAILURES", "3"),
+            ("TESSERA_LOGIN_LOCKOUT", "1m"),
+            ("TESSERA_RATE_LIMIT_PER_IP", "0"),
+            ("TESSERA_LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(c.server.bind, "0.0.0.0:9000");
+        assert_eq!(
+            (c.server.login_max_failures, c.server.login_lockout),
+            (3, 60)
+        );
+        assert_eq!(c.server.rate_limit_per_ip, 0);
+        assert_eq!(c.server.log_format, LogFormat::Json);
+        for (name, value) in [
+            ("TESSERA_LOGIN_MAX_FAILURES", "0"),
+            ("TESSERA_LOGIN_LOCKOUT", "0"),
+            ("TESSERA_RATE_LIMIT_PER_IP", "-1"),
+            ("TESSERA_LOG_FORMAT", "xml"),
+        ] {
+            assert_eq!(var_of(config(&[(name, value)]).unwrap_err()), name);
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `tessera`: keys, tokens and JWKS from the command line (and, in later releases, the server).
+//! `tessera`: the authentication server (`tessera serve`), and keys, tokens and JWKS from the
+//! command line.
 //!
 //! `main` only parses arguments, loads the configuration when a command needs it, and calls the
 //! command. Errors end the process with a non-zero status and one line on stderr.
@@ -26,6 +27,8 @@ enum Command {
     Token(cmd::token::Command),
     /// Print the public JWK Set of the configured key (empty for HS* secrets).
     Jwks,
+    /// Run the authentication server (zero configuration: ./tessera-data, 127.0.0.1:8080).
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::keygen::run(&args),
         Command::Token(command) => cmd::token::run(command),
         Command::Jwks => cmd::jwks::run(),
+        Command::Serve(args) => cmd::serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

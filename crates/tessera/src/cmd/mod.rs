@@ -2,6 +2,7 @@
 
 pub mod jwks;
 pub mod keygen;
+pub mod serve;
 pub mod token;
 
 use anyhow::Context as _;

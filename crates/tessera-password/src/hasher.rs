@@ -1,0 +1,463 @@
+//! argon2id hashing and verification on Tokio's blocking pool, with a bound on hashes in flight.
+
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{self, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use tessera_token::Secret;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Memory cost of production hashes, in KiB (19 MiB; OWASP's minimum for argon2id).
+const M_COST_KIB: u32 = 19_456;
+/// Time cost (passes) of production hashes.
+const T_COST: u32 = 2;
+/// Parallelism (lanes) of production hashes.
+const P_COST: u32 = 1;
+
+/// What the dummy hash for unknown users is made of. Its value does not matter: a verification
+/// against it is always reported as a failure.
+const DUMMY_PASSWORD: &[u8] = b"tessera dummy password for unknown users";
+
+/// Everything that can go wrong while hashing or verifying a password.
+///
+/// None of these mean "wrong password": that is `Ok(false)` from [`PasswordHasher::verify`].
+/// Over HTTP all of them are an opaque 500; the detail is for the log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PasswordError {
+    /// The hasher was configured with argon2 parameters argon2 refuses, or with a `max_in_flight`
+    /// of 0. Only [`PasswordHasher::new`] and [`PasswordHasher::with_params`] return it.
+    #[error("invalid password hasher configuration: {0}")]
+    InvalidConfig(String),
+    /// argon2 failed while hashing a password.
+    #[error("hashing the password failed: {0}")]
+    Hashing(#[source] password_hash::Error),
+    /// The blocking task that runs argon2 failed: it panicked, or the runtime is shutting down.
+    #[error("the password hashing task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    /// The stored hash is not a PHC string this hasher can verify against (malformed, or an
+    /// unsupported algorithm, version or parameters).
+    #[error("the stored password hash is malformed: {0}")]
+    MalformedHash(#[source] password_hash::Error),
+    /// The concurrency limit was closed. Nothing in this crate closes it, so this is a bug.
+    #[error("the password hasher's concurrency limit is closed")]
+    Closed,
+}
+
+/// Hashes and verifies passwords with argon2id, off the async runtime, with at most
+/// `max_in_flight` hashes running at once.
+///
+/// Cheap to clone (an `Arc` inside); clones share the parameters, the dummy hash and the limit.
+/// Make one at start-up with [`PasswordHasher::new`] and hand clones to whoever needs it.
+///
+/// # Security
+/// - Each hash and verification holds a permit from a semaphore of `max_in_flight` permits for as
+///   long as argon2 runs, even if the caller's future is dropped mid-way (the permit moves into
+///   the blocking task), so memory use stays under `max_in_flight` x m KiB and a flood of
+///   abandoned requests cannot pile up work. Callers wait for a permit; put a timeout around the
+///   call if waiting unboundedly is not acceptable.
+/// - Passwords are moved into the blocking task as [`Secret`] and zeroized there when dropped.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+/// The shared state behind a [`PasswordHasher`].
+struct Inner {
+    /// argon2id parameters for new hashes and for the dummy hash.
+    params: Params,
+    /// Bounds hashes in flight; holds `max_in_flight` permits.
+    in_flight: Arc<Semaphore>,
+    /// A PHC string made with `params`, verified against when the user is unknown.
+    dummy_phc: String,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params_description())
+            .field("available_permits", &self.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with the production parameters: argon2id, m = 19456 KiB (19 MiB), t = 2, p = 1,
+    /// and at most `max_in_flight` hashes at once.
+    ///
+    /// Computes the dummy hash for unknown users right away, synchronously (tens of
+    /// milliseconds of CPU in a release build): call it once at start-up, not per request.
+    ///
+    /// # Errors
+    /// [`PasswordError::InvalidConfig`] if `max_in_flight` is 0; [`PasswordError::Hashing`] if the
+    /// dummy hash cannot be computed.
+    pub fn new(max_in_flight: usize) -> Result<Self, PasswordError> {
+        Self::with_params(M_COST_KIB, T_COST, P_COST, max_in_flight)
+    }
+
+    /// A hasher with other argon2id parameters: memory `m_kib` KiB, `t` passes, `p` lanes.
+    ///
+    /// For tests, which want cheap hashes. Production uses [`PasswordHasher::new`]; weaker
+    /// parameters make stolen hashes cheaper to crack.
+    ///
+    /// # Errors
+    /// [`PasswordError::InvalidConfig`] if argon2 refuses the parameters (for example
+    /// `m_kib < 8 * p`, `t == 0`, `p == 0`) or `max_in_flight` is 0; [`PasswordError::Hashing`]
+    /// if the dummy hash cannot be computed.
+    pub fn with_params(
+        m_kib: u32,
+        t: u32,
+        p: u32,
+        max_in_flight: usize,
+    ) -> Result<Self, PasswordError> {
+        if max_in_flight == 0 {
+            return Err(PasswordError::InvalidConfig(
+                "max_in_flight must be at least 1".to_owned(),
+            ));
+        }
+        let params = Params::new(m_kib, t, p, None)
+            .map_err(|e| PasswordError::InvalidConfig(format!("argon2 parameters: {e}")))?;
+        let dummy_phc = hash_blocking(&params, DUMMY_PASSWORD)?;
+        Ok(PasswordHasher {
+            inner: Arc::new(Inner {
+                params,
+                in_flight: Arc::new(Semaphore::new(max_in_flight)),
+                dummy_phc,
+            }),
+        })
+    }
+
+    /// Hashes a password with a fresh random 16-byte salt and returns the PHC string to store,
+    /// e.g. `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`.
+    ///
+    /// Waits for a permit, then runs argon2id on Tokio's blocking pool. Check the password with
+    /// [`check_password`](crate::check_password) first: this function hashes whatever it is given.
+    ///
+    /// # Errors
+    /// [`PasswordError::Hashing`] if argon2 fails; [`PasswordError::Task`] if the blocking task
+    /// fails; [`PasswordError::Closed`] never in practice.
+    ///
+    /// # Security
+    /// `password` is dropped, and so zeroized, inside the blocking task.
+    pub async fn hash(&self, password: Secret) -> Result<String, PasswordError> {
+        let permit = self.permit().await?;
+        let params = self.inner.params.clone();
+        tokio::task::spawn_blocking(move || {
+            let phc = hash_blocking(&params, password.expose());
+            drop(password);
+            drop(permit);
+            phc
+        })
+        .await
+        .map_err(PasswordError::Task)?
+    }
+
+    /// Checks a password against a stored PHC string; `Ok(true)` if it matches.
+    ///
+    /// Pass `None` when the user does not exist: the password is then verified against a dummy
+    /// hash with this hasher's parameters and the answer is `Ok(false)`, so an unknown user and a
+    /// wrong password cost the same time. Stored hashes made with other parameters are still
+    /// verified, with their own parameters (and so their own cost).
+    ///
+    /// # Errors
+    /// [`PasswordError::MalformedHash`] if `phc` is not a PHC string argon2 can verify against;
+    /// [`PasswordError::Task`] if the blocking task fails; [`PasswordError::Closed`] never in
+    /// practice. A wrong password is not an error.
+    ///
+    /// # Security
+    /// The hash comparison inside argon2 is constant-time. `password` is dropped, and so
+    /// zeroized, inside the blocking task.
+    pub async fn verify(&self, password: Secret, phc: Option<&str>) -> Result<bool, PasswordError> {
+        let (stored, user_known) = match phc {
+            Some(phc) => (phc.to_owned(), true),
+            None => (self.inner.dummy_phc.clone(), false),
+        };
+        let permit = self.permit().await?;
+        let matched = tokio::task::spawn_blocking(move || {
+            let matched = verify_blocking(&stored, password.expose());
+            drop(password);
+            drop(permit);
+            matched
+        })
+        .await
+        .map_err(PasswordError::Task)??;
+        Ok(user_known && matched)
+    }
+
+    /// The parameters of new hashes, for logs, e.g. `argon2id m=19456 t=2 p=1`.
+    #[must_use]
+    pub fn params_description(&self) -> String {
+        let params = &self.inner.params;
+        format!(
+            "argon2id m={} t={} p={}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost()
+        )
+    }
+
+    /// How many more hashes or verifications could start right now without waiting: the
+    /// `max_in_flight` given at construction minus those in flight. For metrics and tests.
+    #[must_use]
+    pub fn available_permits(&self) -> usize {
+        self.inner.in_flight.available_permits()
+    }
+
+    /// Waits for a permit to run one hash. The permit is owned so it can move into the blocking
+    /// task and outlive a cancelled caller.
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, PasswordError> {
+        Arc::clone(&self.inner.in_flight)
+            .acquire_owned()
+            .await
+            .map_err(|_closed| PasswordError::Closed)
+    }
+}
+
+/// The argon2id hasher for `params`.
+fn argon2id(params: Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes `password` with a fresh random salt, on the current thread (CPU-bound).
+fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2id(params.clone())
+        .hash_password(password, &salt)
+        .map(|hash| hash.to_string())
+        .map_err(PasswordError::Hashing)
+}
+
+/// Verifies `password` against the PHC string `stored`, on the current thread (CPU-bound).
+/// The algorithm, version and parameters come from `stored`.
+fn verify_blocking(stored: &str, password: &[u8]) -> Result<bool, PasswordError> {
+    let hash = PasswordHash::new(stored).map_err(PasswordError::MalformedHash)?;
+    match Argon2::default().verify_password(password, &hash) {
+        Ok(()) => Ok(true),
+        Err(password_hash::Error::Password) => Ok(false),
+        Err(other) => Err(PasswordError::MalformedHash(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Cheapest parameters argon2 accepts: 8 KiB, one pass, one lane.
+    fn fast(max_in_flight: usize) -> PasswordHasher {
+        PasswordHasher::with_params(8, 1, 1, max_in_flight).unwrap()
+    }
+
+    fn secret(text: &str) -> Secret {
+        Secret::from(text.to_owned())
+    }
+
+    fn salt_of(phc: &str) -> String {
+        let parsed = PasswordHash::new(phc).unwrap();
+        parsed.salt.unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn production_hash_is_argon2id_with_owasp_parameters_and_verifies() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        assert_eq!(hasher.params_description(), "argon2id m=19456 t=2 p=1");
+        assert!(
+            hasher
+                .inner
+                .dummy_phc
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "the dummy hash must cost what a real one does: {}",
+            hasher.inner.dummy_phc
+        );
+
+        let phc = hasher
+            .hash(secret("correct horse battery staple"))
+            .await
+            .unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        // 16 random bytes are 22 characters of unpadded base64.
+        assert_eq!(salt_of(&phc).len(), 22, "{phc}");
+
+        let ok = hasher
+            .verify(secret("correct horse battery staple"), Some(&phc))
+            .await
+            .unwrap();
+        assert!(ok);
+    }
+
+    #[tokio::test]
+    async fn hash_then_verify_accepts_the_same_password() {
+        let hasher = fast(2);
+        let phc = hasher.hash(secret("tr0ub4dor&3")).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{phc}");
+        assert!(hasher
+            .verify(secret("tr0ub4dor&3"), Some(&phc))
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn wrong_password_is_false_not_an_error() {
+        let hasher = fast(2);
+        let phc = hasher.hash(secret("tr0ub4dor&3")).await.unwrap();
+        assert!(!hasher
+            .verify(secret("tr0ub4dor&4"), Some(&phc))
+            .await
+            .unwrap());
+        assert!(!hasher.verify(secret(""), Some(&phc)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unknown_user_is_false_even_with_the_dummy_password() {
+        let hasher = fast(2);
+        assert!(!hasher
+            .verify(secret("anything at all"), None)
+            .await
+            .unwrap());
+        let dummy = String::from_utf8(DUMMY_PASSWORD.to_vec()).unwrap();
+        assert!(!hasher.verify(secret(&dummy), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unknown_user_is_checked_against_a_dummy_hash_with_the_same_parameters() {
+        let hasher = fast(2);
+        assert!(hasher
+            .inner
+            .dummy_phc
+            .starts_with("$argon2id$v=19$m=8,t=1,p=1$"));
+        // The dummy hash really is a hash of the dummy password, so the unknown-user path runs
+        // argon2 to the end instead of failing early.
+        assert!(verify_blocking(&hasher.inner.dummy_phc, DUMMY_PASSWORD).unwrap());
+    }
+
+    #[tokio::test]
+    async fn malformed_stored_hash_is_an_error_not_a_panic() {
+        let hasher = fast(2);
+        for bad in [
+            "",
+            "not a phc string",
+            "$argon2id$v=19$m=8,t=1,p=1$",
+            "$argon2id$v=19$m=8,t=1,p=1$!!!!$!!!!",
+            "$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        ] {
+            let result = hasher.verify(secret("tr0ub4dor&3"), Some(bad)).await;
+            assert!(
+                matches!(result, Err(PasswordError::MalformedHash(_))),
+                "{bad:?}: {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn two_hashes_of_the_same_password_have_different_salts() {
+        let hasher = fast(2);
+        let first = hasher.hash(secret("tr0ub4dor&3")).await.unwrap();
+        let second = hasher.hash(secret("tr0ub4dor&3")).await.unwrap();
+        assert_ne!(salt_of(&first), salt_of(&second));
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn invalid_configuration_is_refused() {
+        assert!(matches!(
+            PasswordHasher::with_params(8, 1, 1, 0),
+            Err(PasswordError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            PasswordHasher::with_params(8, 0, 1, 1),
+            Err(PasswordError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            PasswordHasher::with_params(4, 1, 1, 1),
+            Err(PasswordError::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn clones_share_one_limit() {
+        let hasher = fast(3);
+        assert_eq!(hasher.available_permits(), 3);
+        let clone = hasher.clone();
+        assert!(Arc::ptr_eq(&hasher.inner, &clone.inner));
+    }
+
+    /// Runs `test` on a current-thread runtime whose blocking pool has one thread, which the
+    /// returned gate keeps busy until it is released: hashes started meanwhile have taken their
+    /// permit but cannot finish, so the test can look at them in flight without racing argon2.
+    fn with_blocked_pool<F: Future<Output = ()>>(
+        test: impl FnOnce(std::sync::mpsc::Sender<()>) -> F,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (release, gate) = std::sync::mpsc::channel::<()>();
+            let blocker = tokio::task::spawn_blocking(move || gate.recv());
+            test(release).await;
+            blocker.await.unwrap().unwrap();
+        });
+    }
+
+    /// Polls `future` once, so it runs up to its first wait.
+    fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    async fn until_permits(hasher: &PasswordHasher, wanted: usize) {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while hasher.available_permits() != wanted {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+    }
+
+    #[test]
+    fn no_more_than_max_in_flight_hashes_start() {
+        with_blocked_pool(|release| async move {
+            let hasher = fast(2);
+            let mut first = std::pin::pin!(hasher.hash(secret("first password")));
+            let mut second = std::pin::pin!(hasher.verify(secret("second password"), None));
+            let mut third = std::pin::pin!(hasher.hash(secret("third password")));
+
+            assert!(poll_once(first.as_mut()).is_pending());
+            assert_eq!(hasher.available_permits(), 1);
+            assert!(poll_once(second.as_mut()).is_pending());
+            assert_eq!(hasher.available_permits(), 0);
+            // The third has to wait for a permit; it has not started.
+            assert!(poll_once(third.as_mut()).is_pending());
+            assert_eq!(hasher.available_permits(), 0);
+
+            release.send(()).unwrap();
+            assert!(first.await.is_ok());
+            assert!(!second.await.unwrap());
+            assert!(third.await.is_ok());
+            assert_eq!(hasher.available_permits(), 2);
+        });
+    }
+
+    #[test]
+    fn a_cancelled_hash_keeps_its_permit_until_argon2_has_finished() {
+        with_blocked_pool(|release| async move {
+            let hasher = fast(1);
+            {
+                let mut hash = std::pin::pin!(hasher.hash(secret("abandoned password")));
+                assert!(poll_once(hash.as_mut()).is_pending());
+                assert_eq!(hasher.available_permits(), 0);
+                // The caller gives up (e.g. the client disconnected); the future is dropped here.
+            }
+            // The blocking work is still queued, so its permit is still taken.
+            assert_eq!(hasher.available_permits(), 0);
+
+            release.send(()).unwrap();
+            until_permits(&hasher, 1).await;
+        });
+    }
+}

@@ -1,0 +1,194 @@
+//! Building and running the server.
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tessera_config::Config;
+use tessera_password::PasswordHasher;
+use tessera_store::sqlite::SqliteStore;
+use tessera_store::Store;
+use tessera_token::{Clock, KeySet, SystemClock, TokenIssuer, Verifier};
+use tokio::net::TcpListener;
+
+use crate::denylist::{DenyList, SYNC_INTERVAL};
+use crate::error::ApiError;
+use crate::layers::{security_headers, timeout, MAX_BODY_BYTES};
+use crate::routes;
+use crate::state::AppState;
+
+/// Argon2id hashes allowed in flight at once: enough to keep every core busy, no more, so a
+/// login flood queues instead of exhausting memory (19 MiB each).
+fn default_password_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
+/// What tests (and embedders) may replace.
+#[derive(Clone, Default)]
+pub struct AppOptions {
+    /// The clock; the system clock when `None`.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// The password hasher; OWASP-minimum argon2id when `None`.
+    pub passwords: Option<PasswordHasher>,
+}
+
+impl std::fmt::Debug for AppOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppOptions").finish_non_exhaustive()
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The signing key could not be loaded or created.
+    #[error(transparent)]
+    Config(#[from] tessera_config::ConfigError),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] tessera_store::StoreError),
+    /// The deny-list could not be loaded.
+    #[error("deny-list: {0}")]
+    DenyList(ApiError),
+    /// The password hasher could not be prepared.
+    #[error("password hashing: {0}")]
+    Password(#[from] tessera_password::PasswordError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A built server, bound to its port, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("address", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Loads the key (generating it on first use), opens the store in the data directory,
+    /// loads the deny-list, builds the router and binds `config.server.bind`.
+    ///
+    /// # Errors
+    /// A [`StartError`] saying which part failed.
+    pub async fn build(config: Config, options: AppOptions) -> Result<App, StartError> {
+        let loaded = config.load_signing_key()?;
+        if let Some(path) = &loaded.generated {
+            tracing::info!(path = %path.display(), algorithm = %loaded.key.algorithm(), kid = %loaded.key.kid(), "generated a new signing key");
+        }
+        tracing::info!(algorithm = %loaded.key.algorithm(), kid = %loaded.key.kid(), "signing key loaded");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
+        tracing::info!(backend = store.backend(), data_dir = %config.data_dir.display(), "store opened");
+        let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let deny_list = Arc::new(
+            DenyList::load(store.clone(), clock.now())
+                .await
+                .map_err(StartError::DenyList)?,
+        );
+        let keys = Arc::new(KeySet::with_signing_key(loaded.key));
+        let signing = keys.signing_key().cloned().ok_or_else(|| {
+            StartError::DenyList(ApiError::Internal("key set without signing key".into()))
+        })?;
+        let issuer = TokenIssuer::new(signing, &config.issuer, &config.audience, config.access_ttl)
+            .with_clock(clock.clone());
+        let verifier = Verifier::new(keys.clone(), &config.issuer, &config.audience)
+            .with_leeway(config.leeway)
+            .with_clock(clock.clone());
+        let passwords = match options.passwords {
+            Some(passwords) => passwords,
+            None => PasswordHasher::new(default_password_concurrency())?,
+        };
+        tracing::info!(hashing = %passwords.params_description(), "password hashing ready");
+        let listener = TcpListener::bind(&config.server.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                address: config.server.bind.clone(),
+                source,
+            })?;
+        let state = AppState {
+            config: Arc::new(config),
+            keys,
+            issuer,
+            verifier,
+            store,
+            deny_list,
+            passwords,
+            clock,
+        };
+        let router = routes::router()
+            .fallback(routes::ops::not_found)
+            .method_not_allowed_fallback(routes::ops::method_not_allowed)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(middleware::from_fn(timeout))
+            .layer(middleware::from_fn(security_headers))
+            .with_state(state.clone());
+        Ok(App {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The bound port (useful when binding port 0).
+    ///
+    /// # Errors
+    /// If the socket has no local address.
+    pub fn port(&self) -> std::io::Result<u16> {
+        Ok(self.listener.local_addr()?.port())
+    }
+
+    /// The shared state (tests use it to reach the store and clock).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    ///
+    /// # Errors
+    /// If the listener fails.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let deny_list = self.state.deny_list.clone();
+        let clock = self.state.clock.clone();
+        let sync = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(SYNC_INTERVAL);
+            loop {
+                ticker.tick().await;
+                if let Err(err) = deny_list.sync(clock.now()).await {
+                    tracing::warn!(error = %err, "deny-list sync failed; checks fail closed once it is stale");
+                }
+            }
+        });
+        if let Ok(address) = self.listener.local_addr() {
+            tracing::info!(%address, "listening");
+        }
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        sync.abort();
+        served
+    }
+}

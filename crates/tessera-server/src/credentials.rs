@@ -1,0 +1,101 @@
+//! Random credentials the server hands out, and the digests it stores instead of them.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use tessera_store::TokenHash;
+use tessera_token::{base64url, Secret};
+
+use crate::error::ApiError;
+
+/// Prefix of refresh tokens, so secret scanners can recognise a leaked one.
+pub const REFRESH_TOKEN_PREFIX: &str = "tsr_";
+
+/// Length of a refresh token: the prefix and 256 random bits in base64url.
+pub const REFRESH_TOKEN_LEN: usize = REFRESH_TOKEN_PREFIX.len() + 43;
+
+fn random_base64url(bytes: usize) -> Result<String, ApiError> {
+    let mut buffer = vec![0u8; bytes];
+    SystemRandom::new()
+        .fill(&mut buffer)
+        .map_err(|_| ApiError::Internal("system random source failed".into()))?;
+    Ok(base64url::encode(&buffer))
+}
+
+/// A new opaque refresh token (`tsr_` + 256 random bits).
+///
+/// # Errors
+/// [`ApiError::Internal`] if the system random source fails.
+pub fn new_refresh_token() -> Result<Secret, ApiError> {
+    Ok(Secret::from(format!(
+        "{REFRESH_TOKEN_PREFIX}{}",
+        random_base64url(32)?
+    )))
+}
+
+/// A new session id (128 random bits).
+///
+/// # Errors
+/// [`ApiError::Internal`] if the system random source fails.
+pub fn new_session_id() -> Result<String, ApiError> {
+    random_base64url(16)
+}
+
+/// A new user id (128 random bits).
+///
+/// # Errors
+/// [`ApiError::Internal`] if the system random source fails.
+pub fn new_user_id() -> Result<String, ApiError> {
+    random_base64url(16)
+}
+
+/// A new CSRF token for the double-submit cookie (256 random bits).
+///
+/// # Errors
+/// [`ApiError::Internal`] if the system random source fails.
+pub fn new_csrf_token() -> Result<String, ApiError> {
+    random_base64url(32)
+}
+
+/// The SHA-256 digest under which a secret is stored.
+#[must_use]
+pub fn digest_of(secret: &[u8]) -> TokenHash {
+    let digest = digest::digest(&digest::SHA256, secret);
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(digest.as_ref());
+    TokenHash(bytes)
+}
+
+/// Whether `text` has the shape of a refresh token (checked before hashing or looking it up).
+#[must_use]
+pub fn looks_like_refresh_token(text: &str) -> bool {
+    text.len() == REFRESH_TOKEN_LEN
+        && text.starts_with(REFRESH_TOKEN_PREFIX)
+        && base64url::decode(&text.as_bytes()[REFRESH_TOKEN_PREFIX.len()..]).is_some()
+}
+
+/// Compares two secrets in constant time (length differences are not hidden).
+#[must_use]
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_have_the_prefix_and_256_bits() {
+        let token = new_refresh_token().unwrap();
+        let text = std::str::from_utf8(token.expose()).unwrap();
+        assert!(looks_like_refresh_token(text), "{}", text.len());
+        assert_ne!(new_refresh_token().unwrap(), token);
+        assert!(!looks_like_refresh_token("tsr_short"));
+        assert!(!looks_like_refresh_token(&text.replace("tsr_", "xyz_")));
+    }
+
+    #[test]
+    fn digests_are_sha256() {
+        // SHA-256("abc"), FIPS 180-2 appendix B.1.
+        assert_eq!(digest_of(b"abc").0[..4], [0xba, 0x78, 0x16, 0xbf]);
+    }
+}

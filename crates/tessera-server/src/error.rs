@@ -1,0 +1,183 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Every error body is `{"error": CODE, "error_description": TEXT}`. A 401 always carries
+//! `WWW-Authenticate: Bearer` (with `error="invalid_token"` when a token was presented, RFC 6750
+//! §3.1), and every bad or missing access token gets the same body, so responses are no oracle
+//! for which check failed. Internal failures are logged here and answered with an opaque 500.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error a handler or extractor returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request is malformed or breaks a rule (400 `invalid_request`).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is larger than allowed (413).
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The body is not JSON (415).
+    #[error("expected a JSON body (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// No access token was presented (401, `WWW-Authenticate: Bearer`).
+    #[error("no access token")]
+    MissingToken,
+    /// The access token is invalid, expired or revoked (401, `error="invalid_token"`).
+    #[error("invalid access token")]
+    InvalidToken,
+    /// Username or password wrong, or the account is disabled (401 `invalid_grant`).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The refresh token is unknown, expired, reused or revoked (401 `invalid_grant`).
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// A cookie-authenticated state-changing request lacks a valid CSRF header (403).
+    #[error("{0}")]
+    Csrf(&'static str),
+    /// Something that must be unique already exists (409).
+    #[error("{description}")]
+    Conflict {
+        /// The error code.
+        code: &'static str,
+        /// What is taken.
+        description: String,
+    },
+    /// Too many attempts (429 with `Retry-After`).
+    #[error("too many requests")]
+    TooManyRequests {
+        /// Seconds until the client may try again.
+        retry_after: u64,
+    },
+    /// A dependency (the store, the deny-list) cannot answer; the request is refused (503).
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// No such route (404).
+    #[error("not found")]
+    NotFound,
+    /// The route exists but not with this method (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// A bug or an unexpected failure; logged, answered with an opaque 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The generic description of every 401 for an access token.
+const INVALID_TOKEN_DESCRIPTION: &str =
+    "authentication required: the access token is missing, invalid, expired or revoked";
+
+impl ApiError {
+    /// The HTTP status for this error.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MissingToken
+            | ApiError::InvalidToken
+            | ApiError::InvalidCredentials
+            | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            ApiError::Csrf(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code_and_description(&self) -> (&'static str, String) {
+        match self {
+            ApiError::BadRequest(text) => ("invalid_request", text.clone()),
+            ApiError::PayloadTooLarge => {
+                ("invalid_request", "the request body is too large".into())
+            }
+            ApiError::UnsupportedMediaType => ("invalid_request", self.to_string()),
+            ApiError::MissingToken | ApiError::InvalidToken => {
+                ("invalid_token", INVALID_TOKEN_DESCRIPTION.into())
+            }
+            ApiError::InvalidCredentials => {
+                ("invalid_grant", "invalid username or password".into())
+            }
+            ApiError::InvalidRefreshToken => (
+                "invalid_grant",
+                "the refresh token is invalid, expired or revoked".into(),
+            ),
+            ApiError::Csrf(text) => ("csrf_failed", (*text).into()),
+            ApiError::Conflict { code, description } => (code, description.clone()),
+            ApiError::TooManyRequests { retry_after } => (
+                "too_many_requests",
+                format!("too many attempts; try again in {retry_after} seconds"),
+            ),
+            ApiError::Unavailable(text) => ("temporarily_unavailable", (*text).into()),
+            ApiError::NotFound => ("not_found", "no such resource".into()),
+            ApiError::MethodNotAllowed => ("method_not_allowed", "method not allowed here".into()),
+            ApiError::Internal(_) => ("server_error", "internal server error".into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let status = self.status();
+        let (code, description) = self.code_and_description();
+        let mut response = (
+            status,
+            axum::Json(json!({ "error": code, "error_description": description })),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::MissingToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::InvalidToken | ApiError::InvalidRefreshToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            ApiError::InvalidCredentials => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl From<tessera_store::StoreError> for ApiError {
+    fn from(err: tessera_store::StoreError) -> Self {
+        match err {
+            tessera_store::StoreError::Database(inner) => {
+                tracing::warn!(error = %inner, "store unavailable");
+                ApiError::Unavailable("the data store is not answering; try again")
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<tessera_password::PasswordError> for ApiError {
+    fn from(err: tessera_password::PasswordError) -> Self {
+        ApiError::Internal(err.to_string())
+    }
+}
+
+impl From<tessera_token::Error> for ApiError {
+    fn from(err: tessera_token::Error) -> Self {
+        ApiError::Internal(format!("token: {err}"))
+    }
+}

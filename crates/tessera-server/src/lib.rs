@@ -1,0 +1,32 @@
+//! # tessera-server: the authentication server
+//!
+//! An axum application: accounts with argon2id passwords, login, short-lived access tokens,
+//! rotating refresh tokens with reuse detection, logout and revocation that take effect at once,
+//! and JWKS. [`App::build`] binds the listener (port 0 works, for tests) and [`App::run`] serves
+//! until a shutdown signal.
+//!
+//! ## Request path
+//! router -> layers ([`layers`]: security headers, timeout, body limit) -> typed extractors
+//! ([`extract::Authenticated`] does all token checking, including the deny-list) -> thin handlers
+//! ([`routes`]) -> the store. Errors become HTTP in exactly one place: [`error::ApiError`].
+//!
+//! ## Modules
+//! - [`app`]: building and running the server.
+//! - [`state`]: what every handler shares.
+//! - [`denylist`]: the in-process revocation cache over the durable record in the store.
+//! - [`credentials`]: refresh tokens, session ids and CSRF tokens: random values and their digests.
+//! - [`cookies`]: the `Set-Cookie` headers.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cookies;
+pub mod credentials;
+pub mod denylist;
+pub mod error;
+pub mod extract;
+pub mod layers;
+pub mod routes;
+pub mod state;
+
+pub use app::{App, AppOptions};
+pub use error::ApiError;

@@ -1,0 +1,363 @@
+//! `/auth/*`: registration, login, refresh rotation, logout, and the current user.
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+use tessera_password::{check_password, check_username};
+use tessera_store::{
+    NewSession, NewUser, RefreshRecord, Revocation, RevocationKind, Rotation, StoreError,
+};
+use tessera_token::{AccessTokenRequest, Secret};
+
+use crate::cookies::{
+    clear_session_cookies, cookie, set_session_cookies, SessionCookies, REFRESH_COOKIE,
+};
+use crate::credentials::{
+    digest_of, looks_like_refresh_token, new_csrf_token, new_refresh_token, new_session_id,
+    new_user_id,
+};
+use crate::error::ApiError;
+use crate::extract::{check_csrf, Authenticated, JsonBody};
+use crate::state::AppState;
+
+/// Longest `User-Agent` kept with a session.
+const MAX_USER_AGENT: usize = 256;
+
+/// A username and password, as posted to `/auth/register` and `/auth/login`.
+#[derive(Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// `POST /auth/register {username, password}` -> 201 `{id, username}`.
+///
+/// # Errors
+/// 400 naming the username or password rule broken; 409 if the username is taken.
+pub async fn register(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Response, ApiError> {
+    let Credentials { username, password } = body;
+    let password = Secret::from(password);
+    check_username(&username).map_err(|rule| ApiError::BadRequest(rule.to_string()))?;
+    let text = std::str::from_utf8(password.expose())
+        .map_err(|_| ApiError::BadRequest("password is not UTF-8".into()))?;
+    check_password(text, &username).map_err(|rule| ApiError::BadRequest(rule.to_string()))?;
+    let password_hash = state.passwords.hash(password).await?;
+    let user = state
+        .store
+        .create_user(&NewUser {
+            id: new_user_id()?,
+            username,
+            password_hash,
+            created_at: state.now(),
+        })
+        .await
+        .map_err(|err| match err {
+            StoreError::Conflict(_) => ApiError::Conflict {
+                code: "username_taken",
+                description: "that username is already registered".into(),
+            },
+            other => other.into(),
+        })?;
+    tracing::info!(event = "user_registered", user_id = %user.id, "user registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": user.id, "username": user.username })),
+    )
+        .into_response())
+}
+
+/// `POST /auth/login {username, password}` -> 200 token pair and session cookies.
+///
+/// Unknown user, wrong password and disabled account give the same 401 after the same work
+/// (argon2id against a dummy hash when there is no user).
+///
+/// # Errors
+/// 401 `invalid_grant`.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Response, ApiError> {
+    let Credentials { username, password } = body;
+    let user = state.store.user_by_username(&username).await?;
+    let matches = state
+        .passwords
+        .verify(
+            Secret::from(password),
+            user.as_ref().map(|user| user.password_hash.as_str()),
+        )
+        .await?;
+    let user = match user {
+        Some(user) if matches && !user.disabled => user,
+        _ => {
+            tracing::warn!(event = "login_failed", ip = %peer.ip(), "login failed");
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    let now = state.now();
+    let session_id = new_session_id()?;
+    let refresh_token = new_refresh_token()?;
+    let expires_at = now.saturating_add(state.config.refresh_ttl);
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|text| text.chars().take(MAX_USER_AGENT).collect());
+    state
+        .store
+        .create_session(
+            &NewSession {
+                id: session_id.clone(),
+                user_id: user.id.clone(),
+                created_at: now,
+                expires_at,
+                user_agent,
+                ip: Some(peer.ip().to_string()),
+            },
+            &RefreshRecord {
+                hash: digest_of(refresh_token.expose()),
+                session_id: session_id.clone(),
+                created_at: now,
+                expires_at,
+            },
+        )
+        .await?;
+    tracing::info!(event = "login", user_id = %user.id, session_id = %session_id, "login succeeded");
+    token_response(
+        &state,
+        &user.id,
+        &session_id,
+        &refresh_token,
+        expires_at - now,
+    )
+}
+
+/// The token pair as JSON (`Cache-Control: no-store`) with the session cookies.
+fn token_response(
+    state: &AppState,
+    user_id: &str,
+    session_id: &str,
+    refresh_token: &Secret,
+    refresh_ttl: u64,
+) -> Result<Response, ApiError> {
+    let issued = state.issuer.issue(&AccessTokenRequest {
+        subject: user_id.to_owned(),
+        session_id: Some(session_id.to_owned()),
+        ..AccessTokenRequest::default()
+    })?;
+    let refresh_text = std::str::from_utf8(refresh_token.expose())
+        .map_err(|_| ApiError::Internal("refresh token is not text".into()))?;
+    let csrf_token = new_csrf_token()?;
+    let mut response = Json(json!({
+        "access_token": issued.token,
+        "refresh_token": refresh_text,
+        "token_type": "Bearer",
+        "expires_in": state.config.access_ttl,
+    }))
+    .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    set_session_cookies(
+        headers,
+        &SessionCookies {
+            access_token: &issued.token,
+            access_ttl: state.config.access_ttl,
+            refresh_token: refresh_text,
+            refresh_ttl,
+            csrf_token: &csrf_token,
+        },
+    );
+    Ok(response)
+}
+
+/// The body of `/auth/refresh`: optional, since the refresh cookie may carry the token.
+#[derive(Deserialize, Default)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+/// `POST /auth/refresh {refresh_token}` (or the refresh cookie plus `X-CSRF-Token`) -> a new
+/// pair; the presented refresh token is rotated away. Presenting a rotated-away token revokes
+/// the whole session.
+///
+/// # Errors
+/// 400 without a token; 403 for a cookie without the CSRF header; 401 `invalid_grant`.
+pub async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?
+    };
+    let presented = match body.refresh_token {
+        Some(token) => Secret::from(token),
+        None => {
+            let token = cookie(&headers, REFRESH_COOKIE).ok_or_else(|| {
+                ApiError::BadRequest(
+                    "refresh_token is required, in the JSON body or the refresh cookie".into(),
+                )
+            })?;
+            check_csrf(&headers)?;
+            Secret::from(token.to_owned())
+        }
+    };
+    let presented_text = std::str::from_utf8(presented.expose()).unwrap_or_default();
+    if !looks_like_refresh_token(presented_text) {
+        return Err(ApiError::InvalidRefreshToken);
+    }
+    let presented_hash = digest_of(presented.expose());
+    let Some(session) = state
+        .store
+        .session_by_refresh_token(&presented_hash)
+        .await?
+    else {
+        return Err(ApiError::InvalidRefreshToken);
+    };
+    let now = state.now();
+    let next = new_refresh_token()?;
+    let rotation = state
+        .store
+        .rotate_refresh_token(
+            &presented_hash,
+            &RefreshRecord {
+                hash: digest_of(next.expose()),
+                session_id: session.id.clone(),
+                created_at: now,
+                expires_at: session.expires_at,
+            },
+            now,
+        )
+        .await?;
+    match rotation {
+        Rotation::Rotated(session) => {
+            let user = state.store.user_by_id(&session.user_id).await?;
+            if user.is_none_or(|user| user.disabled) {
+                return Err(ApiError::InvalidRefreshToken);
+            }
+            tracing::info!(event = "refresh", session_id = %session.id, "refresh token rotated");
+            token_response(
+                &state,
+                &session.user_id,
+                &session.id,
+                &next,
+                session.expires_at.saturating_sub(now),
+            )
+        }
+        Rotation::Reused(session) => {
+            tracing::warn!(
+                event = "refresh_token_reuse",
+                user_id = %session.user_id,
+                session_id = %session.id,
+                "rotated-away refresh token presented: revoking the whole session"
+            );
+            revoke_session(&state, &session.id).await?;
+            Err(ApiError::InvalidRefreshToken)
+        }
+        Rotation::Invalid => Err(ApiError::InvalidRefreshToken),
+    }
+}
+
+/// Revokes a session: its refresh tokens in the store, its access tokens in the deny-list.
+async fn revoke_session(state: &AppState, session_id: &str) -> Result<(), ApiError> {
+    state.store.revoke_session(session_id, state.now()).await?;
+    state
+        .deny_list
+        .revoke(Revocation {
+            kind: RevocationKind::Session,
+            subject: session_id.to_owned(),
+            not_before: 0,
+            expires_at: state.access_token_horizon(),
+        })
+        .await?;
+    tracing::info!(event = "revocation", kind = "session", session_id = %session_id, "session revoked");
+    Ok(())
+}
+
+/// A 204 that also deletes the session cookies.
+fn no_content_clearing_cookies() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    clear_session_cookies(response.headers_mut());
+    response
+}
+
+/// `POST /auth/logout` -> 204; the session's access and refresh tokens stop working at once.
+///
+/// # Errors
+/// 401 without a valid token; 403 for a cookie without the CSRF header.
+pub async fn logout(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    revoke_session(&state, &auth.session_id).await?;
+    Ok(no_content_clearing_cookies())
+}
+
+/// `POST /auth/logout-all` -> 204; every session of the user stops working at once.
+///
+/// # Errors
+/// 401 without a valid token; 403 for a cookie without the CSRF header.
+pub async fn logout_all(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    let now = state.now();
+    let user_id = &auth.claims.sub;
+    // The user epoch first: from here on, every token issued before now is denied.
+    state
+        .deny_list
+        .revoke(Revocation {
+            kind: RevocationKind::User,
+            subject: user_id.clone(),
+            not_before: now,
+            expires_at: state.access_token_horizon(),
+        })
+        .await?;
+    let revoked = state.store.revoke_user_sessions(user_id, None, now).await?;
+    for session in &revoked {
+        state
+            .deny_list
+            .revoke(Revocation {
+                kind: RevocationKind::Session,
+                subject: session.id.clone(),
+                not_before: 0,
+                expires_at: state.access_token_horizon(),
+            })
+            .await?;
+    }
+    tracing::info!(event = "revocation", kind = "user", user_id = %user_id, sessions = revoked.len(), "all sessions revoked");
+    Ok(no_content_clearing_cookies())
+}
+
+/// `GET /auth/me` -> `{sub, username, created_at}`.
+///
+/// # Errors
+/// 401 without a valid token, or if the user no longer exists or is disabled.
+pub async fn me(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let user = state
+        .store
+        .user_by_id(&auth.claims.sub)
+        .await?
+        .filter(|user| !user.disabled)
+        .ok_or(ApiError::InvalidToken)?;
+    Ok(Json(json!({
+        "sub": user.id,
+        "username": user.username,
+        "created_at": user.created_at,
+    })))
+}

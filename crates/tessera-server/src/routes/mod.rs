@@ -1,0 +1,23 @@
+//! The HTTP routes, one module per area. Handlers are thin: they read like the contract.
+
+pub mod auth;
+pub mod ops;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+/// Every route of the API.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/logout-all", post(auth::logout_all))
+        .route("/auth/me", get(auth::me))
+        .route("/.well-known/jwks.json", get(ops::jwks))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+}

@@ -1,0 +1,59 @@
+//! Operational endpoints: health, readiness, JWKS.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long clients may cache the JWK Set, in seconds. Keys must stay published for longer than
+/// this after they stop signing (the rotation overlap), so a cached set always has every key
+/// still in use.
+pub const JWKS_MAX_AGE: u64 = 300;
+
+/// `GET /.well-known/jwks.json`: the public keys (empty for HMAC, whose secret is never shown).
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CACHE_CONTROL,
+            format!("public, max-age={JWKS_MAX_AGE}"),
+        )],
+        Json(state.keys.to_jwks()),
+    )
+        .into_response()
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: 200 only when the store answers and the deny-list is current.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let store = state.store.ping().await.is_ok();
+    let deny_list = state.deny_list.is_fresh();
+    let status = if store && deny_list {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+        "store": if store { "ok" } else { "unreachable" },
+        "deny_list": if deny_list { "ok" } else { "stale" },
+    });
+    (status, Json(body)).into_response()
+}
+
+/// The fallback for unknown paths.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// The fallback for known paths with another method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,56 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+use tessera_config::Config;
+use tessera_password::PasswordHasher;
+use tessera_store::Store;
+use tessera_token::{Clock, KeySet, TokenIssuer, Verifier};
+
+use crate::denylist::DenyList;
+
+/// Shared application state, cheap to clone (everything is behind `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Signing and verification keys.
+    pub keys: Arc<KeySet>,
+    /// Issues access tokens.
+    pub issuer: TokenIssuer,
+    /// Verifies access tokens (signature and claims; the deny-list is checked separately).
+    pub verifier: Verifier,
+    /// Accounts, sessions, revocations, clients.
+    pub store: Arc<dyn Store>,
+    /// The revocation cache.
+    pub deny_list: Arc<DenyList>,
+    /// argon2id on the blocking pool, bounded.
+    pub passwords: PasswordHasher,
+    /// The clock every time decision uses.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store.backend())
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Now, in seconds since the epoch, from the injected clock.
+    #[must_use]
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// How long a revocation entry must be kept so that every token it denies has expired:
+    /// the access-token lifetime plus the leeway, from now.
+    #[must_use]
+    pub fn access_token_horizon(&self) -> u64 {
+        self.now()
+            .saturating_add(self.config.access_ttl)
+            .saturating_add(self.config.leeway)
+    }
+}

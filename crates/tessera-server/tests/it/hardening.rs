@@ -1,0 +1,170 @@
+//! Headers on every response, limits, and the ops endpoints.
+
+use crate::{assert_invalid_token, TestApp};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+fn assert_security_headers(response: &reqwest::Response) {
+    let headers = response.headers();
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        ("referrer-policy", "no-referrer"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("x-xss-protection", "0"),
+    ] {
+        assert_eq!(
+            headers.get(name).map(|v| v.to_str().unwrap()),
+            Some(value),
+            "{name} on {}",
+            response.status()
+        );
+    }
+}
+
+#[tokio::test]
+async fn security_headers_on_200_401_404_and_405() {
+    let app = TestApp::spawn().await;
+    let ok = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_security_headers(&ok);
+    let unauthorized = app.client.get(app.url("/auth/me")).send().await.unwrap();
+    assert_security_headers(&unauthorized);
+    assert_invalid_token(unauthorized, false).await;
+    let missing = app
+        .client
+        .get(app.url("/no/such/path"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_security_headers(&missing);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    let wrong_method = app.client.get(app.url("/auth/login")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_security_headers(&wrong_method);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_tokens_all_get_one_generic_401() {
+    let app = TestApp::spawn().await;
+    let (access, _) = app.user_with_session("olga").await;
+    let (input, _) = access.rsplit_once('.').unwrap();
+    for token in [
+        "garbage".to_owned(),
+        format!("{input}.AAAA"),
+        format!("{access}x"),
+        "a".repeat(20_000),
+        "e30.e30.".to_owned(),
+    ] {
+        assert_invalid_token(app.get_bearer("/auth/me", &token).await, true).await;
+    }
+    let basic = app
+        .client
+        .get(app.url("/auth/me"))
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    assert_invalid_token(basic, true).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_1mb_body_is_refused_and_the_server_keeps_answering() {
+    let app = TestApp::spawn().await;
+    let huge = format!(
+        "{{\"username\":\"x\",\"password\":\"{}\"}}",
+        "p".repeat(1024 * 1024)
+    );
+    let response = app
+        .client
+        .post(app.url("/auth/login"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    let not_json = app
+        .client
+        .post(app.url("/auth/login"))
+        .body("username=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let broken = app
+        .client
+        .post(app.url("/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"username\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_signing_key_with_caching() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let jwks: Value = response.json().await.unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!(key["alg"], "ES256");
+    assert!(key.get("d").is_none());
+    // Tokens verify with the published key set alone (as a resource server would).
+    let (access, _) = app.user_with_session("pia").await;
+    let set: tessera_token::JwkSet = serde_json::from_value(jwks).unwrap();
+    let keys = std::sync::Arc::new(tessera_token::KeySet::from_jwks(&set, None).unwrap());
+    let verifier = tessera_token::Verifier::new(keys, "http://tessera.test", "tessera-tests");
+    let claims = verifier.verify_access_token(&access).unwrap();
+    assert!(claims.sid.is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    app.stop().await;
+}

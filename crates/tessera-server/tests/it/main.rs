@@ -1,0 +1,203 @@
+//! Black-box tests of the server: the real app on 127.0.0.1:0 with its own data directory,
+//! driven over HTTP with a real client. Time is an injected clock; nothing sleeps for expiry.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+mod auth;
+mod cookies;
+mod hardening;
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use tessera_config::{Config, Vars};
+use tessera_password::PasswordHasher;
+use tessera_server::{App, AppOptions};
+use tessera_token::{Clock, FixedClock, SystemClock};
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<FixedClock>,
+    pub data: Arc<tempfile::TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Fast argon2id parameters: the tests exercise the flow, not the cost.
+fn fast_passwords() -> PasswordHasher {
+    PasswordHasher::with_params(256, 1, 1, 4).unwrap()
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_in(
+            Arc::new(tempfile::tempdir().unwrap()),
+            Arc::new(FixedClock::new(SystemClock.now())),
+        )
+        .await
+    }
+
+    /// Starts a server on an existing data directory (for restart tests).
+    pub async fn spawn_in(data: Arc<tempfile::TempDir>, clock: Arc<FixedClock>) -> TestApp {
+        let config = config_for(data.path());
+        let app = App::build(
+            config,
+            AppOptions {
+                clock: Some(clock.clone()),
+                passwords: Some(fast_passwords()),
+            },
+        )
+        .await
+        .unwrap();
+        let port = app.port().unwrap();
+        let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.run(async {
+                let _ = signal.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::builder().build().unwrap(),
+            clock,
+            data,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_bearer(&self, path: &str, token: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        let response = self
+            .post_json(
+                "/auth/register",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// Logs in and returns the response (for headers) after checking it is a 200.
+    pub async fn login_response(&self, username: &str, password: &str) -> Response {
+        let response = self
+            .post_json(
+                "/auth/login",
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "login {username}");
+        response
+    }
+
+    /// Registers a fresh user and logs in: returns (access, refresh).
+    pub async fn user_with_session(&self, username: &str) -> (String, String) {
+        self.register(username, PASSWORD).await;
+        self.login(username).await
+    }
+
+    pub async fn login(&self, username: &str) -> (String, String) {
+        let body: Value = self
+            .login_response(username, PASSWORD)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (
+            body["access_token"].as_str().unwrap().to_owned(),
+            body["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/auth/refresh", &json!({ "refresh_token": refresh_token }))
+            .await
+    }
+}
+
+/// A password that passes the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub fn config_for(data: &Path) -> Config {
+    Config::from_vars(&Vars::from_pairs([
+        ("TESSERA_DATA_DIR", data.to_str().unwrap()),
+        ("TESSERA_BIND", "127.0.0.1:0"),
+        ("JWT_ISSUER", "http://tessera.test"),
+        ("JWT_AUDIENCE", "tessera-tests"),
+    ]))
+    .unwrap()
+}
+
+/// Asserts the generic 401 for a bad or missing access token.
+pub async fn assert_invalid_token(response: Response, token_given: bool) {
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    if token_given {
+        assert_eq!(challenge, "Bearer error=\"invalid_token\"");
+    } else {
+        assert_eq!(challenge, "Bearer");
+    }
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("missing, invalid, expired or revoked"));
+}
+
+pub fn now() -> u64 {
+    SystemClock.now()
+}

@@ -1,0 +1,194 @@
+//! The records the store keeps.
+
+use std::fmt;
+
+/// A SHA-256 digest of a secret (refresh token, client secret): what is stored instead of it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A digest is not the secret, but there is no reason to print it either.
+        f.write_str("TokenHash(..)")
+    }
+}
+
+/// A user account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable id; the `sub` of the user's tokens.
+    pub id: String,
+    /// Login name, as registered.
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: u64,
+    /// Whether the account is disabled (its tokens stop working).
+    pub disabled: bool,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"[REDACTED]")
+            .field("created_at", &self.created_at)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+/// What is needed to create a user.
+#[derive(Clone)]
+pub struct NewUser {
+    /// Stable id chosen by the caller (random).
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: u64,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A login session: the family of one login's refresh tokens, named by the `sid` claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The session id (`sid`).
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// When the user logged in.
+    pub created_at: u64,
+    /// When a refresh token of this session was last used (or the login time).
+    pub last_used_at: u64,
+    /// When the session ends regardless of use (the login time plus the refresh lifetime).
+    pub expires_at: u64,
+    /// The client's `User-Agent` at login, truncated.
+    pub user_agent: Option<String>,
+    /// The client's address at login.
+    pub ip: Option<String>,
+    /// When the session was revoked, if it was.
+    pub revoked_at: Option<u64>,
+}
+
+/// What is needed to create a session.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session id (`sid`), random.
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// Login time.
+    pub created_at: u64,
+    /// End of the session's life.
+    pub expires_at: u64,
+    /// The client's `User-Agent`, truncated.
+    pub user_agent: Option<String>,
+    /// The client's address.
+    pub ip: Option<String>,
+}
+
+/// One refresh token, as stored: its digest, session, and life.
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// Issue time.
+    pub created_at: u64,
+    /// Expiry.
+    pub expires_at: u64,
+}
+
+/// The outcome of a refresh-token rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live; it is now used and its successor stored. The session, as updated.
+    Rotated(Session),
+    /// The token had already been rotated away: a replay. The session it belongs to.
+    Reused(Session),
+    /// Unknown, expired, or its session is revoked or expired.
+    Invalid,
+}
+
+/// What a revocation denies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RevocationKind {
+    /// One access token, by `jti`.
+    Token,
+    /// Every token of one session, by `sid`.
+    Session,
+    /// Every token of a user issued before `not_before` (logout-all, password change, disable).
+    User,
+}
+
+impl RevocationKind {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationKind::Token => "jti",
+            RevocationKind::Session => "sid",
+            RevocationKind::User => "user",
+        }
+    }
+
+    /// Parses the stored name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "jti" => Some(RevocationKind::Token),
+            "sid" => Some(RevocationKind::Session),
+            "user" => Some(RevocationKind::User),
+            _ => None,
+        }
+    }
+}
+
+/// One deny-list entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// What is denied.
+    pub kind: RevocationKind,
+    /// The `jti`, `sid` or user id.
+    pub subject: String,
+    /// For [`RevocationKind::User`]: tokens issued (`iat`) before this are denied; 0 otherwise.
+    pub not_before: u64,
+    /// When the entry can be forgotten: when every token it denies has expired.
+    pub expires_at: u64,
+}
+
+/// An OAuth client allowed to introspect tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Client {
+    /// Public id.
+    pub client_id: String,
+    /// Human name.
+    pub name: String,
+    /// SHA-256 of the client secret (a 256-bit random value, so a fast hash is enough).
+    pub secret_hash: TokenHash,
+    /// Creation time.
+    pub created_at: u64,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,720 @@
+//! The embedded SQLite backend: one database file, `tessera.db`, in the data directory.
+//!
+//! - **Journal:** WAL, so readers never block the writer and a commit is one append to the log.
+//! - **Durability:** `synchronous = NORMAL`. In WAL mode this is safe against a crash of the
+//!   process (a committed transaction is in the WAL file, which the operating system keeps); only a
+//!   power loss or kernel crash can roll back the last few commits, and it never corrupts the file.
+//!   `FULL` would add an `fsync` to every commit (every login and refresh) for that last case.
+//! - **Concurrency:** every transaction that reads and then writes starts with `BEGIN IMMEDIATE`,
+//!   taking SQLite's single write lock before its first read. Two writers, in this process or in
+//!   another process sharing the file, are therefore serialized; a waiting writer sleeps for up to
+//!   the busy timeout (5 s) rather than failing.
+//! - **Schema:** the SQL files in `migrations/sqlite/`, applied by a small runner keyed on
+//!   `PRAGMA user_version` (see [`SqliteStore::open`]).
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Decode, Row, Sqlite, Type};
+
+use crate::{
+    AccountStore, Client, ClientStore, NewSession, NewUser, RefreshRecord, Result, Revocation,
+    RevocationKind, RevocationStore, Rotation, Session, SessionStore, Store, StoreError, TokenHash,
+    User,
+};
+
+/// The database file's name inside the data directory.
+pub const DATABASE_FILE: &str = "tessera.db";
+
+/// How long a statement waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections in the pool. SQLite has one writer at a time; more connections serve readers.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The schema migrations, in order: applying `MIGRATIONS[i]` takes the database from
+/// `PRAGMA user_version` `i` to `i + 1`. Append only; never edit a released migration.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_initial.sql")];
+
+/// The columns of `sessions`, in the order [`session_from_row`] reads them.
+const SESSION_COLUMNS: &str =
+    "id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at";
+
+/// The columns of `users`, in the order [`user_from_row`] reads them.
+const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled";
+
+/// The SQLite store: a pool of connections to `tessera.db` in the data directory.
+///
+/// Cloning is cheap and shares the pool. Several stores (or processes) may open the same
+/// directory at once: every guarantee of the [`Store`] traits holds across them, because the
+/// guarantees rest on SQLite's file locks, not on anything in this process.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database in `data_dir` and brings its schema up to date.
+    ///
+    /// A missing `data_dir` is created with mode 0700 (with any missing parents) and a new
+    /// database file with mode 0600: it holds password hashes. Existing modes are left alone.
+    ///
+    /// Migrations run in one `BEGIN IMMEDIATE` transaction that first reads `PRAGMA user_version`
+    /// (the number of migrations applied), applies the missing ones in order and sets the new
+    /// version, so two processes starting at once cannot both migrate, and a failed migration
+    /// leaves the database as it was.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] if the directory or file cannot be created, [`StoreError::Database`] if
+    /// SQLite cannot open the file, [`StoreError::Migration`] if a migration fails or the database
+    /// was written by a newer Tessera (its version is beyond the migrations known here).
+    pub async fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|source| StoreError::Io {
+                path: data_dir.to_path_buf(),
+                source,
+            })?;
+        let path = data_dir.join(DATABASE_FILE);
+        // Create the file ourselves so that it gets mode 0600 (SQLite would use the umask, and
+        // gives the -wal and -shm files the database file's mode). An empty file is a valid,
+        // empty SQLite database; an existing file is neither truncated nor re-moded.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: durable across process crashes; see the module documentation.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        migrate(&pool).await?;
+        tracing::debug!(path = %path.display(), "opened the SQLite store");
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection, waiting for those in use to be returned. Afterwards every call
+    /// on this store (and its clones) fails; the last connection to close checkpoints the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Applies the migrations the database has not seen yet; see [`SqliteStore::open`].
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let mut tx = begin_immediate(pool).await?;
+    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    let applied = usize::try_from(current)
+        .map_err(|_| StoreError::Corrupt(format!("negative schema version {current}")))?;
+    if applied > MIGRATIONS.len() {
+        return Err(sqlx::migrate::MigrateError::VersionMissing(current).into());
+    }
+    for (version, sql) in (1_i64..).zip(MIGRATIONS).skip(applied) {
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| sqlx::migrate::MigrateError::ExecuteMigration(e, version))?;
+        // `version` is an integer we computed, not input: formatting it into the pragma is safe
+        // (pragmas take no bound parameters).
+        sqlx::raw_sql(&format!("PRAGMA user_version = {version}"))
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(version, "applied SQLite schema migration");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Starts a transaction holding SQLite's write lock from the start, so that what it reads cannot
+/// change before it writes (no other writer, in any process, can commit in between).
+async fn begin_immediate(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// A time for the database. SQLite integers are `i64`; a time beyond `i64::MAX` seconds is refused
+/// rather than wrapped (it would compare as the past).
+fn db_time(seconds: u64) -> Result<i64> {
+    i64::try_from(seconds).map_err(|_| {
+        StoreError::Database(sqlx::Error::Encode(
+            format!("time {seconds} is beyond the range the store can keep").into(),
+        ))
+    })
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`, and any other
+/// error to [`StoreError::Database`].
+fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |error| match &error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Database(error),
+    }
+}
+
+/// Reads one column; any mismatch (type, NULL, missing column) means the row is not what this
+/// schema writes.
+fn column<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T>
+where
+    T: Decode<'r, Sqlite> + Type<Sqlite>,
+{
+    row.try_get(name)
+        .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
+}
+
+/// Reads a time column: a non-negative integer.
+fn time_column(row: &SqliteRow, name: &str) -> Result<u64> {
+    let value: i64 = column(row, name)?;
+    u64::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("column {name}: negative time {value}")))
+}
+
+/// Reads a nullable time column.
+fn optional_time_column(row: &SqliteRow, name: &str) -> Result<Option<u64>> {
+    let value: Option<i64> = column(row, name)?;
+    value
+        .map(|v| {
+            u64::try_from(v)
+                .map_err(|_| StoreError::Corrupt(format!("column {name}: negative time {v}")))
+        })
+        .transpose()
+}
+
+/// Reads a digest column: exactly 32 bytes.
+fn hash_column(row: &SqliteRow, name: &str) -> Result<TokenHash> {
+    let bytes: Vec<u8> = column(row, name)?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map(TokenHash)
+        .map_err(|_| {
+            StoreError::Corrupt(format!(
+                "column {name}: a digest of {} bytes, not 32",
+                bytes.len()
+            ))
+        })
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User> {
+    let disabled = match column::<i64>(row, "disabled")? {
+        0 => false,
+        1 => true,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "column disabled: {other} is not a boolean"
+            )))
+        }
+    };
+    Ok(User {
+        id: column(row, "id")?,
+        username: column(row, "username")?,
+        password_hash: column(row, "password_hash")?,
+        created_at: time_column(row, "created_at")?,
+        disabled,
+    })
+}
+
+fn session_from_row(row: &SqliteRow) -> Result<Session> {
+    Ok(Session {
+        id: column(row, "id")?,
+        user_id: column(row, "user_id")?,
+        created_at: time_column(row, "created_at")?,
+        last_used_at: time_column(row, "last_used_at")?,
+        expires_at: time_column(row, "expires_at")?,
+        user_agent: column(row, "user_agent")?,
+        ip: column(row, "ip")?,
+        revoked_at: optional_time_column(row, "revoked_at")?,
+    })
+}
+
+fn revocation_from_row(row: &SqliteRow) -> Result<(i64, Revocation)> {
+    let kind: String = column(row, "kind")?;
+    let kind = RevocationKind::parse(&kind).ok_or_else(|| {
+        StoreError::Corrupt(format!("column kind: unknown revocation kind {kind:?}"))
+    })?;
+    Ok((
+        column(row, "seq")?,
+        Revocation {
+            kind,
+            subject: column(row, "subject")?,
+            not_before: time_column(row, "not_before")?,
+            expires_at: time_column(row, "expires_at")?,
+        },
+    ))
+}
+
+fn client_from_row(row: &SqliteRow) -> Result<Client> {
+    Ok(Client {
+        client_id: column(row, "client_id")?,
+        name: column(row, "name")?,
+        secret_hash: hash_column(row, "secret_hash")?,
+        created_at: time_column(row, "created_at")?,
+    })
+}
+
+/// Inserts a refresh token into `session_id` (its own `session_id` field is not consulted).
+async fn insert_refresh_token(
+    conn: &mut SqliteConnection,
+    record: &RefreshRecord,
+    session_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&record.hash.0[..])
+    .bind(session_id)
+    .bind(db_time(record.created_at)?)
+    .bind(db_time(record.expires_at)?)
+    .execute(conn)
+    .await
+    .map_err(conflict_as("refresh token"))?;
+    Ok(())
+}
+
+/// The body of [`SessionStore::rotate_refresh_token`], run inside a `BEGIN IMMEDIATE`
+/// transaction on `conn`. Returns without writing for every outcome but `Rotated`.
+async fn rotate_locked(
+    conn: &mut SqliteConnection,
+    presented: &TokenHash,
+    next: &RefreshRecord,
+    now: u64,
+) -> Result<Rotation> {
+    let now_db = db_time(now)?;
+    let row = sqlx::query(
+        "SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
+                s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
+                s.user_agent, s.ip, s.revoked_at \
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+         WHERE t.hash = ?",
+    )
+    .bind(&presented.0[..])
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Rotation::Invalid);
+    };
+    let session = session_from_row(&row)?;
+    if optional_time_column(&row, "token_used_at")?.is_some() {
+        // A replay, whatever the state of the token or session: the caller revokes the session
+        // (again, harmlessly, if it already is).
+        return Ok(Rotation::Reused(session));
+    }
+    let token_expires_at = time_column(&row, "token_expires_at")?;
+    if token_expires_at <= now || session.expires_at <= now || session.revoked_at.is_some() {
+        return Ok(Rotation::Invalid);
+    }
+    let marked =
+        sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL")
+            .bind(now_db)
+            .bind(&presented.0[..])
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    if marked != 1 {
+        // Cannot happen while we hold the write lock; if it ever did, someone else won.
+        return Ok(Rotation::Reused(session));
+    }
+    insert_refresh_token(conn, next, &session.id).await?;
+    sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+        .bind(now_db)
+        .bind(&session.id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Rotation::Rotated(Session {
+        last_used_at: now,
+        ..session
+    }))
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(db_time(user.created_at)?)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| match &error {
+            // The primary key is reported as SQLITE_CONSTRAINT_PRIMARYKEY (1555), the username
+            // as SQLITE_CONSTRAINT_UNIQUE (2067).
+            sqlx::Error::Database(e) if e.is_unique_violation() => {
+                if e.code().as_deref() == Some("1555") {
+                    StoreError::Conflict("user id")
+                } else {
+                    StoreError::Conflict("username")
+                }
+            }
+            _ => StoreError::Database(error),
+        })?;
+        Ok(User {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            password_hash: user.password_hash.clone(),
+            created_at: user.created_at,
+            disabled: false,
+        })
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        // `username` is declared COLLATE NOCASE, so `=` compares ASCII case-insensitively.
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = ?"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, rowid"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<bool> {
+        let changed = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed > 0)
+    }
+
+    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<Option<User>> {
+        sqlx::query(&format!(
+            "UPDATE users SET disabled = ? WHERE username = ? RETURNING {USER_COLUMNS}"
+        ))
+        .bind(i64::from(disabled))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    /// Creates the session and its first token in one transaction. The token joins `session`
+    /// whatever its own `session_id` says.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"session"` or `"refresh token"`) if the id or digest is taken;
+    /// [`StoreError::Database`] if the user does not exist. Either way nothing is stored.
+    async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<()> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO sessions \
+             (id, user_id, created_at, last_used_at, expires_at, user_agent, ip) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&session.id)
+        .bind(&session.user_id)
+        .bind(db_time(session.created_at)?)
+        .bind(db_time(session.created_at)?)
+        .bind(db_time(session.expires_at)?)
+        .bind(session.user_agent.as_deref())
+        .bind(session.ip.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as("session"))?;
+        insert_refresh_token(&mut tx, first, &session.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rotates in one `BEGIN IMMEDIATE` transaction: the write lock is taken before the token is
+    /// read, so of any number of concurrent rotations of one token (in this process or another
+    /// sharing the file) exactly one sees it unused. The successor always joins the presented
+    /// token's session, whatever `next.session_id` says.
+    ///
+    /// A used token is [`Rotation::Reused`] even when its session is already revoked or expired:
+    /// reuse is reported before validity.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        next: &RefreshRecord,
+        now: u64,
+    ) -> Result<Rotation> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        // On an error the transaction is dropped, which rolls it back.
+        let outcome = rotate_locked(&mut tx, presented, next, now).await?;
+        // For `Reused` and `Invalid` nothing was written; committing just releases the lock.
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn session(&self, session_id: &str) -> Result<Option<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+        ))
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
+    async fn session_by_refresh_token(&self, token: &TokenHash) -> Result<Option<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?)"
+        ))
+        .bind(&token.0[..])
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
+    async fn live_sessions(&self, user_id: &str, now: u64) -> Result<Vec<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? \
+             ORDER BY created_at DESC, rowid DESC"
+        ))
+        .bind(user_id)
+        .bind(db_time(now)?)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(session_from_row)
+        .collect()
+    }
+
+    /// Keeps the first revocation time: revoking a revoked session changes nothing and returns
+    /// it with its original `revoked_at`.
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<Option<Session>> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let before = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+        ))
+        .bind(session_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()?;
+        if before.as_ref().is_some_and(|s| s.revoked_at.is_none()) {
+            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(db_time(now)?)
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(before)
+    }
+
+    /// Returns the sessions as they were before (live, so `revoked_at` is `None`), newest first.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<Session>> {
+        let now_db = db_time(now)?;
+        // `id IS NOT ?` is true for every id when `keep` is NULL.
+        let live_except_keep =
+            "user_id = ? AND id IS NOT ? AND revoked_at IS NULL AND expires_at > ?";
+        let mut tx = begin_immediate(&self.pool).await?;
+        let revoked = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE {live_except_keep} \
+             ORDER BY created_at DESC, rowid DESC"
+        ))
+        .bind(user_id)
+        .bind(keep)
+        .bind(now_db)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(session_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        sqlx::query(&format!(
+            "UPDATE sessions SET revoked_at = ? WHERE {live_except_keep}"
+        ))
+        .bind(now_db)
+        .bind(user_id)
+        .bind(keep)
+        .bind(now_db)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn purge_expired_sessions(&self, before: u64) -> Result<u64> {
+        // Refresh tokens go with their session (ON DELETE CASCADE; foreign keys are on).
+        let purged = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+            .bind(db_time(before)?)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(purged)
+    }
+}
+
+#[async_trait]
+impl RevocationStore for SqliteStore {
+    /// Replaces any existing entry for the same kind and subject by one carrying the larger
+    /// `not_before` and the larger `expires_at`, under a new sequence number, so that
+    /// [`RevocationStore::revocations_since`] reports the change. The commit is durable before
+    /// this returns (see the module documentation for the power-loss caveat).
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<()> {
+        let kind = revocation.kind.as_str();
+        let mut not_before = db_time(revocation.not_before)?;
+        let mut expires_at = db_time(revocation.expires_at)?;
+        let mut tx = begin_immediate(&self.pool).await?;
+        let existing = sqlx::query(
+            "SELECT not_before, expires_at FROM revocations WHERE kind = ? AND subject = ?",
+        )
+        .bind(kind)
+        .bind(&revocation.subject)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = existing {
+            not_before = not_before.max(column(&row, "not_before")?);
+            expires_at = expires_at.max(column(&row, "expires_at")?);
+            // Delete and insert rather than update: the new row gets a new AUTOINCREMENT `seq`.
+            sqlx::query("DELETE FROM revocations WHERE kind = ? AND subject = ?")
+                .bind(kind)
+                .bind(&revocation.subject)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO revocations (kind, subject, not_before, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(kind)
+        .bind(&revocation.subject)
+        .bind(not_before)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn live_revocations(&self, now: u64) -> Result<Vec<(i64, Revocation)>> {
+        sqlx::query(
+            "SELECT seq, kind, subject, not_before, expires_at FROM revocations \
+             WHERE expires_at > ? ORDER BY seq",
+        )
+        .bind(db_time(now)?)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(revocation_from_row)
+        .collect()
+    }
+
+    /// With SQLite, sequence numbers are assigned under the single write lock, so they appear in
+    /// commit order: a reader that has seen `n` never later finds a new row below `n`.
+    async fn revocations_since(&self, after: i64) -> Result<Vec<(i64, Revocation)>> {
+        sqlx::query(
+            "SELECT seq, kind, subject, not_before, expires_at FROM revocations \
+             WHERE seq > ? ORDER BY seq",
+        )
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(revocation_from_row)
+        .collect()
+    }
+
+    async fn purge_expired_revocations(&self, before: u64) -> Result<u64> {
+        let purged = sqlx::query("DELETE FROM revocations WHERE expires_at < ?")
+            .bind(db_time(before)?)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(purged)
+    }
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn create_client(&self, client: &Client) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&client.client_id)
+        .bind(&client.name)
+        .bind(&client.secret_hash.0[..])
+        .bind(db_time(client.created_at)?)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_as("client"))?;
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        sqlx::query(
+            "SELECT client_id, name, secret_hash, created_at FROM clients WHERE client_id = ?",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(client_from_row)
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}

@@ -1,0 +1,869 @@
+//! The behaviour every storage backend owes the `tessera_store` traits.
+//!
+//! Each function takes a store on a fresh, empty database and panics, naming what broke, if the
+//! backend does not behave. Functions that need several handles on one database (two pools are
+//! two processes, as far as the database can tell) take `&[Arc<dyn Store>]`. Time is passed
+//! explicitly from [`NOW`]; nothing sleeps.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tessera_store::{
+    Client, NewSession, NewUser, RefreshRecord, Revocation, RevocationKind, Rotation, Session,
+    Store, StoreError, TokenHash, User,
+};
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
+/// The suite's "now" (2023-11-14); tests step from it.
+pub const NOW: u64 = 1_700_000_000;
+const HOUR: u64 = 3_600;
+const DAY: u64 = 86_400;
+/// Sessions and refresh tokens created by the helpers live this long.
+const SESSION_LIFE: u64 = 7 * DAY;
+
+/// A recognisable digest.
+pub fn digest(n: u8) -> TokenHash {
+    TokenHash([n; 32])
+}
+
+/// Creates a user, or panics.
+pub async fn add_user(store: &dyn Store, id: &str, username: &str, created_at: u64) -> User {
+    store
+        .create_user(&NewUser {
+            id: id.to_owned(),
+            username: username.to_owned(),
+            password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$hash-of-{id}"),
+            created_at,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("creating user {username:?} failed: {e}"))
+}
+
+/// A refresh token of `session_id` issued at `created_at`, living [`SESSION_LIFE`].
+fn refresh(hash: TokenHash, session_id: &str, created_at: u64) -> RefreshRecord {
+    RefreshRecord {
+        hash,
+        session_id: session_id.to_owned(),
+        created_at,
+        expires_at: created_at + SESSION_LIFE,
+    }
+}
+
+fn new_session(user_id: &str, session_id: &str, created_at: u64) -> NewSession {
+    NewSession {
+        id: session_id.to_owned(),
+        user_id: user_id.to_owned(),
+        created_at,
+        expires_at: created_at + SESSION_LIFE,
+        user_agent: Some("test-agent/1.0".to_owned()),
+        ip: Some("192.0.2.1".to_owned()),
+    }
+}
+
+/// Creates a session living [`SESSION_LIFE`] with first refresh token `first`, or panics; returns
+/// it as stored.
+pub async fn add_session(
+    store: &dyn Store,
+    user_id: &str,
+    session_id: &str,
+    created_at: u64,
+    first: TokenHash,
+) -> Session {
+    store
+        .create_session(
+            &new_session(user_id, session_id, created_at),
+            &refresh(first, session_id, created_at),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating session {session_id} failed: {e}"));
+    store
+        .session(session_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("session {session_id} was created but is not found"))
+}
+
+async fn rotate(store: &dyn Store, presented: TokenHash, next: TokenHash, now: u64) -> Rotation {
+    // The successor names no session on purpose: a store puts it in the presented token's.
+    store
+        .rotate_refresh_token(&presented, &refresh(next, "", now), now)
+        .await
+        .unwrap_or_else(|e| panic!("rotation failed with an error: {e}"))
+}
+
+async fn is_stored(store: &dyn Store, hash: TokenHash) -> bool {
+    store
+        .session_by_refresh_token(&hash)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+async fn revoked_at(store: &dyn Store, session_id: &str) -> Option<u64> {
+    store
+        .session(session_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("session {session_id} is missing"))
+        .revoked_at
+}
+
+fn ids(sessions: &[Session]) -> Vec<&str> {
+    sessions.iter().map(|s| s.id.as_str()).collect()
+}
+
+fn revocation(kind: RevocationKind, subject: &str, not_before: u64, expires_at: u64) -> Revocation {
+    Revocation {
+        kind,
+        subject: subject.to_owned(),
+        not_before,
+        expires_at,
+    }
+}
+
+/// Asserts that sequence numbers strictly increase and returns the revocations without them.
+fn in_seq_order(rows: Vec<(i64, Revocation)>) -> Vec<Revocation> {
+    for pair in rows.windows(2) {
+        assert!(
+            pair[0].0 < pair[1].0,
+            "sequence numbers must increase: {rows:?}"
+        );
+    }
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts
+
+/// A user is found by id and by username in any ASCII case.
+pub async fn users_are_found_by_id_and_by_username_in_any_ascii_case(store: &dyn Store) {
+    let alice = add_user(store, "u-alice", "Alice", NOW).await;
+    assert_eq!(alice.id, "u-alice");
+    assert_eq!(
+        alice.username, "Alice",
+        "the username is kept as registered"
+    );
+    assert_eq!(alice.created_at, NOW);
+    assert!(!alice.disabled, "a new user is enabled");
+    for name in ["Alice", "alice", "ALICE", "aLiCe"] {
+        assert_eq!(
+            store.user_by_username(name).await.unwrap().as_ref(),
+            Some(&alice),
+            "lookup by {name:?}"
+        );
+    }
+    assert_eq!(store.user_by_id("u-alice").await.unwrap(), Some(alice));
+    assert_eq!(store.user_by_username("bob").await.unwrap(), None);
+    assert_eq!(store.user_by_username("alice ").await.unwrap(), None);
+    assert_eq!(
+        store.user_by_id("U-ALICE").await.unwrap(),
+        None,
+        "ids are exact"
+    );
+}
+
+/// A username taken in any ASCII case is a conflict, and so is a taken id; nothing is stored.
+pub async fn taken_usernames_and_ids_are_conflicts(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    let clash = store
+        .create_user(&NewUser {
+            id: "u-other".to_owned(),
+            username: "ALICE".to_owned(),
+            password_hash: "x".to_owned(),
+            created_at: NOW,
+        })
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::Conflict("username"))),
+        "expected Conflict(\"username\"), got {clash:?}"
+    );
+    assert_eq!(store.user_by_id("u-other").await.unwrap(), None);
+
+    let same_id = store
+        .create_user(&NewUser {
+            id: "u-alice".to_owned(),
+            username: "bob".to_owned(),
+            password_hash: "x".to_owned(),
+            created_at: NOW,
+        })
+        .await;
+    assert!(
+        matches!(same_id, Err(StoreError::Conflict(_))),
+        "expected a conflict, got {same_id:?}"
+    );
+    assert_eq!(store.user_by_username("bob").await.unwrap(), None);
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+}
+
+/// `list_users` is oldest first, whatever the order of creation.
+pub async fn users_are_listed_oldest_first(store: &dyn Store) {
+    assert!(store.list_users().await.unwrap().is_empty());
+    add_user(store, "u-carol", "carol", NOW + 2).await;
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_user(store, "u-bob", "bob", NOW + 1).await;
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+}
+
+/// `set_password_hash` replaces the hash of that user only and reports unknown users.
+pub async fn password_hashes_are_replaced(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    let bob = add_user(store, "u-bob", "bob", NOW).await;
+    assert!(store
+        .set_password_hash("u-alice", "$argon2id$new")
+        .await
+        .unwrap());
+    let alice = store.user_by_id("u-alice").await.unwrap().unwrap();
+    assert_eq!(alice.password_hash, "$argon2id$new");
+    assert_eq!(store.user_by_id("u-bob").await.unwrap(), Some(bob));
+    assert!(!store
+        .set_password_hash("u-nobody", "$argon2id$new")
+        .await
+        .unwrap());
+}
+
+/// `set_disabled` finds the user by username in any case, returns it as updated, and reports
+/// unknown users with `None`.
+pub async fn users_are_disabled_and_enabled_by_username(store: &dyn Store) {
+    add_user(store, "u-alice", "Alice", NOW).await;
+    let disabled = store.set_disabled("ALICE", true).await.unwrap().unwrap();
+    assert!(disabled.disabled);
+    assert_eq!(disabled.id, "u-alice");
+    assert!(store.user_by_id("u-alice").await.unwrap().unwrap().disabled);
+    let enabled = store.set_disabled("alice", false).await.unwrap().unwrap();
+    assert!(!enabled.disabled);
+    assert!(!store.user_by_id("u-alice").await.unwrap().unwrap().disabled);
+    assert_eq!(store.set_disabled("nobody", true).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions and refresh tokens
+
+/// A session is stored as given, with its first token, and found by id and by that token.
+pub async fn sessions_are_created_with_their_first_refresh_token(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    let session = add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    assert_eq!(
+        session,
+        Session {
+            id: "s-1".to_owned(),
+            user_id: "u-alice".to_owned(),
+            created_at: NOW,
+            last_used_at: NOW,
+            expires_at: NOW + SESSION_LIFE,
+            user_agent: Some("test-agent/1.0".to_owned()),
+            ip: Some("192.0.2.1".to_owned()),
+            revoked_at: None,
+        }
+    );
+    assert_eq!(
+        store.session_by_refresh_token(&digest(1)).await.unwrap(),
+        Some(session)
+    );
+    assert_eq!(
+        store.session_by_refresh_token(&digest(2)).await.unwrap(),
+        None
+    );
+    assert_eq!(store.session("s-2").await.unwrap(), None);
+
+    // Optional fields may be absent.
+    let bare = NewSession {
+        user_agent: None,
+        ip: None,
+        ..new_session("u-alice", "s-bare", NOW)
+    };
+    store
+        .create_session(&bare, &refresh(digest(3), "s-bare", NOW))
+        .await
+        .unwrap();
+    let stored = store.session("s-bare").await.unwrap().unwrap();
+    assert_eq!((stored.user_agent, stored.ip), (None, None));
+}
+
+/// Sessions need an existing user, a free id and a free token digest; a failed creation stores
+/// neither the session nor its token.
+pub async fn failed_session_creation_stores_nothing(store: &dyn Store) {
+    let ghost = store
+        .create_session(
+            &new_session("u-ghost", "s-ghost", NOW),
+            &refresh(digest(9), "s-ghost", NOW),
+        )
+        .await;
+    assert!(ghost.is_err(), "a session of an unknown user was created");
+    assert_eq!(store.session("s-ghost").await.unwrap(), None);
+    assert!(!is_stored(store, digest(9)).await);
+
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    let same_digest = store
+        .create_session(
+            &new_session("u-alice", "s-2", NOW),
+            &refresh(digest(1), "s-2", NOW),
+        )
+        .await;
+    assert!(
+        matches!(same_digest, Err(StoreError::Conflict(_))),
+        "expected a conflict, got {same_digest:?}"
+    );
+    assert_eq!(
+        store.session("s-2").await.unwrap(),
+        None,
+        "the session was stored although its token was not"
+    );
+
+    let same_id = store
+        .create_session(
+            &new_session("u-alice", "s-1", NOW + 5),
+            &refresh(digest(2), "s-1", NOW + 5),
+        )
+        .await;
+    assert!(
+        matches!(same_id, Err(StoreError::Conflict(_))),
+        "expected a conflict, got {same_id:?}"
+    );
+    assert!(!is_stored(store, digest(2)).await);
+    assert_eq!(store.session("s-1").await.unwrap().unwrap().created_at, NOW);
+}
+
+/// Rotation marks the token used, stores the successor in the same session and touches
+/// `last_used_at`; the successor rotates in turn.
+pub async fn rotation_stores_the_successor_in_the_same_session(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    let session = add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+
+    let first = rotate(store, digest(1), digest(2), NOW + 60).await;
+    assert_eq!(
+        first,
+        Rotation::Rotated(Session {
+            last_used_at: NOW + 60,
+            ..session.clone()
+        })
+    );
+    let stored = store.session("s-1").await.unwrap().unwrap();
+    assert_eq!(stored.last_used_at, NOW + 60);
+    assert_eq!(
+        store
+            .session_by_refresh_token(&digest(2))
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some("s-1".to_owned()),
+        "the successor belongs to the presented token's session"
+    );
+
+    let second = rotate(store, digest(2), digest(3), NOW + 120).await;
+    assert_eq!(
+        second,
+        Rotation::Rotated(Session {
+            last_used_at: NOW + 120,
+            ..session
+        })
+    );
+    // The used tokens stay known (for reuse detection).
+    assert!(is_stored(store, digest(1)).await);
+}
+
+/// Presenting a used token again is `Reused` with its session; nothing changes (revoking is the
+/// caller's decision).
+pub async fn a_used_refresh_token_is_reported_as_reused(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    let Rotation::Rotated(after_first) = rotate(store, digest(1), digest(2), NOW + 60).await else {
+        panic!("the first rotation must succeed");
+    };
+
+    let replay = rotate(store, digest(1), digest(4), NOW + 61).await;
+    assert_eq!(replay, Rotation::Reused(after_first.clone()));
+    assert!(
+        !is_stored(store, digest(4)).await,
+        "a replay must not store a successor"
+    );
+    assert_eq!(
+        store.session("s-1").await.unwrap(),
+        Some(after_first),
+        "a replay must not touch the session"
+    );
+    // The legitimate successor still works until the caller revokes the session.
+    assert!(matches!(
+        rotate(store, digest(2), digest(3), NOW + 62).await,
+        Rotation::Rotated(_)
+    ));
+}
+
+/// An unknown digest is `Invalid`, and its would-be successor is not stored.
+pub async fn an_unknown_refresh_token_is_invalid(store: &dyn Store) {
+    assert_eq!(
+        rotate(store, digest(7), digest(8), NOW).await,
+        Rotation::Invalid
+    );
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    assert_eq!(
+        rotate(store, digest(7), digest(8), NOW).await,
+        Rotation::Invalid
+    );
+    assert!(!is_stored(store, digest(8)).await);
+}
+
+/// A token is `Invalid` from its `expires_at` on, and an `Invalid` answer leaves it unused.
+pub async fn an_expired_refresh_token_is_invalid(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    let short = RefreshRecord {
+        expires_at: NOW + HOUR,
+        ..refresh(digest(1), "s-1", NOW)
+    };
+    store
+        .create_session(&new_session("u-alice", "s-1", NOW), &short)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        rotate(store, digest(1), digest(2), NOW + HOUR).await,
+        Rotation::Invalid,
+        "a token is expired at its expires_at"
+    );
+    assert!(!is_stored(store, digest(2)).await);
+    assert_eq!(
+        store.session("s-1").await.unwrap().unwrap().last_used_at,
+        NOW
+    );
+    // Invalid changed nothing: a moment before expiry the same token still rotates.
+    assert!(matches!(
+        rotate(store, digest(1), digest(3), NOW + HOUR - 1).await,
+        Rotation::Rotated(_)
+    ));
+}
+
+/// A live token of an expired session is `Invalid`.
+pub async fn a_refresh_token_of_an_expired_session_is_invalid(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    let long = RefreshRecord {
+        expires_at: NOW + 30 * DAY,
+        ..refresh(digest(1), "s-1", NOW)
+    };
+    store
+        .create_session(&new_session("u-alice", "s-1", NOW), &long)
+        .await
+        .unwrap();
+    assert_eq!(
+        rotate(store, digest(1), digest(2), NOW + SESSION_LIFE).await,
+        Rotation::Invalid
+    );
+    assert!(!is_stored(store, digest(2)).await);
+}
+
+/// After `revoke_session` the session's live token is `Invalid`; a used one is still `Reused`.
+pub async fn a_refresh_token_of_a_revoked_session_is_invalid(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    assert!(matches!(
+        rotate(store, digest(1), digest(2), NOW + 60).await,
+        Rotation::Rotated(_)
+    ));
+    store
+        .revoke_session("s-1", NOW + 120)
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(
+        rotate(store, digest(2), digest(3), NOW + 180).await,
+        Rotation::Invalid
+    );
+    assert!(!is_stored(store, digest(3)).await);
+    match rotate(store, digest(1), digest(4), NOW + 180).await {
+        Rotation::Reused(session) => assert_eq!(session.revoked_at, Some(NOW + 120)),
+        other => panic!("a used token of a revoked session must be Reused, got {other:?}"),
+    }
+}
+
+/// THE RACE: 20 concurrent rotations of one token, spread over `stores` (handles on one
+/// database; several handles stand for several processes): exactly one is `Rotated`, the other
+/// 19 are `Reused`, and only the winner's successor exists.
+pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner(stores: &[Arc<dyn Store>]) {
+    const CONTENDERS: u8 = 20;
+    let first = stores.first().expect("at least one store");
+    add_user(first.as_ref(), "u-alice", "alice", NOW).await;
+    add_session(first.as_ref(), "u-alice", "s-1", NOW, digest(1)).await;
+
+    let start = Arc::new(Barrier::new(usize::from(CONTENDERS)));
+    let mut contenders = JoinSet::new();
+    for i in 0..CONTENDERS {
+        let store = Arc::clone(&stores[usize::from(i) % stores.len()]);
+        let start = Arc::clone(&start);
+        contenders.spawn(async move {
+            let next = refresh(digest(100 + i), "s-1", NOW + 60);
+            start.wait().await;
+            let outcome = store
+                .rotate_refresh_token(&digest(1), &next, NOW + 60)
+                .await;
+            (i, outcome)
+        });
+    }
+    let mut winners = Vec::new();
+    let mut reused = 0;
+    while let Some(joined) = contenders.join_next().await {
+        let (i, outcome) = joined.expect("a contender panicked");
+        match outcome {
+            Ok(Rotation::Rotated(session)) => {
+                assert_eq!(session.id, "s-1");
+                winners.push(i);
+            }
+            Ok(Rotation::Reused(session)) => {
+                assert_eq!(session.id, "s-1");
+                reused += 1;
+            }
+            Ok(Rotation::Invalid) => panic!("contender {i}: Invalid for a live token"),
+            Err(e) => panic!("contender {i}: rotation failed with an error: {e}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one rotation must win: {winners:?}"
+    );
+    assert_eq!(
+        reused,
+        CONTENDERS - 1,
+        "every other rotation must see reuse"
+    );
+    let winner = winners[0];
+
+    for i in 0..CONTENDERS {
+        assert_eq!(
+            is_stored(first.as_ref(), digest(100 + i)).await,
+            i == winner,
+            "successor {i}: only the winner's successor may be stored"
+        );
+    }
+    for i in 0..CONTENDERS {
+        let store = stores[usize::from(i) % stores.len()].as_ref();
+        let outcome = rotate(store, digest(100 + i), digest(150 + i), NOW + 120).await;
+        if i == winner {
+            assert!(
+                matches!(outcome, Rotation::Rotated(_)),
+                "the winner's successor must rotate, got {outcome:?}"
+            );
+        } else {
+            assert_eq!(outcome, Rotation::Invalid, "successor {i} must be unknown");
+        }
+    }
+}
+
+/// `live_sessions` is the user's unrevoked, unexpired sessions, newest first.
+pub async fn live_sessions_are_newest_first_and_exclude_revoked_and_expired(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_user(store, "u-bob", "bob", NOW).await;
+    add_session(store, "u-alice", "s-old", NOW, digest(1)).await;
+    add_session(store, "u-alice", "s-new", NOW + 20, digest(2)).await;
+    add_session(store, "u-alice", "s-mid", NOW + 10, digest(3)).await;
+    add_session(store, "u-alice", "s-revoked", NOW + 30, digest(4)).await;
+    store.revoke_session("s-revoked", NOW + 40).await.unwrap();
+    add_session(
+        store,
+        "u-alice",
+        "s-expired",
+        NOW - SESSION_LIFE - DAY,
+        digest(5),
+    )
+    .await;
+    add_session(store, "u-bob", "s-bob", NOW + 50, digest(6)).await;
+
+    let live = store.live_sessions("u-alice", NOW + 100).await.unwrap();
+    assert_eq!(ids(&live), ["s-new", "s-mid", "s-old"]);
+    assert!(live.iter().all(|s| s.user_id == "u-alice"));
+    // A session is over at its expires_at.
+    let later = store
+        .live_sessions("u-alice", NOW + SESSION_LIFE)
+        .await
+        .unwrap();
+    assert_eq!(ids(&later), ["s-new", "s-mid"]);
+    assert!(store
+        .live_sessions("u-nobody", NOW)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// `revoke_session` returns the session as it was and keeps the first revocation time.
+pub async fn revoking_a_session_keeps_the_first_revocation_time(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    let session = add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+
+    let before = store.revoke_session("s-1", NOW + 10).await.unwrap();
+    assert_eq!(
+        before,
+        Some(session.clone()),
+        "returns the session as it was"
+    );
+    assert_eq!(revoked_at(store, "s-1").await, Some(NOW + 10));
+
+    let again = store.revoke_session("s-1", NOW + 20).await.unwrap();
+    assert_eq!(
+        again,
+        Some(Session {
+            revoked_at: Some(NOW + 10),
+            ..session
+        })
+    );
+    assert_eq!(
+        revoked_at(store, "s-1").await,
+        Some(NOW + 10),
+        "first time kept"
+    );
+    assert_eq!(store.revoke_session("s-none", NOW).await.unwrap(), None);
+}
+
+/// `revoke_user_sessions` revokes the user's live sessions except `keep`, and returns them.
+pub async fn revoking_a_users_sessions_spares_the_kept_one(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_user(store, "u-bob", "bob", NOW).await;
+    add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    add_session(store, "u-alice", "s-2", NOW + 1, digest(2)).await;
+    add_session(store, "u-alice", "s-3", NOW + 2, digest(3)).await;
+    add_session(store, "u-alice", "s-earlier", NOW + 3, digest(4)).await;
+    store.revoke_session("s-earlier", NOW + 50).await.unwrap();
+    add_session(store, "u-bob", "s-bob", NOW, digest(5)).await;
+
+    let revoked = store
+        .revoke_user_sessions("u-alice", Some("s-2"), NOW + 100)
+        .await
+        .unwrap();
+    let revoked: BTreeSet<&str> = ids(&revoked).into_iter().collect();
+    assert_eq!(revoked, BTreeSet::from(["s-1", "s-3"]));
+    assert_eq!(revoked_at(store, "s-1").await, Some(NOW + 100));
+    assert_eq!(revoked_at(store, "s-3").await, Some(NOW + 100));
+    assert_eq!(
+        revoked_at(store, "s-2").await,
+        None,
+        "the kept session stays"
+    );
+    assert_eq!(revoked_at(store, "s-earlier").await, Some(NOW + 50));
+    assert_eq!(
+        revoked_at(store, "s-bob").await,
+        None,
+        "other users are untouched"
+    );
+    assert_eq!(
+        rotate(store, digest(1), digest(11), NOW + 101).await,
+        Rotation::Invalid
+    );
+
+    let rest = store
+        .revoke_user_sessions("u-alice", None, NOW + 200)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ["s-2"]);
+    assert!(store
+        .revoke_user_sessions("u-alice", None, NOW + 300)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .live_sessions("u-alice", NOW + 300)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// `purge_expired_sessions` deletes sessions that expired before the cutoff, with their tokens.
+pub async fn purging_expired_sessions_deletes_them_and_their_tokens(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    let old_start = NOW - SESSION_LIFE - DAY;
+    add_session(store, "u-alice", "s-old", old_start, digest(1)).await;
+    assert!(matches!(
+        rotate(store, digest(1), digest(2), old_start + 60).await,
+        Rotation::Rotated(_)
+    ));
+    add_session(store, "u-alice", "s-live", NOW, digest(3)).await;
+
+    assert_eq!(store.purge_expired_sessions(NOW).await.unwrap(), 1);
+    assert_eq!(store.session("s-old").await.unwrap(), None);
+    assert!(!is_stored(store, digest(1)).await, "used token purged");
+    assert!(!is_stored(store, digest(2)).await, "live token purged");
+    assert!(store.session("s-live").await.unwrap().is_some());
+
+    // Only sessions that expired strictly before the cutoff go.
+    assert_eq!(
+        store
+            .purge_expired_sessions(NOW + SESSION_LIFE)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .purge_expired_sessions(NOW + SESSION_LIFE + 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!is_stored(store, digest(3)).await);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocations
+
+/// `live_revocations` leaves out entries expired at `now`, in sequence order.
+pub async fn live_revocations_leave_out_expired_entries(store: &dyn Store) {
+    let jti = revocation(RevocationKind::Token, "j-1", 0, NOW + HOUR);
+    let sid = revocation(RevocationKind::Session, "s-1", 0, NOW - 1);
+    let user = revocation(RevocationKind::User, "u-alice", NOW, NOW + DAY);
+    for r in [&jti, &sid, &user] {
+        store.add_revocation(r).await.unwrap();
+    }
+    let live = in_seq_order(store.live_revocations(NOW).await.unwrap());
+    assert_eq!(live, [jti, user.clone()]);
+    let later = in_seq_order(store.live_revocations(NOW + HOUR).await.unwrap());
+    assert_eq!(later, [user], "an entry is over at its expires_at");
+    assert!(store.live_revocations(NOW + DAY).await.unwrap().is_empty());
+}
+
+/// Recording a revocation again keeps the larger `not_before` and `expires_at`, under a new
+/// sequence number; the same subject under another kind is a separate entry.
+pub async fn re_adding_a_revocation_keeps_the_maxima_under_a_new_seq(store: &dyn Store) {
+    let user = |not_before, expires_at| {
+        revocation(RevocationKind::User, "u-alice", not_before, expires_at)
+    };
+    store.add_revocation(&user(NOW, NOW + DAY)).await.unwrap();
+    let [(seq_1, _)] = store.revocations_since(0).await.unwrap()[..] else {
+        panic!("expected one revocation");
+    };
+
+    store
+        .add_revocation(&user(NOW - 100, NOW + HOUR))
+        .await
+        .unwrap();
+    let rows = store.live_revocations(NOW).await.unwrap();
+    let [(seq_2, ref kept)] = rows[..] else {
+        panic!("re-adding must not duplicate: {rows:?}");
+    };
+    assert_eq!(*kept, user(NOW, NOW + DAY), "the larger values are kept");
+    assert!(seq_2 > seq_1, "a re-added revocation gets a new seq");
+
+    store
+        .add_revocation(&user(NOW + 50, NOW + 2 * DAY))
+        .await
+        .unwrap();
+    let rows = store.revocations_since(seq_2).await.unwrap();
+    let [(seq_3, ref raised)] = rows[..] else {
+        panic!("expected the raised revocation after seq {seq_2}: {rows:?}");
+    };
+    assert_eq!(*raised, user(NOW + 50, NOW + 2 * DAY));
+    assert!(seq_3 > seq_2);
+    assert_eq!(store.revocations_since(0).await.unwrap().len(), 1);
+
+    store
+        .add_revocation(&revocation(RevocationKind::Token, "u-alice", 0, NOW + HOUR))
+        .await
+        .unwrap();
+    assert_eq!(store.live_revocations(NOW).await.unwrap().len(), 2);
+}
+
+/// `revocations_since` returns exactly the entries after the given seq, oldest first, expired
+/// ones included.
+pub async fn revocations_since_reports_only_newer_entries_in_order(store: &dyn Store) {
+    let entries = [
+        revocation(RevocationKind::Token, "j-1", 0, NOW + HOUR),
+        revocation(RevocationKind::Session, "s-1", 0, NOW + HOUR),
+        revocation(RevocationKind::User, "u-1", NOW, NOW - 1),
+    ];
+    assert!(store.revocations_since(0).await.unwrap().is_empty());
+    for r in &entries {
+        store.add_revocation(r).await.unwrap();
+    }
+    let all = store.revocations_since(0).await.unwrap();
+    assert_eq!(in_seq_order(all.clone()), entries);
+    let (first_seq, last_seq) = (all[0].0, all[2].0);
+    assert_eq!(
+        store.revocations_since(first_seq).await.unwrap(),
+        all[1..].to_vec()
+    );
+    assert!(store.revocations_since(last_seq).await.unwrap().is_empty());
+}
+
+/// A revocation one handle records is seen by another handle on the same database (how a
+/// running server learns of `tessera user disable`).
+pub async fn revocations_recorded_by_one_store_are_seen_by_another(stores: &[Arc<dyn Store>]) {
+    let [a, b] = stores else {
+        panic!("expected two handles on one database");
+    };
+    let first = revocation(RevocationKind::User, "u-alice", NOW, NOW + DAY);
+    a.add_revocation(&first).await.unwrap();
+    let seen = b.revocations_since(0).await.unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].1, first);
+
+    let second = revocation(RevocationKind::Session, "s-1", 0, NOW + DAY);
+    b.add_revocation(&second).await.unwrap();
+    let news = a.revocations_since(seen[0].0).await.unwrap();
+    assert_eq!(news.len(), 1);
+    assert_eq!(news[0].1, second);
+}
+
+/// `purge_expired_revocations` deletes entries that expired before the cutoff; sequence numbers
+/// of later entries stay above every number handed out, purged or not.
+pub async fn purging_expired_revocations_deletes_them(store: &dyn Store) {
+    let keeps = revocation(RevocationKind::Token, "j-now", 0, NOW);
+    store.add_revocation(&keeps).await.unwrap();
+    let gone = revocation(RevocationKind::Token, "j-gone", 0, NOW - 10);
+    store.add_revocation(&gone).await.unwrap();
+    let last_seq = store.revocations_since(0).await.unwrap()[1].0;
+
+    assert_eq!(store.purge_expired_revocations(NOW).await.unwrap(), 1);
+    let left = in_seq_order(store.revocations_since(0).await.unwrap());
+    assert_eq!(left, [keeps]);
+
+    let fresh = revocation(RevocationKind::Token, "j-fresh", 0, NOW + HOUR);
+    store.add_revocation(&fresh).await.unwrap();
+    let news = store.revocations_since(last_seq).await.unwrap();
+    assert_eq!(news.len(), 1, "a seq was handed out twice: {news:?}");
+    assert_eq!(news[0].1, fresh);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients and health
+
+/// Clients are stored whole and found by id; a taken id is `Conflict("client")`.
+pub async fn clients_are_created_and_found(store: &dyn Store) {
+    let client = Client {
+        client_id: "c-api".to_owned(),
+        name: "API gateway".to_owned(),
+        secret_hash: digest(42),
+        created_at: NOW,
+    };
+    store.create_client(&client).await.unwrap();
+    assert_eq!(store.client("c-api").await.unwrap(), Some(client.clone()));
+    assert_eq!(store.client("c-other").await.unwrap(), None);
+    assert_eq!(
+        store.client("C-API").await.unwrap(),
+        None,
+        "client ids are exact"
+    );
+
+    let clash = store
+        .create_client(&Client {
+            name: "impostor".to_owned(),
+            secret_hash: digest(43),
+            ..client.clone()
+        })
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::Conflict("client"))),
+        "expected Conflict(\"client\"), got {clash:?}"
+    );
+    assert_eq!(store.client("c-api").await.unwrap(), Some(client));
+}
+
+/// `ping` answers and the backend has a name.
+pub async fn ping_answers(store: &dyn Store) {
+    store.ping().await.unwrap();
+    assert!(!store.backend().is_empty());
+}

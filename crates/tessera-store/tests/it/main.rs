@@ -1,0 +1,18 @@
+//! Integration tests for the storage backends, through the public API only.
+//!
+//! - [`conformance`]: the behaviour every backend owes the [`tessera_store::Store`] traits, as
+//!   plain `pub async fn`s taking a `&dyn Store` (or several `Arc<dyn Store>`s opened on the same
+//!   database, for the cross-process guarantees). A backend's test module calls each of them on a
+//!   fresh database; the PostgreSQL backend will add a `postgres` module next to `sqlite`.
+//! - [`sqlite`]: runs the conformance suite on [`tessera_store::sqlite::SqliteStore`], each test
+//!   in its own temporary data directory, plus what only SQLite has: the file and its modes, WAL,
+//!   migrations, durability across close and reopen, and rows corrupted behind the store's back.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+mod conformance;
+mod sqlite;

@@ -1,0 +1,370 @@
+//! The SQLite backend: the conformance suite on a fresh data directory per test, then what only
+//! SQLite has (the file, its modes, WAL, migrations, durability, corrupted rows).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection};
+use tempfile::TempDir;
+use tessera_store::sqlite::{SqliteStore, DATABASE_FILE};
+use tessera_store::{
+    AccountStore, Client, ClientStore, NewUser, RefreshRecord, Revocation, RevocationKind,
+    RevocationStore, Rotation, SessionStore, Store, StoreError,
+};
+
+use crate::conformance::{self, digest, NOW};
+
+/// A temporary directory and the (not yet existing) data directory inside it.
+fn data_dir() -> (TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let data = tmp.path().join("tessera-data");
+    (tmp, data)
+}
+
+async fn fresh_store() -> (TempDir, SqliteStore) {
+    let (tmp, data) = data_dir();
+    let store = SqliteStore::open(&data).await.expect("open a fresh store");
+    (tmp, store)
+}
+
+/// A plain connection to the database file, behind the store's back.
+async fn raw_connection(data: &Path) -> SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(data.join(DATABASE_FILE))
+        .busy_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("a raw connection")
+}
+
+async fn raw_execute(data: &Path, sql: &str) {
+    let mut conn = raw_connection(data).await;
+    sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
+    conn.close().await.expect("close the raw connection");
+}
+
+/// One `#[tokio::test]` per conformance function, each on its own fresh database.
+macro_rules! conformance_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_tmp, store) = fresh_store().await;
+                conformance::$name(&store).await;
+            }
+        )*
+    };
+}
+
+conformance_tests!(
+    users_are_found_by_id_and_by_username_in_any_ascii_case,
+    taken_usernames_and_ids_are_conflicts,
+    users_are_listed_oldest_first,
+    password_hashes_are_replaced,
+    users_are_disabled_and_enabled_by_username,
+    sessions_are_created_with_their_first_refresh_token,
+    failed_session_creation_stores_nothing,
+    rotation_stores_the_successor_in_the_same_session,
+    a_used_refresh_token_is_reported_as_reused,
+    an_unknown_refresh_token_is_invalid,
+    an_expired_refresh_token_is_invalid,
+    a_refresh_token_of_an_expired_session_is_invalid,
+    a_refresh_token_of_a_revoked_session_is_invalid,
+    live_sessions_are_newest_first_and_exclude_revoked_and_expired,
+    revoking_a_session_keeps_the_first_revocation_time,
+    revoking_a_users_sessions_spares_the_kept_one,
+    purging_expired_sessions_deletes_them_and_their_tokens,
+    live_revocations_leave_out_expired_entries,
+    re_adding_a_revocation_keeps_the_maxima_under_a_new_seq,
+    revocations_since_reports_only_newer_entries_in_order,
+    purging_expired_revocations_deletes_them,
+    clients_are_created_and_found,
+    ping_answers,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rotations_in_one_pool_have_exactly_one_winner() {
+    let (_tmp, store) = fresh_store().await;
+    let stores: [Arc<dyn Store>; 1] = [Arc::new(store)];
+    conformance::concurrent_rotations_of_one_token_have_exactly_one_winner(&stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rotations_across_two_stores_on_one_file_have_exactly_one_winner() {
+    // Two pools on one file: to SQLite, as good as two processes.
+    let (_tmp, data) = data_dir();
+    let a = SqliteStore::open(&data).await.unwrap();
+    let b = SqliteStore::open(&data).await.unwrap();
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(a), Arc::new(b)];
+    conformance::concurrent_rotations_of_one_token_have_exactly_one_winner(&stores).await;
+}
+
+/// Tells a copy of this test binary that it is a contender: `<data dir>|<index>|<start, Unix ms>`.
+const CONTENDER_ENV: &str = "TESSERA_STORE_TEST_CONTENDER";
+const PROCESS_CONTENDERS: u8 = 8;
+
+/// The body of one contender process in
+/// [`concurrent_rotations_across_processes_have_exactly_one_winner`]; without its environment
+/// variable (for example under `cargo test -- --ignored`) it does nothing.
+#[tokio::test]
+#[ignore = "run in child processes by concurrent_rotations_across_processes_have_exactly_one_winner"]
+async fn rotation_contender_process() {
+    let Ok(spec) = std::env::var(CONTENDER_ENV) else {
+        return;
+    };
+    let [dir, index, start_ms] = spec.split('|').collect::<Vec<_>>()[..] else {
+        panic!("bad {CONTENDER_ENV}: {spec:?}");
+    };
+    let index: u8 = index.parse().unwrap();
+    let start = UNIX_EPOCH + Duration::from_millis(start_ms.parse().unwrap());
+    let store = SqliteStore::open(Path::new(dir)).await.unwrap();
+    let next = RefreshRecord {
+        hash: digest(100 + index),
+        session_id: "s-1".to_owned(),
+        created_at: NOW + 60,
+        expires_at: NOW + 3_600,
+    };
+    // Line the processes up so that they really contend (a wait for a start, not for expiry).
+    if let Ok(wait) = start.duration_since(SystemTime::now()) {
+        tokio::time::sleep(wait).await;
+    }
+    let outcome = match store
+        .rotate_refresh_token(&digest(1), &next, NOW + 60)
+        .await
+    {
+        Ok(Rotation::Rotated(_)) => "rotated",
+        Ok(Rotation::Reused(_)) => "reused",
+        Ok(Rotation::Invalid) => "invalid",
+        Err(e) => panic!("contender {index}: {e}"),
+    };
+    println!("OUTCOME {index} {outcome}");
+}
+
+#[tokio::test]
+async fn concurrent_rotations_across_processes_have_exactly_one_winner() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data).await.unwrap();
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    conformance::add_session(&store, "u-alice", "s-1", NOW, digest(1)).await;
+
+    let start = SystemTime::now() + Duration::from_millis(1_500);
+    let start_ms = start.duration_since(UNIX_EPOCH).unwrap().as_millis();
+    let children: Vec<_> = (0..PROCESS_CONTENDERS)
+        .map(|i| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "sqlite::rotation_contender_process"])
+                .args(["--ignored", "--nocapture", "--test-threads=1"])
+                .env(CONTENDER_ENV, format!("{}|{i}|{start_ms}", data.display()))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for child in children {
+        // Blocking is fine here: the children are other processes.
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "contender failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line = stdout
+            .lines()
+            // libtest may print `test ... ` in front of it on the same line.
+            .find_map(|l| l.split_once("OUTCOME ").map(|(_, rest)| rest))
+            .unwrap_or_else(|| panic!("no outcome from a contender: {stdout}"));
+        let (index, outcome) = line.split_once(' ').unwrap();
+        outcomes.push((index.parse::<u8>().unwrap(), outcome.to_owned()));
+    }
+    let winners: Vec<u8> = outcomes
+        .iter()
+        .filter(|(_, o)| o == "rotated")
+        .map(|(i, _)| *i)
+        .collect();
+    let reused = outcomes.iter().filter(|(_, o)| o == "reused").count();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one process must win: {outcomes:?}"
+    );
+    assert_eq!(reused, usize::from(PROCESS_CONTENDERS) - 1, "{outcomes:?}");
+    for i in 0..PROCESS_CONTENDERS {
+        let stored = store
+            .session_by_refresh_token(&digest(100 + i))
+            .await
+            .unwrap()
+            .is_some();
+        assert_eq!(stored, i == winners[0], "successor {i}");
+    }
+}
+
+#[tokio::test]
+async fn revocations_recorded_by_one_store_are_seen_by_another_on_the_same_file() {
+    let (_tmp, data) = data_dir();
+    let a = SqliteStore::open(&data).await.unwrap();
+    let b = SqliteStore::open(&data).await.unwrap();
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(a), Arc::new(b)];
+    conformance::revocations_recorded_by_one_store_are_seen_by_another(&stores).await;
+}
+
+#[tokio::test]
+async fn a_revocation_survives_closing_and_reopening_the_store() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data).await.unwrap();
+    let revocation = Revocation {
+        kind: RevocationKind::User,
+        subject: "u-alice".to_owned(),
+        not_before: NOW,
+        expires_at: NOW + 3_600,
+    };
+    store.add_revocation(&revocation).await.unwrap();
+    store.close().await;
+    assert!(
+        store.ping().await.is_err(),
+        "a closed store must not answer"
+    );
+    drop(store);
+
+    let reopened = SqliteStore::open(&data).await.unwrap();
+    let live = reopened.live_revocations(NOW).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].1, revocation);
+    assert_eq!(reopened.revocations_since(0).await.unwrap(), live);
+}
+
+#[tokio::test]
+async fn the_database_is_created_in_wal_mode_with_private_modes() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data.join("nested")).await.unwrap();
+    store.close().await;
+    let data = data.join("nested");
+
+    let dir_mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700, "data directory mode {dir_mode:o}");
+    let file = data.join(DATABASE_FILE);
+    let file_mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(file_mode, 0o600, "database file mode {file_mode:o}");
+
+    let mut conn = raw_connection(&data).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(version, 1, "the schema version after the migrations");
+}
+
+#[tokio::test]
+async fn reopening_a_migrated_database_keeps_its_data() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data).await.unwrap();
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    store.close().await;
+
+    let reopened = SqliteStore::open(&data).await.unwrap();
+    let users = reopened.list_users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].username, "alice");
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_version_is_refused() {
+    let (_tmp, data) = data_dir();
+    SqliteStore::open(&data).await.unwrap().close().await;
+    raw_execute(&data, "PRAGMA user_version = 99").await;
+
+    let refused = SqliteStore::open(&data).await;
+    assert!(
+        matches!(refused, Err(StoreError::Migration(_))),
+        "expected a migration error, got {:?}",
+        refused.err()
+    );
+}
+
+#[tokio::test]
+async fn a_data_dir_that_cannot_be_created_is_an_io_error() {
+    let (tmp, _) = data_dir();
+    let blocker = tmp.path().join("a-file");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let refused = SqliteStore::open(&blocker.join("data")).await;
+    assert!(
+        matches!(refused, Err(StoreError::Io { .. })),
+        "expected an I/O error, got {:?}",
+        refused.err()
+    );
+}
+
+#[tokio::test]
+async fn times_beyond_the_storable_range_are_refused_not_wrapped() {
+    let (_tmp, store) = fresh_store().await;
+    let refused = store
+        .create_user(&NewUser {
+            id: "u-far".to_owned(),
+            username: "far".to_owned(),
+            password_hash: "x".to_owned(),
+            created_at: u64::MAX,
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Database(_))),
+        "got {refused:?}"
+    );
+    assert!(store.user_by_id("u-far").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn corrupted_rows_are_reported_as_corrupt_not_panics() {
+    let (tmp, store) = fresh_store().await;
+    let data = tmp.path().join("tessera-data");
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    store
+        .add_revocation(&Revocation {
+            kind: RevocationKind::Token,
+            subject: "j-1".to_owned(),
+            not_before: 0,
+            expires_at: NOW + 60,
+        })
+        .await
+        .unwrap();
+    store
+        .create_client(&Client {
+            client_id: "c-1".to_owned(),
+            name: "c".to_owned(),
+            secret_hash: digest(1),
+            created_at: NOW,
+        })
+        .await
+        .unwrap();
+
+    raw_execute(
+        &data,
+        "UPDATE users SET created_at = -5; \
+         UPDATE revocations SET kind = 'bogus'; \
+         UPDATE clients SET secret_hash = x'0102';",
+    )
+    .await;
+
+    let user = store.user_by_id("u-alice").await;
+    assert!(matches!(user, Err(StoreError::Corrupt(_))), "got {user:?}");
+    let revocations = store.live_revocations(NOW).await;
+    assert!(
+        matches!(revocations, Err(StoreError::Corrupt(_))),
+        "got {revocations:?}"
+    );
+    let client = store.client("c-1").await;
+    assert!(
+        matches!(client, Err(StoreError::Corrupt(_))),
+        "got {client:?}"
+    );
+}

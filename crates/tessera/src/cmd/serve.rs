@@ -1,0 +1,69 @@
+//! `tessera serve`: the authentication server.
+
+use anyhow::Context as _;
+use tessera_config::LogFormat;
+use tessera_server::{App, AppOptions};
+use tracing_subscriber::EnvFilter;
+
+/// Arguments of `tessera serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (overrides TESSERA_BIND; default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+}
+
+/// Structured logs to stderr; `RUST_LOG` filters (default `info`).
+fn start_telemetry(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Runs `tessera serve`.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let mut config = super::load_config()?;
+    if let Some(bind) = &args.bind {
+        config.server.bind.clone_from(bind);
+    }
+    start_telemetry(config.server.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let app = App::build(config, AppOptions::default()).await?;
+        app.run(shutdown_signal()).await.context("serving")?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
