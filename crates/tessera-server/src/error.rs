@@ -34,6 +34,9 @@ pub enum ApiError {
     /// The refresh token is unknown, expired, reused or revoked (401 `invalid_grant`).
     #[error("invalid refresh token")]
     InvalidRefreshToken,
+    /// Client authentication (HTTP Basic) failed at an OAuth endpoint (401 `invalid_client`).
+    #[error("invalid client credentials")]
+    InvalidClient,
     /// A cookie-authenticated state-changing request lacks a valid CSRF header (403).
     #[error("{0}")]
     Csrf(&'static str),
@@ -80,7 +83,8 @@ impl ApiError {
             ApiError::MissingToken
             | ApiError::InvalidToken
             | ApiError::InvalidCredentials
-            | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidRefreshToken
+            | ApiError::InvalidClient => StatusCode::UNAUTHORIZED,
             ApiError::Csrf(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -107,6 +111,10 @@ impl ApiError {
             ApiError::InvalidRefreshToken => (
                 "invalid_grant",
                 "the refresh token is invalid, expired or revoked".into(),
+            ),
+            ApiError::InvalidClient => (
+                "invalid_client",
+                "client authentication failed (HTTP Basic with a client id and secret)".into(),
             ),
             ApiError::Csrf(text) => ("csrf_failed", (*text).into()),
             ApiError::Conflict { code, description } => (code, description.clone()),
@@ -147,6 +155,12 @@ impl IntoResponse for ApiError {
             }
             ApiError::InvalidCredentials => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::InvalidClient => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tessera\""),
+                );
             }
             ApiError::TooManyRequests { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

@@ -105,6 +105,11 @@ pub trait SessionStore: Send + Sync {
     /// The session a refresh token belongs to, if the digest is known (used or not).
     async fn session_by_refresh_token(&self, token: &TokenHash) -> Result<Option<Session>>;
 
+    /// The session of a refresh token that is live at `now`: known, not yet used, not expired,
+    /// and in a session that is neither revoked nor expired. Changes nothing (for
+    /// introspection and revocation lookups, which must not count as a use).
+    async fn live_refresh_token(&self, token: &TokenHash, now: u64) -> Result<Option<Session>>;
+
     /// The user's sessions that are neither revoked nor expired at `now`, newest first.
     async fn live_sessions(&self, user_id: &str, now: u64) -> Result<Vec<Session>>;
 

@@ -512,6 +512,24 @@ impl SessionStore for SqliteStore {
         .transpose()
     }
 
+    async fn live_refresh_token(&self, token: &TokenHash, now: u64) -> Result<Option<Session>> {
+        let now = db_time(now)?;
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE id = (SELECT session_id FROM refresh_tokens \
+                         WHERE hash = ? AND used_at IS NULL AND expires_at > ?) \
+               AND revoked_at IS NULL AND expires_at > ?"
+        ))
+        .bind(&token.0[..])
+        .bind(now)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
     async fn live_sessions(&self, user_id: &str, now: u64) -> Result<Vec<Session>> {
         sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions \

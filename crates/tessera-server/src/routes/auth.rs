@@ -271,7 +271,7 @@ pub async fn refresh(
 }
 
 /// Revokes a session: its refresh tokens in the store, its access tokens in the deny-list.
-async fn revoke_session(state: &AppState, session_id: &str) -> Result<(), ApiError> {
+pub(crate) async fn revoke_session(state: &AppState, session_id: &str) -> Result<(), ApiError> {
     state.store.revoke_session(session_id, state.now()).await?;
     state
         .deny_list
@@ -287,7 +287,7 @@ async fn revoke_session(state: &AppState, session_id: &str) -> Result<(), ApiErr
 }
 
 /// A 204 that also deletes the session cookies.
-fn no_content_clearing_cookies() -> Response {
+pub(crate) fn no_content_clearing_cookies() -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     clear_session_cookies(response.headers_mut());
     response

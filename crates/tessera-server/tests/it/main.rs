@@ -11,6 +11,8 @@
 mod auth;
 mod cookies;
 mod hardening;
+mod oauth;
+mod sessions;
 
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};

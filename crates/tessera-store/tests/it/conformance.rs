@@ -370,6 +370,35 @@ pub async fn rotation_stores_the_successor_in_the_same_session(store: &dyn Store
     assert!(is_stored(store, digest(1)).await);
 }
 
+/// Only an unused, unexpired token of a live session is live; looking it up is not a use.
+pub async fn only_unused_tokens_of_live_sessions_are_live(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    let live = |hash, now| async move {
+        store
+            .live_refresh_token(&hash, now)
+            .await
+            .unwrap()
+            .map(|s| s.id)
+    };
+    assert_eq!(live(digest(1), NOW + 1).await, Some("s-1".to_owned()));
+    assert_eq!(
+        live(digest(1), NOW + 1).await,
+        Some("s-1".to_owned()),
+        "a lookup is not a use"
+    );
+    assert_eq!(live(digest(9), NOW + 1).await, None, "unknown");
+    assert!(matches!(
+        rotate(store, digest(1), digest(2), NOW + 2).await,
+        Rotation::Rotated(_)
+    ));
+    assert_eq!(live(digest(1), NOW + 3).await, None, "used");
+    assert_eq!(live(digest(2), NOW + 3).await, Some("s-1".to_owned()));
+    assert_eq!(live(digest(2), NOW + SESSION_LIFE).await, None, "expired");
+    store.revoke_session("s-1", NOW + 4).await.unwrap();
+    assert_eq!(live(digest(2), NOW + 5).await, None, "revoked session");
+}
+
 /// Presenting a used token again is `Reused` with its session; nothing changes (revoking is the
 /// caller's decision).
 pub async fn a_used_refresh_token_is_reported_as_reused(store: &dyn Store) {

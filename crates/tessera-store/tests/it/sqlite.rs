@@ -70,6 +70,7 @@ conformance_tests!(
     failed_session_creation_stores_nothing,
     rotation_stores_the_successor_in_the_same_session,
     a_used_refresh_token_is_reported_as_reused,
+    only_unused_tokens_of_live_sessions_are_live,
     an_unknown_refresh_token_is_invalid,
     an_expired_refresh_token_is_invalid,
     a_refresh_token_of_an_expired_session_is_invalid,

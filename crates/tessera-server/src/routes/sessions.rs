@@ -1,0 +1,124 @@
+//! `/auth/sessions` and `/auth/password`: a user's own sessions and password.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tessera_password::check_password;
+use tessera_store::{Revocation, RevocationKind};
+use tessera_token::Secret;
+
+use super::auth::revoke_session;
+use crate::error::ApiError;
+use crate::extract::{Authenticated, JsonBody};
+use crate::state::AppState;
+
+/// `GET /auth/sessions` -> the user's live sessions, newest first:
+/// `[{id, created_at, last_used_at, user_agent, ip, current}]`.
+///
+/// # Errors
+/// 401 without a valid token.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let sessions = state
+        .store
+        .live_sessions(&auth.claims.sub, state.now())
+        .await?;
+    let listed: Vec<Value> = sessions
+        .into_iter()
+        .map(|session| {
+            json!({
+                "id": session.id,
+                "created_at": session.created_at,
+                "last_used_at": session.last_used_at,
+                "user_agent": session.user_agent,
+                "ip": session.ip,
+                "current": session.id == auth.session_id,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(listed)))
+}
+
+/// `DELETE /auth/sessions/{id}` -> 204; that session's tokens stop working at once.
+///
+/// # Errors
+/// 401 without a valid token; 404 if the session is not one of the user's.
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(session_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let session = state.store.session(&session_id).await?;
+    if session.is_none_or(|session| session.user_id != auth.claims.sub) {
+        return Err(ApiError::NotFound);
+    }
+    revoke_session(&state, &session_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The body of `POST /auth/password`.
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /auth/password {current_password, new_password}` -> 204; every other session of the
+/// user is revoked (the current one stays).
+///
+/// # Errors
+/// 401 without a valid token; 400 if the current password is wrong or the new one breaks a rule.
+pub async fn change_password(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<Response, ApiError> {
+    let PasswordChange {
+        current_password,
+        new_password,
+    } = body;
+    let new_password = Secret::from(new_password);
+    let user = state
+        .store
+        .user_by_id(&auth.claims.sub)
+        .await?
+        .filter(|user| !user.disabled)
+        .ok_or(ApiError::InvalidToken)?;
+    let current_ok = state
+        .passwords
+        .verify(Secret::from(current_password), Some(&user.password_hash))
+        .await?;
+    if !current_ok {
+        tracing::warn!(event = "password_change_failed", user_id = %user.id, "wrong current password");
+        return Err(ApiError::BadRequest("current_password is incorrect".into()));
+    }
+    let text = std::str::from_utf8(new_password.expose())
+        .map_err(|_| ApiError::BadRequest("new_password is not UTF-8".into()))?;
+    check_password(text, &user.username)
+        .map_err(|rule| ApiError::BadRequest(format!("new_password: {rule}")))?;
+    let hash = state.passwords.hash(new_password).await?;
+    state.store.set_password_hash(&user.id, &hash).await?;
+    let now = state.now();
+    let revoked = state
+        .store
+        .revoke_user_sessions(&user.id, Some(&auth.session_id), now)
+        .await?;
+    for session in &revoked {
+        state
+            .deny_list
+            .revoke(Revocation {
+                kind: RevocationKind::Session,
+                subject: session.id.clone(),
+                not_before: 0,
+                expires_at: state.access_token_horizon(),
+            })
+            .await?;
+    }
+    tracing::info!(event = "password_changed", user_id = %user.id, sessions_revoked = revoked.len(), "password changed");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
