@@ -31,4 +31,5 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(ops::jwks))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/openapi.json", get(ops::openapi))
 }

@@ -48,6 +48,21 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The OpenAPI 3 description of this API (`crates/tessera-server/openapi.json`).
+pub const OPENAPI_DOCUMENT: &str = include_str!("../../openapi.json");
+
+/// `GET /openapi.json`: the OpenAPI 3 document of the API.
+pub async fn openapi() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        OPENAPI_DOCUMENT,
+    )
+        .into_response()
+}
+
 /// The fallback for unknown paths.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
