@@ -291,3 +291,76 @@ async fn access_tokens_expire_by_the_injected_clock_and_refresh_still_works() {
     assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_disabled_by_another_process_is_locked_out_within_seconds() {
+    use tessera_store::sqlite::SqliteStore;
+    use tessera_store::{AccountStore as _, Revocation, RevocationKind, RevocationStore as _, SessionStore as _};
+    use tessera_token::Clock as _;
+
+    let app = TestApp::spawn().await;
+    let (access, refresh) = app.user_with_session("walt").await;
+    // What `tessera user disable` does, through its own connection to the same database.
+    let store = SqliteStore::open(app.data.path()).await.unwrap();
+    let user = store.set_disabled("walt", true).await.unwrap().unwrap();
+    let now = app.clock.now();
+    store
+        .add_revocation(&Revocation {
+            kind: RevocationKind::User,
+            subject: user.id.clone(),
+            not_before: now + 1,
+            expires_at: now + 900 + 30,
+        })
+        .await
+        .unwrap();
+    store.revoke_user_sessions(&user.id, None, now).await.unwrap();
+    store.close().await;
+
+    // The running server learns of it through its deny-list sync (every second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = app.get_bearer("/auth/me", &access).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {status} after 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.refresh(&refresh).await.status(), StatusCode::UNAUTHORIZED);
+    let login = app.post_json("/auth/login", &json!({"username": "walt", "password": PASSWORD})).await;
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_revocation_recorded_by_another_process_reaches_the_server_within_seconds() {
+    use tessera_store::sqlite::SqliteStore;
+    use tessera_store::{Revocation, RevocationKind, RevocationStore as _};
+    use tessera_token::Clock as _;
+
+    let app = TestApp::spawn().await;
+    let (access, _) = app.user_with_session("xena").await;
+    let sessions: Value = app.get_bearer("/auth/sessions", &access).await.json().await.unwrap();
+    let sid = sessions[0]["id"].as_str().unwrap().to_owned();
+    // Another instance sharing the database logs this session out: only the durable record
+    // changes here; this server's cache must pick it up (GET /auth/sessions reads no user row,
+    // so only the deny-list can refuse it).
+    let store = SqliteStore::open(app.data.path()).await.unwrap();
+    let now = app.clock.now();
+    store
+        .add_revocation(&Revocation { kind: RevocationKind::Session, subject: sid, not_before: 0, expires_at: now + 930 })
+        .await
+        .unwrap();
+    store.close().await;
+    let started = std::time::Instant::now();
+    loop {
+        let status = app.get_bearer("/auth/sessions", &access).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "not revoked after 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+}
