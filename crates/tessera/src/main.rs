@@ -29,6 +29,12 @@ enum Command {
     Jwks,
     /// Run the authentication server (zero configuration: ./tessera-data, 127.0.0.1:8080).
     Serve(cmd::serve::Args),
+    /// Manage user accounts in the server's store: add, list, disable, enable.
+    #[command(subcommand)]
+    User(cmd::user::Command),
+    /// Manage the OAuth clients of the introspection endpoint.
+    #[command(subcommand)]
+    Client(cmd::client::Command),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,8 @@ fn main() -> ExitCode {
         Command::Token(command) => cmd::token::run(command),
         Command::Jwks => cmd::jwks::run(),
         Command::Serve(args) => cmd::serve::run(&args),
+        Command::User(command) => cmd::user::run(command),
+        Command::Client(command) => cmd::client::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

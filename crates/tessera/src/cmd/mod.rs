@@ -1,12 +1,15 @@
 //! One module per command.
 
+pub mod client;
 pub mod jwks;
 pub mod keygen;
 pub mod serve;
 pub mod token;
+pub mod user;
 
 use anyhow::Context as _;
 use tessera_config::{Config, LoadedKey};
+use tessera_store::sqlite::SqliteStore;
 
 /// Reads and validates the configuration (`.env`, then the environment).
 pub fn load_config() -> anyhow::Result<Config> {
@@ -25,4 +28,21 @@ pub fn load_key(config: &Config) -> anyhow::Result<LoadedKey> {
         );
     }
     Ok(loaded)
+}
+
+/// A single-threaded runtime for the commands that make a few store calls and exit (`serve`
+/// builds its own multi-threaded one).
+pub fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Opens the store the server uses: the SQLite database in the configured data directory,
+/// created (with its schema) if missing. A running server sees what is written here.
+pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(&config.data_dir)
+        .await
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))
 }

@@ -1,4 +1,5 @@
-//! Black-box tests of the `tessera` binary: the CLI contract, and interop with PyJWT.
+//! Black-box tests of the `tessera` binary: the CLI contract, users and clients in the store, and
+//! interop with PyJWT.
 //!
 //! The interop tests need Python with PyJWT (`pyjwt[crypto]`): `scripts/test.sh` creates `.venv`
 //! and exports `TESSERA_TEST_PYTHON`. Without it they fail, saying so; they never skip.
@@ -10,6 +11,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod accounts;
 mod cli;
 mod interop;
 

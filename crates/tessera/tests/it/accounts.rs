@@ -1,0 +1,382 @@
+//! Accounts and clients from the command line: `tessera user add | list | disable | enable` and
+//! `tessera client add`, checked through the binary's output and through the store itself.
+//!
+//! That a disabled user's tokens are refused by a running server is covered by the server's own
+//! tests; here we check what the server relies on: the flag, the durable user revocation and the
+//! revoked sessions.
+
+use crate::{fails, ok, Workdir};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use tessera_store::sqlite::SqliteStore;
+use tessera_store::{
+    AccountStore as _, ClientStore as _, NewSession, RefreshRecord, RevocationKind,
+    RevocationStore as _, SessionStore as _, TokenHash,
+};
+use tessera_token::{Clock as _, Secret, SystemClock};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn data_dir(work: &Workdir) -> PathBuf {
+    work.path().join("tessera-data")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Opens the store the commands write to, the way the server does.
+fn open_store(runtime: &tokio::runtime::Runtime, work: &Workdir) -> SqliteStore {
+    runtime
+        .block_on(SqliteStore::open(&data_dir(work)))
+        .unwrap()
+}
+
+fn json(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap()
+}
+
+fn keys(value: &Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// `tessera user add NAME` with `password` on stdin; the parsed output.
+fn add_user(work: &Workdir, name: &str, password: &str) -> Value {
+    let output = work.tessera_with_stdin(&["user", "add", name], Some(&format!("{password}\n")));
+    let stdout = ok(&output);
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stdout.contains(password) && !stderr.contains(password));
+    json(&stdout)
+}
+
+fn list_users(work: &Workdir) -> Vec<Value> {
+    json(&ok(&work.tessera(&["user", "list"])))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn user_add_creates_the_user_with_an_argon2id_hash_of_the_first_stdin_line() {
+    let work = Workdir::new();
+    let output = work.tessera_with_stdin(
+        &["user", "add", "alice"],
+        Some(&format!("{PASSWORD}\r\nsecond line is ignored\n")),
+    );
+    let added = json(&ok(&output));
+    assert_eq!(keys(&added), BTreeSet::from(["id", "username"]));
+    assert_eq!(added["username"], "alice");
+    let id = added["id"].as_str().unwrap();
+    assert_eq!(id.len(), 22, "128 random bits in base64url: {id}");
+
+    let runtime = runtime();
+    let store = open_store(&runtime, &work);
+    let user = runtime
+        .block_on(store.user_by_username("alice"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.id, id);
+    assert!(!user.disabled);
+    assert!(
+        user.password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "production parameters"
+    );
+    let hasher = tessera_password::PasswordHasher::new(1).unwrap();
+    let verifies = |password: &str| {
+        runtime
+            .block_on(hasher.verify(Secret::from(password.to_owned()), Some(&user.password_hash)))
+            .unwrap()
+    };
+    assert!(
+        verifies(PASSWORD),
+        "the line without its \\r\\n is the password"
+    );
+    assert!(!verifies(&format!("{PASSWORD}\r")));
+}
+
+#[test]
+fn user_add_refuses_a_taken_username_whatever_its_case() {
+    let work = Workdir::new();
+    add_user(&work, "alice", PASSWORD);
+    for name in ["alice", "ALICE"] {
+        let reason = fails(
+            &work.tessera_with_stdin(&["user", "add", name], Some("another good passphrase\n")),
+        );
+        assert_eq!(
+            reason,
+            format!("error: username `{name}` is already taken"),
+            "{reason}"
+        );
+    }
+    assert_eq!(list_users(&work).len(), 1);
+}
+
+#[test]
+fn user_add_refuses_bad_usernames_and_weak_passwords_naming_the_rule() {
+    let work = Workdir::new();
+    let cases = [
+        (
+            "alice",
+            "short\n",
+            "password must be at least 8 characters long",
+        ),
+        ("alice", "Password\n", "password is too common"),
+        (
+            "Alice.Wonderland",
+            "alice.wonderland\n",
+            "password must not be the same as the username",
+        ),
+        ("alice", "", "no password"),
+        ("alice", "\nsecond line\n", "no password"),
+        (
+            "al",
+            "irrelevant-passphrase",
+            "username must be at least 3 characters long",
+        ),
+        (
+            "al ice",
+            "irrelevant-passphrase",
+            "username may contain only ASCII letters",
+        ),
+        (
+            "-alice",
+            "irrelevant-passphrase",
+            "username must start with an ASCII letter or digit",
+        ),
+    ];
+    for (name, stdin, rule) in cases {
+        // `--`: "-alice" is a name, not an option.
+        let reason = fails(&work.tessera_with_stdin(&["user", "add", "--", name], Some(stdin)));
+        assert!(
+            reason.starts_with(&format!("error: {rule}")),
+            "{name} / {stdin:?}: {reason}"
+        );
+    }
+    let reason = fails(&work.tessera_with_stdin(
+        &["user", "add", "alice"],
+        Some(&format!("{}\n", "x".repeat(1025))),
+    ));
+    assert!(reason.contains("at most 1024 characters"), "{reason}");
+    assert!(list_users(&work).is_empty(), "nothing was created");
+}
+
+#[test]
+fn user_list_shows_every_user_oldest_first_without_password_hashes() {
+    let work = Workdir::new();
+    assert!(list_users(&work).is_empty());
+    let alice = add_user(&work, "alice", PASSWORD);
+    let bob = add_user(&work, "bob", "another good passphrase");
+    let stdout = ok(&work.tessera(&["user", "list"]));
+    assert!(
+        !stdout.contains("argon2") && !stdout.contains("hash"),
+        "{stdout}"
+    );
+    let users = json(&stdout).as_array().unwrap().clone();
+    assert_eq!(users.len(), 2);
+    for (listed, added) in users.iter().zip([&alice, &bob]) {
+        assert_eq!(
+            keys(listed),
+            BTreeSet::from(["id", "username", "created_at", "disabled"])
+        );
+        assert_eq!(listed["id"], added["id"]);
+        assert_eq!(listed["username"], added["username"]);
+        assert_eq!(listed["disabled"], false);
+        let created_at = listed["created_at"].as_u64().unwrap();
+        assert!(created_at.abs_diff(SystemClock.now()) < 600, "{created_at}");
+    }
+}
+
+#[test]
+fn user_disable_records_a_user_revocation_and_revokes_every_session() {
+    let mut work = Workdir::new();
+    work.set("JWT_ACCESS_TTL", "10m").set("JWT_LEEWAY", "20s");
+    let id = add_user(&work, "alice", PASSWORD)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let runtime = runtime();
+    let store = open_store(&runtime, &work);
+    let before = SystemClock.now();
+    // A login session with its refresh token, as the server's login would create it.
+    runtime
+        .block_on(store.create_session(
+            &NewSession {
+                id: "session-1".into(),
+                user_id: id.clone(),
+                created_at: before,
+                expires_at: before + 3600,
+                user_agent: None,
+                ip: None,
+            },
+            &RefreshRecord {
+                hash: TokenHash([7; 32]),
+                session_id: "session-1".into(),
+                created_at: before,
+                expires_at: before + 3600,
+            },
+        ))
+        .unwrap();
+
+    let disabled = json(&ok(&work.tessera(&["user", "disable", "Alice"])));
+    let after = SystemClock.now();
+    assert_eq!(
+        disabled,
+        serde_json::json!({"id": id, "username": "alice", "disabled": true, "sessions_revoked": 1})
+    );
+    assert_eq!(list_users(&work)[0]["disabled"], true);
+
+    let session = runtime
+        .block_on(store.session("session-1"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        session.revoked_at.is_some(),
+        "refresh tokens die with the session"
+    );
+    let revocations = runtime.block_on(store.live_revocations(after)).unwrap();
+    let user_revocations: Vec<_> = revocations
+        .iter()
+        .map(|(_, revocation)| revocation)
+        .filter(|revocation| revocation.kind == RevocationKind::User && revocation.subject == id)
+        .collect();
+    assert_eq!(user_revocations.len(), 1, "{revocations:?}");
+    let revocation = user_revocations[0];
+    // Every token issued up to and including the second of the disable is denied ...
+    assert!(
+        (before + 1..=after + 1).contains(&revocation.not_before),
+        "{revocation:?}"
+    );
+    // ... for as long as any of them could still be accepted: access TTL plus leeway.
+    assert_eq!(revocation.expires_at, revocation.not_before - 1 + 600 + 20);
+
+    // Idempotent.
+    let again = json(&ok(&work.tessera(&["user", "disable", "alice"])));
+    assert_eq!(again["disabled"], true);
+    assert_eq!(again["sessions_revoked"], 0);
+
+    // `enable` clears the flag; the tokens stay revoked.
+    let enabled = json(&ok(&work.tessera(&["user", "enable", "alice"])));
+    assert_eq!(
+        enabled,
+        serde_json::json!({"id": id, "username": "alice", "disabled": false})
+    );
+    assert_eq!(list_users(&work)[0]["disabled"], false);
+    let still = runtime.block_on(store.live_revocations(after)).unwrap();
+    assert!(still
+        .iter()
+        .any(|(_, r)| r.kind == RevocationKind::User && r.subject == id));
+}
+
+#[test]
+fn user_disable_and_enable_of_an_unknown_user_fail() {
+    let work = Workdir::new();
+    for command in ["disable", "enable"] {
+        let reason = fails(&work.tessera(&["user", command, "nobody"]));
+        assert_eq!(reason, "error: no user named `nobody`");
+    }
+    let reason = fails(&work.tessera(&["user", "disable", "evil\u{1b}[2Jname"]));
+    assert!(
+        !reason.contains('\u{1b}'),
+        "control characters are escaped: {reason:?}"
+    );
+}
+
+#[test]
+fn client_add_prints_the_secret_once_and_stores_only_its_sha256() {
+    let work = Workdir::new();
+    let output = work.tessera(&["client", "add", "billing service"]);
+    let stdout = ok(&output);
+    assert_eq!(stdout.lines().count(), 1);
+    let printed = json(&stdout);
+    assert_eq!(
+        keys(&printed),
+        BTreeSet::from(["client_id", "client_secret"])
+    );
+    let client_id = printed["client_id"].as_str().unwrap();
+    let secret = printed["client_secret"].as_str().unwrap();
+    let secret_bits = secret.strip_prefix("tss_").unwrap();
+    assert_eq!(
+        tessera_token::base64url::decode(secret_bits.as_bytes())
+            .unwrap()
+            .len(),
+        32
+    );
+    let id_bits = client_id.strip_prefix("tsc_").unwrap();
+    assert_eq!(
+        tessera_token::base64url::decode(id_bits.as_bytes())
+            .unwrap()
+            .len(),
+        16
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(secret_bits));
+
+    let runtime = runtime();
+    let store = open_store(&runtime, &work);
+    let client = runtime.block_on(store.client(client_id)).unwrap().unwrap();
+    assert_eq!(client.name, "billing service");
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    assert_eq!(client.secret_hash.0[..], *digest.as_ref());
+    runtime.block_on(store.close());
+
+    // The secret is nowhere in the database files (main file, WAL, shared memory).
+    let mut scanned = Vec::new();
+    for entry in std::fs::read_dir(data_dir(&work)).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("tessera.db") {
+            scanned.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    let contains = |needle: &[u8]| scanned.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        contains(client_id.as_bytes()),
+        "the scan reads the database"
+    );
+    assert!(contains(digest.as_ref()), "the digest is stored");
+    assert!(
+        !contains(secret_bits.as_bytes()),
+        "the secret is not stored"
+    );
+
+    // Every client gets its own id and secret.
+    let second = json(&ok(&work.tessera(&["client", "add", "billing service"])));
+    assert_ne!(second["client_id"], printed["client_id"]);
+    assert_ne!(second["client_secret"], printed["client_secret"]);
+}
+
+#[test]
+fn client_add_refuses_an_empty_or_unprintable_name() {
+    let work = Workdir::new();
+    for name in ["", "two\nlines"] {
+        let reason = fails(&work.tessera(&["client", "add", name]));
+        assert!(reason.contains("client name must be"), "{reason}");
+    }
+}
+
+#[test]
+fn account_commands_have_help() {
+    let work = Workdir::new();
+    let help = ok(&work.tessera(&["user", "add", "--help"]));
+    assert!(help.contains("stdin"), "{help}");
+    for command in [
+        &["user", "--help"][..],
+        &["user", "list", "--help"],
+        &["user", "disable", "--help"],
+        &["user", "enable", "--help"],
+        &["client", "--help"],
+        &["client", "add", "--help"],
+    ] {
+        assert!(ok(&work.tessera(command)).contains("Usage"), "{command:?}");
+    }
+}
