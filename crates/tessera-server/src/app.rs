@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::layers::{security_headers, timeout, MAX_BODY_BYTES};
 use crate::routes;
 use crate::state::AppState;
+use crate::throttle::{IpRateLimiter, LoginThrottle};
 
 /// Argon2id hashes allowed in flight at once: enough to keep every core busy, no more, so a
 /// login flood queues instead of exhausting memory (19 MiB each).
@@ -121,6 +122,11 @@ impl App {
                 address: config.server.bind.clone(),
                 source,
             })?;
+        let login_throttle = Arc::new(LoginThrottle::new(
+            config.server.login_max_failures,
+            config.server.login_lockout,
+        ));
+        let ip_limiter = Arc::new(IpRateLimiter::new(config.server.rate_limit_per_ip));
         let state = AppState {
             config: Arc::new(config),
             keys,
@@ -130,6 +136,8 @@ impl App {
             deny_list,
             passwords,
             clock,
+            login_throttle,
+            ip_limiter,
         };
         let router = routes::router()
             .fallback(routes::ops::not_found)

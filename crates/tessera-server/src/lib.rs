@@ -16,6 +16,8 @@
 //! - [`denylist`]: the in-process revocation cache over the durable record in the store.
 //! - [`credentials`]: refresh tokens, session ids and CSRF tokens: random values and their digests.
 //! - [`cookies`]: the `Set-Cookie` headers.
+//! - [`throttle`]: the per-account login lockout and the per-address limit on credential
+//!   endpoints.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -27,6 +29,7 @@ pub mod extract;
 pub mod layers;
 pub mod routes;
 pub mod state;
+pub mod throttle;
 
 pub use app::{App, AppOptions};
 pub use error::ApiError;

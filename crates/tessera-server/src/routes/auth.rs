@@ -1,13 +1,12 @@
 //! `/auth/*`: registration, login, refresh rotation, logout, and the current user.
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use std::net::SocketAddr;
 use tessera_password::{check_password, check_username};
 use tessera_store::{
     NewSession, NewUser, RefreshRecord, Revocation, RevocationKind, Rotation, StoreError,
@@ -24,6 +23,7 @@ use crate::credentials::{
 use crate::error::ApiError;
 use crate::extract::{check_csrf, Authenticated, JsonBody};
 use crate::state::AppState;
+use crate::throttle::RateLimitedPeer;
 
 /// Longest `User-Agent` kept with a session.
 const MAX_USER_AGENT: usize = 256;
@@ -38,9 +38,11 @@ pub struct Credentials {
 /// `POST /auth/register {username, password}` -> 201 `{id, username}`.
 ///
 /// # Errors
-/// 400 naming the username or password rule broken; 409 if the username is taken.
+/// 400 naming the username or password rule broken; 409 if the username is taken; 429 past the
+/// per-address limit.
 pub async fn register(
     State(state): State<AppState>,
+    _: RateLimitedPeer,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
     let Credentials { username, password } = body;
@@ -77,17 +79,26 @@ pub async fn register(
 /// `POST /auth/login {username, password}` -> 200 token pair and session cookies.
 ///
 /// Unknown user, wrong password and disabled account give the same 401 after the same work
-/// (argon2id against a dummy hash when there is no user).
+/// (argon2id against a dummy hash when there is no user). Too many failures for one username
+/// lock it for the rest of the window, before the password is looked at
+/// ([`crate::throttle::LoginThrottle`]).
 ///
 /// # Errors
-/// 401 `invalid_grant`.
+/// 401 `invalid_grant`; 429 while the account is locked or past the per-address limit.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RateLimitedPeer(peer): RateLimitedPeer,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
     let Credentials { username, password } = body;
+    let attempt = state
+        .login_throttle
+        .attempt(&username, state.now())
+        .map_err(|retry_after| {
+            tracing::warn!(event = "login_throttled", ip = %peer.ip(), retry_after, "login refused: too many failed attempts for this account");
+            ApiError::TooManyRequests { retry_after }
+        })?;
     let user = state.store.user_by_username(&username).await?;
     let matches = state
         .passwords
@@ -100,9 +111,14 @@ pub async fn login(
         Some(user) if matches && !user.disabled => user,
         _ => {
             tracing::warn!(event = "login_failed", ip = %peer.ip(), "login failed");
+            if attempt >= state.config.server.login_max_failures {
+                let user_id = user.as_ref().map(|user| user.id.as_str());
+                tracing::warn!(event = "account_locked", ip = %peer.ip(), user_id, lockout = state.config.server.login_lockout, "too many failed logins: account locked for the window");
+            }
             return Err(ApiError::InvalidCredentials);
         }
     };
+    state.login_throttle.record_success(&username);
     let now = state.now();
     let session_id = new_session_id()?;
     let refresh_token = new_refresh_token()?;
@@ -190,9 +206,11 @@ struct RefreshBody {
 /// the whole session.
 ///
 /// # Errors
-/// 400 without a token; 403 for a cookie without the CSRF header; 401 `invalid_grant`.
+/// 400 without a token; 403 for a cookie without the CSRF header; 401 `invalid_grant`; 429 past
+/// the per-address limit.
 pub async fn refresh(
     State(state): State<AppState>,
+    _: RateLimitedPeer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {

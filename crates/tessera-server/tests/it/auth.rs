@@ -295,7 +295,9 @@ async fn access_tokens_expire_by_the_injected_clock_and_refresh_still_works() {
 #[tokio::test]
 async fn a_user_disabled_by_another_process_is_locked_out_within_seconds() {
     use tessera_store::sqlite::SqliteStore;
-    use tessera_store::{AccountStore as _, Revocation, RevocationKind, RevocationStore as _, SessionStore as _};
+    use tessera_store::{
+        AccountStore as _, Revocation, RevocationKind, RevocationStore as _, SessionStore as _,
+    };
     use tessera_token::Clock as _;
 
     let app = TestApp::spawn().await;
@@ -313,7 +315,10 @@ async fn a_user_disabled_by_another_process_is_locked_out_within_seconds() {
         })
         .await
         .unwrap();
-    store.revoke_user_sessions(&user.id, None, now).await.unwrap();
+    store
+        .revoke_user_sessions(&user.id, None, now)
+        .await
+        .unwrap();
     store.close().await;
 
     // The running server learns of it through its deny-list sync (every second).
@@ -323,11 +328,22 @@ async fn a_user_disabled_by_another_process_is_locked_out_within_seconds() {
         if status == StatusCode::UNAUTHORIZED {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still {status} after 5 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {status} after 5 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(app.refresh(&refresh).await.status(), StatusCode::UNAUTHORIZED);
-    let login = app.post_json("/auth/login", &json!({"username": "walt", "password": PASSWORD})).await;
+    assert_eq!(
+        app.refresh(&refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let login = app
+        .post_json(
+            "/auth/login",
+            &json!({"username": "walt", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
@@ -340,7 +356,12 @@ async fn a_revocation_recorded_by_another_process_reaches_the_server_within_seco
 
     let app = TestApp::spawn().await;
     let (access, _) = app.user_with_session("xena").await;
-    let sessions: Value = app.get_bearer("/auth/sessions", &access).await.json().await.unwrap();
+    let sessions: Value = app
+        .get_bearer("/auth/sessions", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
     let sid = sessions[0]["id"].as_str().unwrap().to_owned();
     // Another instance sharing the database logs this session out: only the durable record
     // changes here; this server's cache must pick it up (GET /auth/sessions reads no user row,
@@ -348,7 +369,12 @@ async fn a_revocation_recorded_by_another_process_reaches_the_server_within_seco
     let store = SqliteStore::open(app.data.path()).await.unwrap();
     let now = app.clock.now();
     store
-        .add_revocation(&Revocation { kind: RevocationKind::Session, subject: sid, not_before: 0, expires_at: now + 930 })
+        .add_revocation(&Revocation {
+            kind: RevocationKind::Session,
+            subject: sid,
+            not_before: 0,
+            expires_at: now + 930,
+        })
         .await
         .unwrap();
     store.close().await;
@@ -359,7 +385,10 @@ async fn a_revocation_recorded_by_another_process_reaches_the_server_within_seco
             break;
         }
         assert_eq!(status, StatusCode::OK);
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "not revoked after 5 s");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "not revoked after 5 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     app.stop().await;

@@ -12,7 +12,9 @@ mod auth;
 mod cookies;
 mod hardening;
 mod oauth;
+mod openapi;
 mod sessions;
+mod throttle;
 
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -40,16 +42,31 @@ fn fast_passwords() -> PasswordHasher {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        Self::spawn_in(
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts a server with extra configuration variables (they override the test defaults).
+    pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
+        Self::spawn_in_with(
             Arc::new(tempfile::tempdir().unwrap()),
             Arc::new(FixedClock::new(SystemClock.now())),
+            vars,
         )
         .await
     }
 
     /// Starts a server on an existing data directory (for restart tests).
     pub async fn spawn_in(data: Arc<tempfile::TempDir>, clock: Arc<FixedClock>) -> TestApp {
-        let config = config_for(data.path());
+        Self::spawn_in_with(data, clock, &[]).await
+    }
+
+    /// Starts a server on an existing data directory with extra configuration variables.
+    pub async fn spawn_in_with(
+        data: Arc<tempfile::TempDir>,
+        clock: Arc<FixedClock>,
+        vars: &[(&str, &str)],
+    ) -> TestApp {
+        let config = config_with(data.path(), vars);
         let app = App::build(
             config,
             AppOptions {
@@ -170,13 +187,23 @@ impl TestApp {
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The test configuration.
+#[allow(dead_code, reason = "for tests that need a Config without a server")]
 pub fn config_for(data: &Path) -> Config {
-    Config::from_vars(&Vars::from_pairs([
+    config_with(data, &[])
+}
+
+/// The test configuration with extra variables, which override the defaults.
+pub fn config_with(data: &Path, vars: &[(&str, &str)]) -> Config {
+    let defaults = [
         ("TESSERA_DATA_DIR", data.to_str().unwrap()),
         ("TESSERA_BIND", "127.0.0.1:0"),
         ("JWT_ISSUER", "http://tessera.test"),
         ("JWT_AUDIENCE", "tessera-tests"),
-    ]))
+    ];
+    Config::from_vars(&Vars::from_pairs(
+        defaults.into_iter().chain(vars.iter().copied()),
+    ))
     .unwrap()
 }
 

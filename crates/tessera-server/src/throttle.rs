@@ -1,0 +1,567 @@
+//! Throttling of the credential endpoints: a lockout per account and a request limit per client
+//! address.
+//!
+//! - [`LoginThrottle`]: after `TESSERA_LOGIN_MAX_FAILURES` failed logins for one account within
+//!   `TESSERA_LOGIN_LOCKOUT`, further logins for it are refused with 429 and `Retry-After` until
+//!   the window passes, even with the right password. A success resets the count. Other accounts
+//!   are unaffected.
+//! - [`IpRateLimiter`]: at most `TESSERA_RATE_LIMIT_PER_IP` requests per minute from one client
+//!   address on register, login and refresh (0 turns it off). The [`RateLimitedPeer`] extractor
+//!   applies it before the handler reads the body.
+//!
+//! Both count in fixed windows of the injected clock ([`AppState::clock`]), so tests step time
+//! instead of sleeping. Both live in this process's memory, behind a mutex that is never held
+//! across an `.await`; a shared backend (Redis) can replace the tables later without changing the
+//! handlers. Both tables are bounded: expired entries are swept once per window, and a full table
+//! evicts the entries that matter least (see each type) instead of growing or refusing everyone.
+
+use aws_lc_rs::digest;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Most accounts [`LoginThrottle`] tracks at once (about 60 bytes each).
+pub const MAX_TRACKED_ACCOUNTS: usize = 100_000;
+
+/// Most client addresses [`IpRateLimiter`] tracks at once (about 50 bytes each).
+pub const MAX_TRACKED_ADDRESSES: usize = 100_000;
+
+/// The length of a per-address rate window, in seconds.
+pub const RATE_WINDOW: u64 = 60;
+
+/// How an account is known to the throttle: the SHA-256 of its username, ASCII-lowercased.
+///
+/// Lowercased because the store compares usernames ASCII case-insensitively, so `Alice` and
+/// `alice` are one account. Hashed so that every entry has the same small size whatever the
+/// client posts as a username, and so the table holds no usernames.
+type AccountKey = [u8; 32];
+
+fn account_key(username: &str) -> AccountKey {
+    let digest = digest::digest(&digest::SHA256, username.to_ascii_lowercase().as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
+}
+
+/// The counted attempts for one account in its current window.
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    /// When the window started: the first attempt counted in it.
+    first: u64,
+    /// Attempts counted in the window.
+    count: u32,
+}
+
+/// A table of windows and when it is next swept for expired ones.
+#[derive(Debug)]
+struct Table<K, V> {
+    entries: HashMap<K, V>,
+    next_sweep: u64,
+}
+
+impl<K, V> Default for Table<K, V> {
+    fn default() -> Self {
+        Table {
+            entries: HashMap::new(),
+            next_sweep: 0,
+        }
+    }
+}
+
+impl<K: Copy + Eq + Hash, V> Table<K, V> {
+    /// Makes room for one new entry: once per `period` seconds, and whenever the table is full,
+    /// forgets the entries `live` rejects; if it is still full, evicts down to seven eighths of
+    /// `capacity`, lowest `rank` first. So a full table costs one scan per `capacity / 8` new
+    /// entries, not one per request.
+    fn make_room<R: Ord + Copy>(
+        &mut self,
+        now: u64,
+        period: u64,
+        capacity: usize,
+        live: impl Fn(&V) -> bool,
+        rank: impl Fn(&V) -> R,
+    ) {
+        if now >= self.next_sweep || self.entries.len() >= capacity {
+            self.entries.retain(|_, value| live(value));
+            self.next_sweep = now.saturating_add(period);
+        }
+        if self.entries.len() < capacity {
+            return;
+        }
+        let excess = self.entries.len() - capacity / 8 * 7;
+        let mut ranked: Vec<(R, K)> = self
+            .entries
+            .iter()
+            .map(|(key, value)| (rank(value), *key))
+            .collect();
+        // `excess` is at least 1 (the table holds `capacity` or more entries and keeps 7/8 of
+        // `capacity`) and at most `ranked.len()`, so the index is in bounds and this cannot panic.
+        ranked.select_nth_unstable_by_key(excess - 1, |(rank, _)| *rank);
+        for (_, key) in ranked.iter().take(excess) {
+            self.entries.remove(key);
+        }
+    }
+}
+
+/// Locks a table. A poisoned mutex means a panic while holding it; every mutation is a single
+/// insert, update, retain or remove, so the table is still consistent: keep serving from it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Seconds until `end`, for `Retry-After`: at least 1 (so a client never retries at once) and at
+/// most `window` (should the clock have stepped back).
+fn seconds_until(end: u64, now: u64, window: u64) -> u64 {
+    end.saturating_sub(now).clamp(1, window.max(1))
+}
+
+/// Failed logins per account, and the lockout that follows too many.
+///
+/// # Semantics
+/// - **Fixed window.** An account's window starts at the first attempt counted for it and lasts
+///   `lockout` seconds; when it has passed, the count is forgotten and the next attempt starts a
+///   new window.
+/// - **Counted before verifying.** [`LoginThrottle::attempt`] counts an attempt as a failure
+///   before the password is checked, in the same critical section as the lockout check, and
+///   [`LoginThrottle::record_success`] undoes it (a success resets the count). So concurrent
+///   guesses cannot all slip past the check while the slow password hashes run: at most
+///   `max_failures` attempts per window ever reach the password check. An attempt that fails
+///   for another reason (the store is down) stays counted as a failure.
+/// - **Locked** when `max_failures` attempts are counted in the window. Further attempts are
+///   refused with the seconds until the window ends, whatever the password, and are **not**
+///   counted, so the lockout ends when the window does and a client that keeps trying does not
+///   extend it.
+/// - **Unknown usernames** are counted exactly like real accounts, so the throttle is no oracle
+///   for which accounts exist.
+///
+/// # Memory
+/// At most `capacity` accounts ([`MAX_TRACKED_ACCOUNTS`]). Expired windows are swept once per
+/// `lockout`. When the table is still full, the entries evicted first are those not locked
+/// (probing noise that loses at most `max_failures - 1` counts), then the locked ones whose window
+/// ends soonest. Evicting a locked account so costs an attacker `capacity / 8` locked fillers,
+/// which is far more work than the guesses it frees.
+#[derive(Debug)]
+pub struct LoginThrottle {
+    max_failures: u32,
+    lockout: u64,
+    capacity: usize,
+    table: Mutex<Table<AccountKey, Failures>>,
+}
+
+impl LoginThrottle {
+    /// A throttle that locks an account after `max_failures` failures (at least 1) within
+    /// `lockout` seconds.
+    #[must_use]
+    pub fn new(max_failures: u32, lockout: u64) -> Self {
+        Self::with_capacity(max_failures, lockout, MAX_TRACKED_ACCOUNTS)
+    }
+
+    /// Like [`LoginThrottle::new`], tracking at most `capacity` accounts (at least 8).
+    #[must_use]
+    pub fn with_capacity(max_failures: u32, lockout: u64, capacity: usize) -> Self {
+        LoginThrottle {
+            max_failures: max_failures.max(1),
+            lockout: lockout.max(1),
+            capacity: capacity.max(8),
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    /// Starts a login attempt for `username` at `now`: counts it as a failure until
+    /// [`LoginThrottle::record_success`] says otherwise, and returns how many attempts are now
+    /// counted in the account's window (so the caller knows when this one, if it fails, locks the
+    /// account: when the count equals `max_failures`).
+    ///
+    /// # Errors
+    /// The seconds until the window ends (at least 1), for `Retry-After`, if the account is
+    /// locked; the attempt is then not counted and the password must not be checked.
+    pub fn attempt(&self, username: &str, now: u64) -> Result<u32, u64> {
+        let key = account_key(username);
+        let (max_failures, lockout) = (self.max_failures, self.lockout);
+        let mut table = lock(&self.table);
+        if let Some(failures) = table.entries.get_mut(&key) {
+            let end = failures.first.saturating_add(lockout);
+            if now < end {
+                if failures.count >= max_failures {
+                    return Err(seconds_until(end, now, lockout));
+                }
+                failures.count += 1;
+                return Ok(failures.count);
+            }
+            *failures = Failures {
+                first: now,
+                count: 1,
+            };
+            return Ok(1);
+        }
+        table.make_room(
+            now,
+            lockout,
+            self.capacity,
+            |failures| now < failures.first.saturating_add(lockout),
+            |failures| (failures.count >= max_failures, failures.first),
+        );
+        table.entries.insert(
+            key,
+            Failures {
+                first: now,
+                count: 1,
+            },
+        );
+        Ok(1)
+    }
+
+    /// Records a successful login for `username`: its count is reset.
+    pub fn record_success(&self, username: &str) {
+        let key = account_key(username);
+        lock(&self.table).entries.remove(&key);
+    }
+
+    /// How many accounts are tracked (for metrics and tests).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        lock(&self.table).entries.len()
+    }
+
+    /// Whether no account is tracked.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The requests counted for one client address in its current window.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    /// When the window started: the first request counted in it.
+    start: u64,
+    /// Requests counted in the window, refused ones included.
+    count: u32,
+}
+
+/// Why [`IpRateLimiter::check`] refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    /// Seconds until the address's window ends (at least 1), for `Retry-After`.
+    pub retry_after: u64,
+    /// Whether this is the first refusal in the window (log that one, not every one).
+    pub first_refusal: bool,
+}
+
+/// Requests per client address per minute on the credential endpoints.
+///
+/// # Semantics
+/// - **Fixed window.** An address's window starts at its first request and lasts
+///   [`RATE_WINDOW`] seconds; a client can so make up to twice the limit across a window
+///   boundary, which is good enough for a guard against floods and costs one small entry per
+///   address.
+/// - **Every request counts**, refused ones included; refusals do not extend the window.
+/// - **Addresses:** IPv4 addresses (and IPv4-mapped IPv6 ones) count one by one; an IPv6
+///   address counts with its whole /64, since one host is routinely given a /64 and could
+///   otherwise rotate through it.
+/// - A limit of 0 turns the limiter off.
+///
+/// # Memory
+/// At most `capacity` addresses ([`MAX_TRACKED_ADDRESSES`]); expired windows are swept once per
+/// window, and when the table is still full the oldest windows are evicted first (those clients
+/// start a new window). It never refuses a client for lack of room.
+///
+/// # Security
+/// The address is the TCP peer. Behind a reverse proxy every client has the proxy's address, so
+/// the limit applies to all of them together.
+#[derive(Debug)]
+pub struct IpRateLimiter {
+    limit: u32,
+    capacity: usize,
+    table: Mutex<Table<IpAddr, Window>>,
+}
+
+impl IpRateLimiter {
+    /// A limiter allowing `limit` requests per address per [`RATE_WINDOW`]; 0 allows everything.
+    #[must_use]
+    pub fn new(limit: u32) -> Self {
+        Self::with_capacity(limit, MAX_TRACKED_ADDRESSES)
+    }
+
+    /// Like [`IpRateLimiter::new`], tracking at most `capacity` addresses (at least 8).
+    #[must_use]
+    pub fn with_capacity(limit: u32, capacity: usize) -> Self {
+        IpRateLimiter {
+            limit,
+            capacity: capacity.max(8),
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    /// Counts a request from `ip` at `now`.
+    ///
+    /// # Errors
+    /// [`RateLimited`] if the address has made more than the limit in its window.
+    pub fn check(&self, ip: IpAddr, now: u64) -> Result<(), RateLimited> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let key = client_key(ip);
+        let mut table = lock(&self.table);
+        if let Some(window) = table.entries.get_mut(&key) {
+            let end = window.start.saturating_add(RATE_WINDOW);
+            if now < end {
+                window.count = window.count.saturating_add(1);
+                if window.count > self.limit {
+                    return Err(RateLimited {
+                        retry_after: seconds_until(end, now, RATE_WINDOW),
+                        first_refusal: window.count == self.limit.saturating_add(1),
+                    });
+                }
+                return Ok(());
+            }
+            *window = Window {
+                start: now,
+                count: 1,
+            };
+            return Ok(());
+        }
+        table.make_room(
+            now,
+            RATE_WINDOW,
+            self.capacity,
+            |window| now < window.start.saturating_add(RATE_WINDOW),
+            |window| window.start,
+        );
+        table.entries.insert(
+            key,
+            Window {
+                start: now,
+                count: 1,
+            },
+        );
+        Ok(())
+    }
+
+    /// How many addresses are tracked (for metrics and tests).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        lock(&self.table).entries.len()
+    }
+
+    /// Whether no address is tracked.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The address a request is counted under: IPv4 as is (also when mapped into IPv6), IPv6 by /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
+/// The client's address on a credential endpoint, extracted only after the per-address limit
+/// ([`IpRateLimiter`]) has counted the request and let it through.
+///
+/// Put it before the body extractor, so that the limit applies before the body is read and
+/// counts malformed requests too.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitedPeer(pub SocketAddr);
+
+impl FromRequestParts<AppState> for RateLimitedPeer {
+    type Rejection = ApiError;
+
+    /// # Errors
+    /// [`ApiError::TooManyRequests`] past the limit; [`ApiError::Internal`] if the server was not
+    /// started with connection info (a bug).
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .ok_or_else(|| ApiError::Internal("no client address (connect info)".into()))?;
+        if let Err(refusal) = state.ip_limiter.check(peer.ip(), state.now()) {
+            if refusal.first_refusal {
+                tracing::warn!(
+                    event = "rate_limited",
+                    ip = %peer.ip(),
+                    retry_after = refusal.retry_after,
+                    "too many requests to the credential endpoints from one address"
+                );
+            }
+            return Err(ApiError::TooManyRequests {
+                retry_after: refusal.retry_after,
+            });
+        }
+        Ok(RateLimitedPeer(peer))
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const T0: u64 = 1_700_000_000;
+
+    fn fail(throttle: &LoginThrottle, username: &str, now: u64, times: u32) {
+        for _ in 0..times {
+            throttle.attempt(username, now).unwrap();
+        }
+    }
+
+    #[test]
+    fn locks_after_max_failures_until_the_window_from_the_first_failure_ends() {
+        let throttle = LoginThrottle::new(3, 900);
+        assert_eq!(throttle.attempt("alice", T0), Ok(1));
+        assert_eq!(throttle.attempt("alice", T0 + 100), Ok(2));
+        assert_eq!(throttle.attempt("alice", T0 + 200), Ok(3));
+        assert_eq!(throttle.attempt("alice", T0 + 200), Err(700));
+        assert_eq!(throttle.attempt("alice", T0 + 899), Err(1));
+        // Refused attempts are not counted and do not extend the lockout.
+        assert_eq!(throttle.attempt("alice", T0 + 900), Ok(1));
+    }
+
+    #[test]
+    fn failures_older_than_the_window_are_forgotten() {
+        let throttle = LoginThrottle::new(3, 900);
+        fail(&throttle, "alice", T0, 2);
+        assert_eq!(throttle.attempt("alice", T0 + 900), Ok(1), "new window");
+        assert_eq!(throttle.attempt("alice", T0 + 901), Ok(2));
+    }
+
+    #[test]
+    fn usernames_are_case_insensitive_and_accounts_independent() {
+        let throttle = LoginThrottle::new(2, 60);
+        fail(&throttle, "Alice", T0, 1);
+        fail(&throttle, "ALICE", T0, 1);
+        assert!(throttle.attempt("alice", T0).is_err());
+        assert_eq!(throttle.attempt("bob", T0), Ok(1));
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let throttle = LoginThrottle::new(3, 900);
+        fail(&throttle, "alice", T0, 2);
+        assert_eq!(throttle.attempt("alice", T0), Ok(3));
+        throttle.record_success("alice");
+        assert!(throttle.is_empty());
+        fail(&throttle, "alice", T0, 2);
+        assert_eq!(throttle.attempt("alice", T0), Ok(3), "not locked");
+    }
+
+    #[test]
+    fn account_table_stays_within_its_capacity() {
+        let throttle = LoginThrottle::with_capacity(3, 900, 64);
+        for n in 0..1_000 {
+            throttle.attempt(&format!("user{n}"), T0).unwrap();
+            assert!(throttle.len() <= 64);
+        }
+    }
+
+    #[test]
+    fn a_full_account_table_evicts_unlocked_entries_before_locked_ones() {
+        let throttle = LoginThrottle::with_capacity(2, 900, 16);
+        fail(&throttle, "victim", T0, 2);
+        for n in 0..100 {
+            throttle.attempt(&format!("probe{n}"), T0 + 1).unwrap();
+        }
+        assert!(throttle.len() <= 16);
+        assert!(throttle.attempt("victim", T0 + 2).is_err(), "still locked");
+    }
+
+    #[test]
+    fn expired_accounts_are_swept() {
+        let throttle = LoginThrottle::new(3, 60);
+        for n in 0..100 {
+            throttle.attempt(&format!("user{n}"), T0).unwrap();
+        }
+        assert_eq!(throttle.len(), 100);
+        throttle.attempt("late", T0 + 60).unwrap();
+        assert_eq!(throttle.len(), 1);
+    }
+
+    #[test]
+    fn address_limit_per_fixed_minute() {
+        let limiter = IpRateLimiter::new(3);
+        let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        for _ in 0..3 {
+            limiter.check(ip, T0 + 10).unwrap();
+        }
+        assert_eq!(
+            limiter.check(ip, T0 + 20),
+            Err(RateLimited {
+                retry_after: 50,
+                first_refusal: true
+            })
+        );
+        assert_eq!(
+            limiter.check(ip, T0 + 69),
+            Err(RateLimited {
+                retry_after: 1,
+                first_refusal: false
+            })
+        );
+        let other = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+        limiter.check(other, T0 + 20).unwrap();
+        limiter.check(ip, T0 + 70).unwrap();
+    }
+
+    #[test]
+    fn a_zero_limit_allows_everything_and_tracks_nothing() {
+        let limiter = IpRateLimiter::new(0);
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        for _ in 0..10_000 {
+            limiter.check(ip, T0).unwrap();
+        }
+        assert!(limiter.is_empty());
+    }
+
+    #[test]
+    fn ipv6_counts_by_slash_64_and_mapped_ipv4_as_ipv4() {
+        let limiter = IpRateLimiter::new(1);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        limiter.check(a, T0).unwrap();
+        assert!(limiter.check(b, T0).is_err(), "same /64");
+        limiter.check(c, T0).unwrap();
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        limiter.check(v4, T0).unwrap();
+        assert!(limiter.check(mapped, T0).is_err());
+    }
+
+    #[test]
+    fn address_table_stays_within_its_capacity_and_keeps_counting() {
+        let limiter = IpRateLimiter::with_capacity(2, 64);
+        let busy = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+        limiter.check(busy, T0 + 5).unwrap();
+        limiter.check(busy, T0 + 5).unwrap();
+        for n in 0..1_000u32 {
+            limiter
+                .check(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)), T0 + 1)
+                .unwrap();
+            assert!(limiter.len() <= 64);
+        }
+        assert!(limiter.check(busy, T0 + 6).is_err(), "newest windows kept");
+        limiter.check(busy, T0 + 65).unwrap();
+    }
+}
