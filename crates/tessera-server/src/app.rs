@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 
 use crate::denylist::{DenyList, SYNC_INTERVAL};
 use crate::error::ApiError;
-use crate::layers::{security_headers, timeout, MAX_BODY_BYTES};
+use crate::layers::{record_metrics, security_headers, timeout, MAX_BODY_BYTES};
+use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
 use crate::throttle::{IpRateLimiter, LoginThrottle};
@@ -97,8 +98,9 @@ impl App {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
         tracing::info!(backend = store.backend(), data_dir = %config.data_dir.display(), "store opened");
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let metrics = Arc::new(Metrics::default());
         let deny_list = Arc::new(
-            DenyList::load(store.clone(), clock.now())
+            DenyList::load(store.clone(), metrics.clone(), clock.now())
                 .await
                 .map_err(StartError::DenyList)?,
         );
@@ -138,6 +140,7 @@ impl App {
             clock,
             login_throttle,
             ip_limiter,
+            metrics: metrics.clone(),
         };
         let router = routes::router()
             .fallback(routes::ops::not_found)
@@ -145,6 +148,7 @@ impl App {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(middleware::from_fn(timeout))
             .layer(middleware::from_fn(security_headers))
+            .layer(middleware::from_fn_with_state(metrics, record_metrics))
             .with_state(state.clone());
         Ok(App {
             listener,

@@ -16,6 +16,7 @@ use tessera_store::{Revocation, RevocationKind, Store};
 use tessera_token::AccessClaims;
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// How often the cache is synchronised with the store.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
@@ -86,6 +87,7 @@ pub enum Denial {
 /// The in-process deny-list over the durable revocation record.
 pub struct DenyList {
     store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
     entries: RwLock<Entries>,
 }
 
@@ -103,7 +105,11 @@ impl DenyList {
     ///
     /// # Errors
     /// [`ApiError::Unavailable`] (or another store error) if the store cannot be read.
-    pub async fn load(store: Arc<dyn Store>, now: u64) -> Result<Self, ApiError> {
+    pub async fn load(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        now: u64,
+    ) -> Result<Self, ApiError> {
         let mut entries = Entries::default();
         for (seq, revocation) in store.live_revocations(now).await? {
             entries.apply(seq, revocation);
@@ -111,6 +117,7 @@ impl DenyList {
         entries.synced_at = Some(Instant::now());
         Ok(DenyList {
             store,
+            metrics,
             entries: RwLock::new(entries),
         })
     }
@@ -121,6 +128,11 @@ impl DenyList {
     /// The store's error; then nothing was revoked and the caller must not say it was.
     pub async fn revoke(&self, revocation: Revocation) -> Result<(), ApiError> {
         self.store.add_revocation(&revocation).await?;
+        self.metrics.revocation(match revocation.kind {
+            RevocationKind::Token => "token",
+            RevocationKind::Session => "session",
+            RevocationKind::User => "user",
+        });
         let mut entries = self.write();
         // The store assigned a sequence number we do not know; the next sync re-reads it, which
         // is harmless (applying is idempotent).

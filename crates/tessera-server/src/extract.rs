@@ -81,7 +81,8 @@ impl FromRequestParts<AppState> for Authenticated {
                     })
                     .ok_or(ApiError::InvalidToken)
             })
-            .transpose()?;
+            .transpose()
+            .inspect_err(|_| state.metrics.verification_failure("malformed_header"))?;
         let (token, source) = match bearer {
             Some(token) => (token, TokenSource::Bearer),
             None => match cookie(&parts.headers, ACCESS_COOKIE) {
@@ -98,10 +99,12 @@ impl FromRequestParts<AppState> for Authenticated {
                 reason = err.reason(),
                 "access token rejected"
             );
+            state.metrics.verification_failure(err.reason());
             ApiError::InvalidToken
         })?;
         let session_id = claims.sid.clone().ok_or(ApiError::InvalidToken)?;
         if let Some(denial) = state.deny_list.check(&claims)? {
+            state.metrics.verification_failure("revoked");
             tracing::info!(event = "token_rejected", reason = ?denial, sub = %claims.sub, "revoked access token presented");
             return Err(ApiError::InvalidToken);
         }

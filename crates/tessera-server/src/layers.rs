@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
+use axum::extract::State;
+use std::sync::Arc;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -54,4 +57,16 @@ pub async fn timeout(request: Request, next: Next) -> Response {
         Ok(response) => response,
         Err(_) => ApiError::Unavailable("the request took too long").into_response(),
     }
+}
+
+/// Records every response's status class and latency in the metrics.
+pub async fn record_metrics(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics.request(response.status().as_u16(), started.elapsed());
+    response
 }

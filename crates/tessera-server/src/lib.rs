@@ -27,6 +27,7 @@ pub mod denylist;
 pub mod error;
 pub mod extract;
 pub mod layers;
+pub mod metrics;
 pub mod routes;
 pub mod state;
 pub mod throttle;

@@ -7,6 +7,7 @@ use tessera_store::Store;
 use tessera_token::{Clock, KeySet, TokenIssuer, Verifier};
 
 use crate::denylist::DenyList;
+use crate::metrics::Metrics;
 use crate::throttle::{IpRateLimiter, LoginThrottle};
 
 /// Shared application state, cheap to clone (everything is behind `Arc`).
@@ -28,6 +29,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// The clock every time decision uses.
     pub clock: Arc<dyn Clock>,
+    /// Counters and the latency histogram for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// Failed logins per account, and the lockout after too many.
     pub login_throttle: Arc<LoginThrottle>,
     /// Requests per client address on the credential endpoints.

@@ -392,6 +392,7 @@ impl FromRequestParts<AppState> for RateLimitedPeer {
             .copied()
             .ok_or_else(|| ApiError::Internal("no client address (connect info)".into()))?;
         if let Err(refusal) = state.ip_limiter.check(peer.ip(), state.now()) {
+            state.metrics.rate_limited();
             if refusal.first_refusal {
                 tracing::warn!(
                     event = "rate_limited",

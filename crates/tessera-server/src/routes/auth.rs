@@ -22,6 +22,7 @@ use crate::credentials::{
 };
 use crate::error::ApiError;
 use crate::extract::{check_csrf, Authenticated, JsonBody};
+use crate::metrics::LoginOutcome;
 use crate::state::AppState;
 use crate::throttle::RateLimitedPeer;
 
@@ -97,6 +98,7 @@ pub async fn login(
         .attempt(&username, state.now())
         .map_err(|retry_after| {
             tracing::warn!(event = "login_throttled", ip = %peer.ip(), retry_after, "login refused: too many failed attempts for this account");
+            state.metrics.login(LoginOutcome::Throttled);
             ApiError::TooManyRequests { retry_after }
         })?;
     let user = state.store.user_by_username(&username).await?;
@@ -111,6 +113,7 @@ pub async fn login(
         Some(user) if matches && !user.disabled => user,
         _ => {
             tracing::warn!(event = "login_failed", ip = %peer.ip(), "login failed");
+            state.metrics.login(LoginOutcome::Failed);
             if attempt >= state.config.server.login_max_failures {
                 let user_id = user.as_ref().map(|user| user.id.as_str());
                 tracing::warn!(event = "account_locked", ip = %peer.ip(), user_id, lockout = state.config.server.login_lockout, "too many failed logins: account locked for the window");
@@ -119,6 +122,7 @@ pub async fn login(
         }
     };
     state.login_throttle.record_success(&username);
+    state.metrics.login(LoginOutcome::Ok);
     let now = state.now();
     let session_id = new_session_id()?;
     let refresh_token = new_refresh_token()?;
@@ -266,6 +270,7 @@ pub async fn refresh(
                 return Err(ApiError::InvalidRefreshToken);
             }
             tracing::info!(event = "refresh", session_id = %session.id, "refresh token rotated");
+            state.metrics.refresh();
             token_response(
                 &state,
                 &session.user_id,
@@ -275,6 +280,7 @@ pub async fn refresh(
             )
         }
         Rotation::Reused(session) => {
+            state.metrics.reuse_detected();
             tracing::warn!(
                 event = "refresh_token_reuse",
                 user_id = %session.user_id,

@@ -48,6 +48,18 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(state.deny_list.len()),
+    )
+        .into_response()
+}
+
 /// The OpenAPI 3 description of this API (`crates/tessera-server/openapi.json`).
 pub const OPENAPI_DOCUMENT: &str = include_str!("../../openapi.json");
 

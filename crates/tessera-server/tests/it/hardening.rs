@@ -168,3 +168,54 @@ async fn health_and_readiness() {
     assert_eq!(ready.status(), StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_logins_refreshes_reuse_revocations_and_failures() {
+    let app = TestApp::spawn().await;
+    let (access, refresh) = app.user_with_session("yuri").await;
+    let failed = app
+        .post_json(
+            "/auth/login",
+            &serde_json::json!({"username": "yuri", "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    let rotated: Value = app.refresh(&refresh).await.json().await.unwrap();
+    assert_eq!(
+        app.refresh(&refresh).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "reuse"
+    );
+    let _ = app.get_bearer("/auth/me", "garbage").await;
+    let _ = app.get_bearer("/auth/me", &access).await; // revoked by the reuse detection
+    let _ = rotated;
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.unwrap();
+    for line in [
+        "tessera_logins_total{outcome=\"ok\"} 1",
+        "tessera_logins_total{outcome=\"failed\"} 1",
+        "tessera_refreshes_total 1",
+        "tessera_refresh_reuse_detections_total 1",
+        "tessera_revocations_total{kind=\"session\"} 1",
+        "tessera_token_verification_failures_total{reason=\"segments\"} 1",
+        "tessera_token_verification_failures_total{reason=\"revoked\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    let count: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tessera_http_request_duration_seconds_count "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(count >= 7, "{count}");
+    app.stop().await;
+}

@@ -1,0 +1,324 @@
+//! Prometheus metrics, rendered in the text exposition format (version 0.0.4).
+//!
+//! Counters are plain atomics and the latency histogram has fixed buckets, so recording is a
+//! few relaxed atomic adds and never blocks a request.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the request-latency buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The reasons a presented access token can be refused, as [`tessera_token::Error::reason`]
+/// labels plus `revoked` (denied by the deny-list) and `malformed_header`.
+pub const VERIFICATION_FAILURE_REASONS: [&str; 19] = [
+    "too_large",
+    "segments",
+    "base64",
+    "header",
+    "typ",
+    "unknown_kid",
+    "alg_mismatch",
+    "signature_length",
+    "signature",
+    "payload",
+    "claim_type",
+    "expired",
+    "not_yet_valid",
+    "issued_in_future",
+    "issuer",
+    "audience",
+    "missing_claim",
+    "revoked",
+    "malformed_header",
+];
+
+/// Kinds of revocation, as labels.
+pub const REVOCATION_KINDS: [&str; 3] = ["token", "session", "user"];
+
+/// HTTP status classes, as labels.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The server's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    logins_ok: AtomicU64,
+    logins_failed: AtomicU64,
+    logins_throttled: AtomicU64,
+    rate_limited: AtomicU64,
+    refreshes: AtomicU64,
+    reuse_detections: AtomicU64,
+    revocations: [AtomicU64; REVOCATION_KINDS.len()],
+    verification_failures: [AtomicU64; VERIFICATION_FAILURE_REASONS.len()],
+    responses: [AtomicU64; STATUS_CLASSES.len()],
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+}
+
+/// What happened at a login attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// Credentials accepted.
+    Ok,
+    /// Credentials refused.
+    Failed,
+    /// Refused without checking: the account is locked out.
+    Throttled,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// Counts a login attempt.
+    pub fn login(&self, outcome: LoginOutcome) {
+        bump(match outcome {
+            LoginOutcome::Ok => &self.logins_ok,
+            LoginOutcome::Failed => &self.logins_failed,
+            LoginOutcome::Throttled => &self.logins_throttled,
+        });
+    }
+
+    /// Counts a request refused by the per-IP rate limit.
+    pub fn rate_limited(&self) {
+        bump(&self.rate_limited);
+    }
+
+    /// Counts a successful refresh-token rotation.
+    pub fn refresh(&self) {
+        bump(&self.refreshes);
+    }
+
+    /// Counts a detected refresh-token reuse.
+    pub fn reuse_detected(&self) {
+        bump(&self.reuse_detections);
+    }
+
+    /// Counts a revocation of the given kind (`token`, `session`, `user`).
+    pub fn revocation(&self, kind: &str) {
+        if let Some(index) = REVOCATION_KINDS.iter().position(|known| *known == kind) {
+            bump(&self.revocations[index]);
+        }
+    }
+
+    /// Counts an access token refused, by reason (see [`VERIFICATION_FAILURE_REASONS`]).
+    pub fn verification_failure(&self, reason: &str) {
+        if let Some(index) = VERIFICATION_FAILURE_REASONS
+            .iter()
+            .position(|known| *known == reason)
+        {
+            bump(&self.verification_failures[index]);
+        }
+    }
+
+    /// Records one request's status and latency.
+    pub fn request(&self, status: u16, elapsed: Duration) {
+        let class = usize::from(status / 100)
+            .saturating_sub(1)
+            .min(STATUS_CLASSES.len() - 1);
+        bump(&self.responses[class]);
+        let seconds = elapsed.as_secs_f64();
+        if let Some(bucket) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
+            bump(&self.latency_buckets[bucket]);
+        }
+        bump(&self.latency_count);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The metrics in the Prometheus text format.
+    #[must_use]
+    pub fn render(&self, deny_list_entries: usize) -> String {
+        let mut out = String::with_capacity(4096);
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        // Writing to a String cannot fail; the results are ignored for that reason.
+        let _ = writeln!(
+            out,
+            "# HELP tessera_logins_total Login attempts by outcome."
+        );
+        let _ = writeln!(out, "# TYPE tessera_logins_total counter");
+        for (outcome, counter) in [
+            ("ok", &self.logins_ok),
+            ("failed", &self.logins_failed),
+            ("throttled", &self.logins_throttled),
+        ] {
+            let _ = writeln!(
+                out,
+                "tessera_logins_total{{outcome=\"{outcome}\"}} {}",
+                load(counter)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tessera_rate_limited_total Credential requests refused by the per-IP limit."
+        );
+        let _ = writeln!(out, "# TYPE tessera_rate_limited_total counter");
+        let _ = writeln!(
+            out,
+            "tessera_rate_limited_total {}",
+            load(&self.rate_limited)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tessera_refreshes_total Successful refresh-token rotations."
+        );
+        let _ = writeln!(out, "# TYPE tessera_refreshes_total counter");
+        let _ = writeln!(out, "tessera_refreshes_total {}", load(&self.refreshes));
+        let _ = writeln!(out, "# HELP tessera_refresh_reuse_detections_total Rotated-away refresh tokens presented (each revokes a session).");
+        let _ = writeln!(out, "# TYPE tessera_refresh_reuse_detections_total counter");
+        let _ = writeln!(
+            out,
+            "tessera_refresh_reuse_detections_total {}",
+            load(&self.reuse_detections)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tessera_revocations_total Revocations recorded, by kind."
+        );
+        let _ = writeln!(out, "# TYPE tessera_revocations_total counter");
+        for (kind, counter) in REVOCATION_KINDS.iter().zip(&self.revocations) {
+            let _ = writeln!(
+                out,
+                "tessera_revocations_total{{kind=\"{kind}\"}} {}",
+                load(counter)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tessera_token_verification_failures_total Access tokens refused, by reason."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE tessera_token_verification_failures_total counter"
+        );
+        for (reason, counter) in VERIFICATION_FAILURE_REASONS
+            .iter()
+            .zip(&self.verification_failures)
+        {
+            let _ = writeln!(
+                out,
+                "tessera_token_verification_failures_total{{reason=\"{reason}\"}} {}",
+                load(counter)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tessera_deny_list_entries Entries in the in-process deny-list."
+        );
+        let _ = writeln!(out, "# TYPE tessera_deny_list_entries gauge");
+        let _ = writeln!(out, "tessera_deny_list_entries {deny_list_entries}");
+        let _ = writeln!(
+            out,
+            "# HELP tessera_http_responses_total HTTP responses by status class."
+        );
+        let _ = writeln!(out, "# TYPE tessera_http_responses_total counter");
+        for (class, counter) in STATUS_CLASSES.iter().zip(&self.responses) {
+            let _ = writeln!(
+                out,
+                "tessera_http_responses_total{{class=\"{class}\"}} {}",
+                load(counter)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tessera_http_request_duration_seconds Request latency."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE tessera_http_request_duration_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (bound, counter) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
+            cumulative += load(counter);
+            let _ = writeln!(
+                out,
+                "tessera_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let count = load(&self.latency_count);
+        let _ = writeln!(
+            out,
+            "tessera_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a latency sum in seconds needs no 53-bit precision"
+        )]
+        let sum = load(&self.latency_sum_micros) as f64 / 1e6;
+        let _ = writeln!(out, "tessera_http_request_duration_seconds_sum {sum}");
+        let _ = writeln!(out, "tessera_http_request_duration_seconds_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_a_cumulative_histogram() {
+        let metrics = Metrics::default();
+        metrics.login(LoginOutcome::Ok);
+        metrics.login(LoginOutcome::Failed);
+        metrics.login(LoginOutcome::Failed);
+        metrics.verification_failure("expired");
+        metrics.verification_failure("not-a-reason");
+        metrics.revocation("session");
+        metrics.request(200, Duration::from_micros(300));
+        metrics.request(401, Duration::from_millis(7));
+        metrics.request(503, Duration::from_secs(20));
+        let text = metrics.render(4);
+        assert!(
+            text.contains("tessera_logins_total{outcome=\"failed\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("tessera_token_verification_failures_total{reason=\"expired\"} 1"));
+        assert!(text.contains("tessera_revocations_total{kind=\"session\"} 1"));
+        assert!(text.contains("tessera_deny_list_entries 4"));
+        assert!(text.contains("tessera_http_responses_total{class=\"4xx\"} 1"));
+        assert!(text.contains("tessera_http_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(text.contains("tessera_http_request_duration_seconds_bucket{le=\"0.01\"} 2"));
+        assert!(text.contains("tessera_http_request_duration_seconds_bucket{le=\"10\"} 2"));
+        assert!(text.contains("tessera_http_request_duration_seconds_bucket{le=\"+Inf\"} 3"));
+        assert!(text.contains("tessera_http_request_duration_seconds_count 3"));
+    }
+
+    #[test]
+    fn every_token_error_reason_has_a_label() {
+        use tessera_token::Error;
+        let errors = [
+            Error::TokenTooLarge { len: 1, max: 0 },
+            Error::Segments { found: 1 },
+            Error::Base64 { segment: "header" },
+            Error::Header("x"),
+            Error::TokenType("x"),
+            Error::UnknownKey,
+            Error::AlgorithmMismatch,
+            Error::SignatureLength,
+            Error::Signature,
+            Error::Payload("x"),
+            Error::ClaimType {
+                claim: "exp",
+                reason: "x",
+            },
+            Error::Expired,
+            Error::NotYetValid,
+            Error::IssuedInFuture,
+            Error::Issuer,
+            Error::Audience,
+            Error::MissingClaim("sub"),
+        ];
+        for error in errors {
+            assert!(
+                VERIFICATION_FAILURE_REASONS.contains(&error.reason()),
+                "{}",
+                error.reason()
+            );
+        }
+    }
+}
