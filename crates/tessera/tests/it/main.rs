@@ -14,6 +14,7 @@
 mod accounts;
 mod cli;
 mod interop;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

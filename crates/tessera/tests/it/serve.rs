@@ -1,0 +1,195 @@
+//! The real `tessera serve` process: zero-configuration start, the CLI and the server sharing one
+//! data directory, and graceful shutdown on SIGTERM.
+
+use crate::{ok, Workdir};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running `tessera serve` child and the log lines it has printed.
+struct Server {
+    child: Child,
+    port: u16,
+    logs: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(work: &Workdir) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .current_dir(work.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("JWT_") || name.starts_with("TESSERA_") || name == "RUST_LOG" {
+                command.env_remove(name);
+            }
+        }
+        command.envs(work.env.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            logs,
+            seen: Vec::new(),
+        };
+        let line = server.wait_for_log("listening", Duration::from_secs(60));
+        let address = line
+            .split("address=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        server.port = address.rsplit(':').next().unwrap().parse().unwrap();
+        server
+    }
+
+    fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .logs
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no `{needle}` in the log; saw {:#?}", self.seen));
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// One HTTP/1.1 request; returns (status, body).
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json(body: &str) -> serde_json::Value {
+    // Responses are not chunked for these small JSON bodies (Content-Length is set).
+    serde_json::from_str(body.trim()).unwrap_or_else(|err| panic!("{err}: {body}"))
+}
+
+#[test]
+fn zero_configuration_serve_shares_its_store_with_the_cli_and_stops_on_sigterm() {
+    let work = Workdir::new();
+    let mut server = Server::start(&work);
+    server.wait_for_log("generated a new signing key", Duration::from_secs(5));
+    assert!(work.path().join("tessera-data/tessera.db").exists());
+    assert!(work
+        .path()
+        .join("tessera-data/signing-key-es256.pem")
+        .exists());
+    assert_eq!(server.request("GET", "/healthz", &[], "").0, 200);
+
+    // A user created by the CLI logs in over HTTP.
+    let password = "correct horse battery staple";
+    ok(&work.tessera_with_stdin(&["user", "add", "alice"], Some(&format!("{password}\n"))));
+    let credentials = format!(r#"{{"username":"alice","password":"{password}"}}"#);
+    let (status, body) = server.request(
+        "POST",
+        "/auth/login",
+        &[("content-type", "application/json")],
+        &credentials,
+    );
+    assert_eq!(status, 200, "{body}");
+    let access = json(&body)["access_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {access}");
+    assert_eq!(
+        server
+            .request("GET", "/auth/me", &[("authorization", &bearer)], "")
+            .0,
+        200
+    );
+    // The CLI verifies the server's token with the same key.
+    ok(&work.tessera(&["token", "verify", &access]));
+
+    // Disabled by the CLI: the running server refuses the token within seconds.
+    ok(&work.tessera(&["user", "disable", "alice"]));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server
+        .request("GET", "/auth/me", &[("authorization", &bearer)], "")
+        .0
+        != 401
+    {
+        assert!(
+            Instant::now() < deadline,
+            "token still accepted 5 s after disable"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // SIGTERM: a graceful stop with exit status 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    server.wait_for_log("shutdown signal received", Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    for line in &server.seen {
+        assert!(
+            !line.contains(password) && !line.contains(&access),
+            "a secret reached the log: {line}"
+        );
+    }
+}
