@@ -4,6 +4,7 @@ use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use tessera_store::TokenHash;
 use tessera_token::{base64url, Secret};
+use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 
@@ -21,15 +22,47 @@ fn random_base64url(bytes: usize) -> Result<String, ApiError> {
     Ok(base64url::encode(&buffer))
 }
 
+/// Prefix of OAuth client ids.
+pub const CLIENT_ID_PREFIX: &str = "tsc_";
+
+/// Prefix of OAuth client secrets, so secret scanners can recognise a leaked one.
+pub const CLIENT_SECRET_PREFIX: &str = "tss_";
+
+/// `prefix` and `bytes` random bytes in base64url, built in buffers that are zeroized (the
+/// string is allocated at its final size, so it never leaves a copy behind when growing).
+fn random_secret(prefix: &str, bytes: usize) -> Result<Secret, ApiError> {
+    let mut random = Zeroizing::new(vec![0u8; bytes]);
+    SystemRandom::new()
+        .fill(&mut random)
+        .map_err(|_| ApiError::Internal("system random source failed".into()))?;
+    let mut text = String::with_capacity(prefix.len() + bytes.div_ceil(3) * 4);
+    text.push_str(prefix);
+    base64url::encode_into(&random, &mut text);
+    Ok(Secret::from(text))
+}
+
 /// A new opaque refresh token (`tsr_` + 256 random bits).
 ///
 /// # Errors
 /// [`ApiError::Internal`] if the system random source fails.
 pub fn new_refresh_token() -> Result<Secret, ApiError> {
-    Ok(Secret::from(format!(
-        "{REFRESH_TOKEN_PREFIX}{}",
-        random_base64url(32)?
-    )))
+    random_secret(REFRESH_TOKEN_PREFIX, 32)
+}
+
+/// A new OAuth client id (`tsc_` + 128 random bits).
+///
+/// # Errors
+/// [`ApiError::Internal`] if the system random source fails.
+pub fn new_client_id() -> Result<String, ApiError> {
+    Ok(format!("{CLIENT_ID_PREFIX}{}", random_base64url(16)?))
+}
+
+/// A new OAuth client secret (`tss_` + 256 random bits).
+///
+/// # Errors
+/// [`ApiError::Internal`] if the system random source fails.
+pub fn new_client_secret() -> Result<Secret, ApiError> {
+    random_secret(CLIENT_SECRET_PREFIX, 32)
 }
 
 /// A new session id (128 random bits).
@@ -91,6 +124,18 @@ mod tests {
         assert_ne!(new_refresh_token().unwrap(), token);
         assert!(!looks_like_refresh_token("tsr_short"));
         assert!(!looks_like_refresh_token(&text.replace("tsr_", "xyz_")));
+    }
+
+    #[test]
+    fn client_ids_and_secrets_have_their_prefix_and_size() {
+        let id = new_client_id().unwrap();
+        let secret = new_client_secret().unwrap();
+        let secret = std::str::from_utf8(secret.expose()).unwrap();
+        let id_bits = base64url::decode(id.strip_prefix("tsc_").unwrap().as_bytes()).unwrap();
+        let secret_bits =
+            base64url::decode(secret.strip_prefix("tss_").unwrap().as_bytes()).unwrap();
+        assert_eq!((id_bits.len(), secret_bits.len()), (16, 32));
+        assert_ne!(new_client_secret().unwrap().expose(), secret.as_bytes());
     }
 
     #[test]

@@ -7,18 +7,11 @@
 //! recognisable to secret scanners.
 
 use anyhow::{bail, Context as _};
-use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use std::io::Write as _;
-use tessera_server::credentials::digest_of;
+use tessera_server::credentials::{digest_of, new_client_id, new_client_secret};
 use tessera_store::{Client, ClientStore as _, StoreError};
-use tessera_token::{base64url, Clock as _, Secret, SystemClock};
+use tessera_token::{Clock as _, SystemClock};
 use zeroize::Zeroizing;
-
-/// Prefix of client ids.
-pub const CLIENT_ID_PREFIX: &str = "tsc_";
-
-/// Prefix of client secrets, so secret scanners can recognise a leaked one.
-pub const CLIENT_SECRET_PREFIX: &str = "tss_";
 
 /// Most characters in a client's name.
 const MAX_NAME_CHARS: usize = 100;
@@ -50,19 +43,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// `bytes` random bytes from the operating system, in base64url after `prefix`.
-fn random_with_prefix(prefix: &str, bytes: usize) -> anyhow::Result<Zeroizing<String>> {
-    let mut buffer = Zeroizing::new(vec![0u8; bytes]);
-    SystemRandom::new()
-        .fill(&mut buffer)
-        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
-    let encoded = Zeroizing::new(base64url::encode(&buffer));
-    let mut text = Zeroizing::new(String::with_capacity(prefix.len() + encoded.len()));
-    text.push_str(prefix);
-    text.push_str(&encoded);
-    Ok(text)
-}
-
 /// Checks a client name: what it may be shown and logged as.
 fn check_name(name: &str) -> anyhow::Result<()> {
     let chars = name.chars().count();
@@ -76,8 +56,8 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 fn add(name: &str) -> anyhow::Result<()> {
     check_name(name)?;
     let config = super::load_config()?;
-    let client_id = random_with_prefix(CLIENT_ID_PREFIX, 16)?.to_string();
-    let secret = Secret::from(random_with_prefix(CLIENT_SECRET_PREFIX, 32)?.to_string());
+    let client_id = new_client_id().map_err(|err| anyhow::anyhow!("{err}"))?;
+    let secret = new_client_secret().map_err(|err| anyhow::anyhow!("{err}"))?;
     let client = Client {
         client_id: client_id.clone(),
         name: name.to_owned(),
@@ -119,21 +99,6 @@ fn add(name: &str) -> anyhow::Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
     use super::*;
-
-    #[test]
-    fn ids_and_secrets_have_their_prefix_and_size() {
-        let id = random_with_prefix(CLIENT_ID_PREFIX, 16).unwrap();
-        let secret = random_with_prefix(CLIENT_SECRET_PREFIX, 32).unwrap();
-        let id_bits = base64url::decode(id.strip_prefix("tsc_").unwrap().as_bytes()).unwrap();
-        let secret_bits =
-            base64url::decode(secret.strip_prefix("tss_").unwrap().as_bytes()).unwrap();
-        assert_eq!(id_bits.len(), 16);
-        assert_eq!(secret_bits.len(), 32);
-        assert_ne!(
-            *secret,
-            *random_with_prefix(CLIENT_SECRET_PREFIX, 32).unwrap()
-        );
-    }
 
     #[test]
     fn client_names_are_bounded_and_printable() {
