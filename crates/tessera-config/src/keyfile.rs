@@ -45,6 +45,18 @@ fn read_pem(
     SigningKey::from_pkcs8_pem(algorithm, &text).map_err(|source| ConfigError::Key { var, source })
 }
 
+pub(crate) fn load_previous(
+    previous: &[(Algorithm, PathBuf)],
+) -> Result<Vec<tessera_token::VerifyingKey>, ConfigError> {
+    previous
+        .iter()
+        .map(|(algorithm, path)| {
+            read_pem("JWT_PREVIOUS_KEY_FILES", path, *algorithm)
+                .map(|key| key.verifying_key().clone())
+        })
+        .collect()
+}
+
 pub(crate) fn load(config: &Config) -> Result<crate::LoadedKey, ConfigError> {
     match &config.key_source {
         KeySource::HmacSecret(secret) => Ok(LoadedKey {

@@ -16,6 +16,7 @@
 //! | `JWT_REFRESH_TTL` | refresh-token lifetime | `7d` |
 //! | `JWT_EXPIRY_HOURS` | older name for the access lifetime, in hours | |
 //! | `JWT_REFRESH_EXPIRY_DAYS` | older name for the refresh lifetime, in days | |
+//! | `JWT_PREVIOUS_KEY_FILES` | comma-separated `[ALG:]PATH` of keys that still verify (rotation) | none |
 //! | `JWT_LEEWAY` | clock leeway for `exp`/`nbf`/`iat` | `30s` |
 //! | `TESSERA_DATA_DIR` | data directory | `./tessera-data` |
 //! | `TESSERA_BIND` | server listen address | `127.0.0.1:8080` |
@@ -98,6 +99,15 @@ pub enum KeySource {
     Generated(PathBuf),
 }
 
+/// The configured key set and what loading it did.
+#[derive(Debug)]
+pub struct LoadedKeys {
+    /// The current signing key and every key that still verifies.
+    pub keys: tessera_token::KeySet,
+    /// `Some(path)` when the signing key was generated just now and written to `path`.
+    pub generated: Option<PathBuf>,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -146,6 +156,9 @@ pub struct Config {
     pub leeway: u64,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// Keys that no longer sign but still verify (rotation), each with its algorithm
+    /// (`JWT_PREVIOUS_KEY_FILES`).
+    pub previous_keys: Vec<(Algorithm, PathBuf)>,
     /// Server settings.
     pub server: ServerSettings,
 }
@@ -221,6 +234,25 @@ fn count_var(vars: &Vars, var: &'static str, unit: u64) -> Result<Option<u64>, C
                 .ok_or_else(|| invalid(var, format!("`{text}` is not a whole number")))
         })
         .transpose()
+}
+
+/// One `JWT_PREVIOUS_KEY_FILES` entry: `PATH` (an asymmetric key of `JWT_ALGORITHM`) or
+/// `ALG:PATH`.
+fn parse_previous_key(
+    entry: &str,
+    current: Algorithm,
+) -> Result<(Algorithm, PathBuf), ConfigError> {
+    let (algorithm, path) = entry
+        .split_once(':')
+        .and_then(|(name, path)| Some((name.parse::<Algorithm>().ok()?, path)))
+        .unwrap_or((current, entry));
+    if algorithm.is_symmetric() {
+        return Err(invalid(
+            "JWT_PREVIOUS_KEY_FILES",
+            format!("`{entry}`: previous keys are PKCS#8 private keys of an asymmetric algorithm; prefix the path with the algorithm, e.g. ES256:/keys/old.pem"),
+        ));
+    }
+    Ok((algorithm, PathBuf::from(path)))
 }
 
 fn number_var(vars: &Vars, var: &'static str, min: u32) -> Result<Option<u32>, ConfigError> {
@@ -329,6 +361,15 @@ impl Config {
                 "over 5 minutes is not a clock skew; at most 300s",
             ));
         }
+        let previous_keys = match vars.get("JWT_PREVIOUS_KEY_FILES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| parse_previous_key(entry, algorithm))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         let server = ServerSettings {
             bind: vars.get("TESSERA_BIND").unwrap_or(DEFAULT_BIND).to_owned(),
             login_max_failures: number_var(vars, "TESSERA_LOGIN_MAX_FAILURES", 1)?.unwrap_or(5),
@@ -363,8 +404,28 @@ impl Config {
             refresh_ttl,
             leeway,
             data_dir,
+            previous_keys,
             server,
         })
+    }
+
+    /// The key set: the signing key (loaded, or generated on first use) and the
+    /// verification-only keys of `JWT_PREVIOUS_KEY_FILES` (rotation).
+    ///
+    /// # Errors
+    /// [`ConfigError::Io`] or [`ConfigError::Key`] naming the variable behind the failing key
+    /// (a previous key with the same `kid` as another is refused too).
+    pub fn load_keys(&self) -> Result<LoadedKeys, ConfigError> {
+        let LoadedKey { key, generated } = self.load_signing_key()?;
+        let mut keys = tessera_token::KeySet::with_signing_key(key);
+        for previous in keyfile::load_previous(&self.previous_keys)? {
+            keys.add_verifying_key(previous)
+                .map_err(|source| ConfigError::Key {
+                    var: "JWT_PREVIOUS_KEY_FILES",
+                    source,
+                })?;
+        }
+        Ok(LoadedKeys { keys, generated })
     }
 
     /// Loads (or, for [`KeySource::Generated`], creates on first use) the signing key.
@@ -456,6 +517,39 @@ mod tests {
         assert_eq!(
             var_of(config(&[("JWT_ALGORITHM", "HS256")]).unwrap_err()),
             "JWT_SECRET_KEY"
+        );
+    }
+
+    #[test]
+    fn previous_keys_take_the_current_algorithm_or_a_prefix() {
+        let c = config(&[(
+            "JWT_PREVIOUS_KEY_FILES",
+            "/k/a.pem, RS256:/k/b.pem,,EdDSA:/k/c.pem",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.previous_keys,
+            vec![
+                (Algorithm::ES256, PathBuf::from("/k/a.pem")),
+                (Algorithm::RS256, PathBuf::from("/k/b.pem")),
+                (Algorithm::EdDSA, PathBuf::from("/k/c.pem")),
+            ]
+        );
+        assert_eq!(
+            var_of(config(&[("JWT_PREVIOUS_KEY_FILES", "HS256:/k/s")]).unwrap_err()),
+            "JWT_PREVIOUS_KEY_FILES"
+        );
+        let secret = "s".repeat(32);
+        assert_eq!(
+            var_of(
+                config(&[
+                    ("JWT_SECRET_KEY", &secret),
+                    ("JWT_PREVIOUS_KEY_FILES", "/k/a.pem")
+                ])
+                .unwrap_err()
+            ),
+            "JWT_PREVIOUS_KEY_FILES",
+            "a bare path takes JWT_ALGORITHM, which is HS256 here"
         );
     }
 

@@ -10,7 +10,7 @@ use tessera_config::Config;
 use tessera_password::PasswordHasher;
 use tessera_store::sqlite::SqliteStore;
 use tessera_store::Store;
-use tessera_token::{Clock, KeySet, SystemClock, TokenIssuer, Verifier};
+use tessera_token::{Clock, SystemClock, TokenIssuer, Verifier};
 use tokio::net::TcpListener;
 
 use crate::denylist::{DenyList, SYNC_INTERVAL};
@@ -90,11 +90,15 @@ impl App {
     /// # Errors
     /// A [`StartError`] saying which part failed.
     pub async fn build(config: Config, options: AppOptions) -> Result<App, StartError> {
-        let loaded = config.load_signing_key()?;
+        let loaded = config.load_keys()?;
+        let keys = Arc::new(loaded.keys);
+        let signing = keys.signing_key().cloned().ok_or_else(|| {
+            StartError::DenyList(ApiError::Internal("key set without signing key".into()))
+        })?;
         if let Some(path) = &loaded.generated {
-            tracing::info!(path = %path.display(), algorithm = %loaded.key.algorithm(), kid = %loaded.key.kid(), "generated a new signing key");
+            tracing::info!(path = %path.display(), algorithm = %signing.algorithm(), kid = %signing.kid(), "generated a new signing key");
         }
-        tracing::info!(algorithm = %loaded.key.algorithm(), kid = %loaded.key.kid(), "signing key loaded");
+        tracing::info!(algorithm = %signing.algorithm(), kid = %signing.kid(), verification_keys = keys.len(), "signing key loaded");
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
         tracing::info!(backend = store.backend(), data_dir = %config.data_dir.display(), "store opened");
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
@@ -104,10 +108,6 @@ impl App {
                 .await
                 .map_err(StartError::DenyList)?,
         );
-        let keys = Arc::new(KeySet::with_signing_key(loaded.key));
-        let signing = keys.signing_key().cloned().ok_or_else(|| {
-            StartError::DenyList(ApiError::Internal("key set without signing key".into()))
-        })?;
         let issuer = TokenIssuer::new(signing, &config.issuer, &config.audience, config.access_ttl)
             .with_clock(clock.clone());
         let verifier = Verifier::new(keys.clone(), &config.issuer, &config.audience)

@@ -219,3 +219,66 @@ async fn metrics_count_logins_refreshes_reuse_revocations_and_failures() {
     assert!(count >= 7, "{count}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn jwks_keeps_publishing_previous_keys_and_the_server_accepts_their_tokens() {
+    use base64::Engine as _;
+    use tessera_token::{AccessTokenRequest, Algorithm, SigningKey, TokenIssuer};
+    let dir = tempfile::tempdir().unwrap();
+    let (old, der) = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(der.expose())
+    );
+    let path = dir.path().join("previous.pem");
+    std::fs::write(&path, pem).unwrap();
+    let previous = format!("EdDSA:{}", path.display());
+    let app = TestApp::spawn_with(&[("JWT_PREVIOUS_KEY_FILES", &previous)]).await;
+
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2);
+    assert_eq!(kids[1], old.kid());
+
+    // A token the previous key signed for a live session is still accepted.
+    let created: Value = app.register("zoe", crate::PASSWORD).await;
+    let (current, _) = app.login("zoe").await;
+    let sessions: Value = app
+        .get_bearer("/auth/sessions", &current)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let issuer = TokenIssuer::new(
+        std::sync::Arc::new(old),
+        "http://tessera.test",
+        "tessera-tests",
+        600,
+    );
+    let old_token = issuer
+        .issue(&AccessTokenRequest {
+            subject: created["id"].as_str().unwrap().to_owned(),
+            session_id: Some(sessions[0]["id"].as_str().unwrap().to_owned()),
+            ..AccessTokenRequest::default()
+        })
+        .unwrap()
+        .token;
+    assert_eq!(
+        app.get_bearer("/auth/me", &old_token).await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}

@@ -1,11 +1,8 @@
-//! `tessera jwks`: the public JWK Set of the configured key.
-
-use tessera_token::KeySet;
+//! `tessera jwks`: the public JWK Set of the configured keys (current and previous).
 
 /// Runs `tessera jwks`.
 pub fn run() -> anyhow::Result<()> {
-    let loaded = super::load_key(&super::load_config()?)?;
-    let jwks = KeySet::with_signing_key(loaded.key).to_jwks();
+    let jwks = super::load_keys(&super::load_config()?)?.to_jwks();
     println!("{}", serde_json::to_string_pretty(&jwks)?);
     Ok(())
 }

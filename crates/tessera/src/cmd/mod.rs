@@ -8,26 +8,28 @@ pub mod token;
 pub mod user;
 
 use anyhow::Context as _;
-use tessera_config::{Config, LoadedKey};
+use tessera_config::Config;
 use tessera_store::sqlite::SqliteStore;
+use tessera_token::KeySet;
 
 /// Reads and validates the configuration (`.env`, then the environment).
 pub fn load_config() -> anyhow::Result<Config> {
     Config::load().context("configuration")
 }
 
-/// Loads the configured signing key, generating it on first use and saying so on stderr.
-pub fn load_key(config: &Config) -> anyhow::Result<LoadedKey> {
-    let loaded = config.load_signing_key().context("signing key")?;
-    if let Some(path) = &loaded.generated {
+/// Loads the configured key set (the signing key, generated on first use and said so on stderr,
+/// and the previous keys that still verify).
+pub fn load_keys(config: &Config) -> anyhow::Result<KeySet> {
+    let loaded = config.load_keys().context("keys")?;
+    if let (Some(path), Some(key)) = (&loaded.generated, loaded.keys.signing_key()) {
         eprintln!(
             "note: generated a new {} signing key at {} (kid {})",
-            loaded.key.algorithm(),
+            key.algorithm(),
             path.display(),
-            loaded.key.kid()
+            key.kid()
         );
     }
-    Ok(loaded)
+    Ok(loaded.keys)
 }
 
 /// A single-threaded runtime for the commands that make a few store calls and exit (`serve`

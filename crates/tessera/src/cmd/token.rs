@@ -94,19 +94,17 @@ fn mint(args: MintArgs) -> anyhow::Result<()> {
         bail!("--ttl must be longer than zero");
     }
     let config = super::load_config()?;
-    let loaded = super::load_key(&config)?;
+    let signing = super::load_keys(&config)?
+        .signing_key()
+        .cloned()
+        .ok_or_else(|| anyhow!("the configured key set has no signing key"))?;
     let mut extra = Map::new();
     for (name, value) in args.claims {
         if extra.insert(name.clone(), value).is_some() {
             bail!("claim `{name}` is given twice");
         }
     }
-    let issuer = TokenIssuer::new(
-        Arc::new(loaded.key),
-        &config.issuer,
-        &config.audience,
-        config.access_ttl,
-    );
+    let issuer = TokenIssuer::new(signing, &config.issuer, &config.audience, config.access_ttl);
     let issued = issuer.issue(&AccessTokenRequest {
         subject: args.sub,
         ttl: args.ttl,
@@ -157,7 +155,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                     );
                 }
             }
-            KeySet::with_signing_key(super::load_key(&config)?.key)
+            super::load_keys(&config)?
         }
     };
     let mut verifier = Verifier::new(

@@ -278,3 +278,60 @@ fn verify_never_creates_a_key() {
     let reason = fails(&work.tessera(&["token", "mint", "--sub", "x", "--ttl", "0"]));
     assert!(reason.contains("--ttl"), "{reason}");
 }
+
+#[test]
+fn previous_keys_keep_verifying_after_a_rotation() {
+    let mut work = Workdir::new();
+    let path = |name: &str| work.path().join(name).to_str().unwrap().to_owned();
+    let (old, rsa, new) = (path("old.pem"), path("rsa.pem"), path("new.pem"));
+    ok(&work.tessera(&["keygen", "--alg", "ES256", "--out", &old]));
+    ok(&work.tessera(&["keygen", "--alg", "RS256", "--out", &rsa]));
+    ok(&work.tessera(&["keygen", "--alg", "ES256", "--out", &new]));
+    work.set("JWT_PRIVATE_KEY_FILE", &old);
+    let old_token = ok(&work.tessera(&["token", "mint", "--sub", "ivan"]));
+    let mut rsa_work = Workdir::new();
+    rsa_work
+        .set("JWT_ALGORITHM", "RS256")
+        .set("JWT_PRIVATE_KEY_FILE", &rsa);
+    let rsa_token = ok(&rsa_work.tessera(&["token", "mint", "--sub", "ivan"]));
+
+    // Rotated: new signing key, old ones listed as previous.
+    let mut rotated = Workdir::new();
+    rotated
+        .set("JWT_PRIVATE_KEY_FILE", &new)
+        .set("JWT_PREVIOUS_KEY_FILES", &format!("{old},RS256:{rsa}"));
+    ok(&rotated.tessera(&["token", "verify", &old_token]));
+    ok(&rotated.tessera(&["token", "verify", &rsa_token]));
+    let jwks: Value = serde_json::from_str(&ok(&rotated.tessera(&["jwks"]))).unwrap();
+    let algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(algs, ["ES256", "ES256", "RS256"], "current key first");
+    let new_token = ok(&rotated.tessera(&["token", "mint", "--sub", "ivan"]));
+    let header = |token: &str| -> Value {
+        serde_json::from_str::<Value>(&ok(&rotated.tessera(&["token", "inspect", token]))).unwrap()
+            ["header"]
+            .clone()
+    };
+    assert_eq!(
+        header(&new_token)["kid"],
+        jwks["keys"][0]["kid"],
+        "new tokens are signed by the new key"
+    );
+    assert_ne!(header(&old_token)["kid"], header(&new_token)["kid"]);
+
+    // Once the old key is dropped from the list, its tokens stop verifying.
+    let mut dropped = Workdir::new();
+    dropped.set("JWT_PRIVATE_KEY_FILE", &new);
+    assert!(fails(&dropped.tessera(&["token", "verify", &old_token])).contains("kid"));
+    let mut broken = Workdir::new();
+    broken
+        .set("JWT_PRIVATE_KEY_FILE", &new)
+        .set("JWT_PREVIOUS_KEY_FILES", "/nonexistent.pem");
+    assert!(
+        fails(&broken.tessera(&["token", "verify", &new_token])).contains("JWT_PREVIOUS_KEY_FILES")
+    );
+}
