@@ -2,11 +2,11 @@
 //!
 //! An axum application: accounts with argon2id passwords, login, short-lived access tokens,
 //! rotating refresh tokens with reuse detection, logout and revocation that take effect at once,
-//! and JWKS. [`App::build`] binds the listener (port 0 works, for tests) and [`App::run`] serves
+//! JWKS, the OAuth endpoints (RFC 7009, 7662, 8414), throttling and metrics. [`App::build`] binds the listener (port 0 works, for tests) and [`App::run`] serves
 //! until a shutdown signal.
 //!
 //! ## Request path
-//! router -> layers ([`layers`]: security headers, timeout, body limit) -> typed extractors
+//! router -> layers ([`layers`]: metrics, security headers, timeout, body limit) -> typed extractors
 //! ([`extract::Authenticated`] does all token checking, including the deny-list) -> thin handlers
 //! ([`routes`]) -> the store. Errors become HTTP in exactly one place: [`error::ApiError`].
 //!
@@ -14,10 +14,12 @@
 //! - [`app`]: building and running the server.
 //! - [`state`]: what every handler shares.
 //! - [`denylist`]: the in-process revocation cache over the durable record in the store.
-//! - [`credentials`]: refresh tokens, session ids and CSRF tokens: random values and their digests.
+//! - [`credentials`]: refresh tokens, session ids, CSRF tokens and client credentials: random
+//!   values and their digests.
 //! - [`cookies`]: the `Set-Cookie` headers.
 //! - [`throttle`]: the per-account login lockout and the per-address limit on credential
 //!   endpoints.
+//! - [`metrics`]: counters and the latency histogram behind `GET /metrics`.
 #![forbid(unsafe_code)]
 
 pub mod app;
