@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Tessera's test command: prepares the independent interop peer (PyJWT in .venv), then runs every
-# test in the workspace (unit, integration, vectors, properties, CLI, interop, doc tests).
+# Tessera's test command: prepares the independent peers in .venv (PyJWT for interop,
+# openapi-spec-validator for the OpenAPI document), then runs every test in the workspace (unit,
+# integration, vectors, properties, CLI, interop, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! .venv/bin/python -c 'import jwt, cryptography' 2>/dev/null; then
+if ! .venv/bin/python -c 'import jwt, cryptography, openapi_spec_validator' 2>/dev/null; then
   if ! python3 -m venv .venv 2>/dev/null; then
     apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
     python3 -m venv .venv
   fi
-  .venv/bin/pip install --quiet --disable-pip-version-check 'pyjwt[crypto]==2.15.1'
+  .venv/bin/pip install --quiet --disable-pip-version-check 'pyjwt[crypto]==2.15.1' 'openapi-spec-validator==0.9.0'
 fi
 export TESSERA_TEST_PYTHON="$PWD/.venv/bin/python"
 
