@@ -1,6 +1,7 @@
 //! `/auth/*`: registration, login, refresh rotation, logout, and the current user.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -160,6 +161,16 @@ pub async fn login(
     )
 }
 
+/// Marks a response about the user as not to be stored by any cache (cookie-authenticated
+/// responses are not covered by the `Authorization` rule of shared caches).
+pub(crate) fn private(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// The token pair as JSON (`Cache-Control: no-store`) with the session cookies.
 fn token_response(
     state: &AppState,
@@ -216,13 +227,20 @@ pub async fn refresh(
     State(state): State<AppState>,
     _: RateLimitedPeer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        _ => ApiError::BadRequest("the request body could not be read".into()),
+    })?;
     let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?
+        serde_json::from_slice(&body).map_err(|_| {
+            ApiError::BadRequest(
+                "the body must be a JSON object {\"refresh_token\": \"tsr_...\"}, or empty when the refresh cookie is sent".into(),
+            )
+        })?
     };
     let presented = match body.refresh_token {
         Some(token) => Secret::from(token),
@@ -369,19 +387,16 @@ pub async fn logout_all(
 ///
 /// # Errors
 /// 401 without a valid token, or if the user no longer exists or is disabled.
-pub async fn me(
-    State(state): State<AppState>,
-    auth: Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
     let user = state
         .store
         .user_by_id(&auth.claims.sub)
         .await?
         .filter(|user| !user.disabled)
         .ok_or(ApiError::InvalidToken)?;
-    Ok(Json(json!({
+    Ok(private(Json(json!({
         "sub": user.id,
         "username": user.username,
         "created_at": user.created_at,
-    })))
+    }))))
 }

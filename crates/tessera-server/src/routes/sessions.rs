@@ -10,7 +10,7 @@ use tessera_password::check_password;
 use tessera_store::{Revocation, RevocationKind};
 use tessera_token::Secret;
 
-use super::auth::revoke_session;
+use super::auth::{no_content_clearing_cookies, private, revoke_session};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, JsonBody};
 use crate::state::AppState;
@@ -23,7 +23,7 @@ use crate::state::AppState;
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let sessions = state
         .store
         .live_sessions(&auth.claims.sub, state.now())
@@ -41,7 +41,7 @@ pub async fn list(
             })
         })
         .collect();
-    Ok(Json(Value::Array(listed)))
+    Ok(private(Json(Value::Array(listed))))
 }
 
 /// `DELETE /auth/sessions/{id}` -> 204; that session's tokens stop working at once.
@@ -58,6 +58,10 @@ pub async fn delete(
         return Err(ApiError::NotFound);
     }
     revoke_session(&state, &session_id).await?;
+    if session_id == auth.session_id {
+        // Deleting the session this request belongs to is a logout: clear its cookies too.
+        return Ok(no_content_clearing_cookies());
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -72,7 +76,8 @@ pub struct PasswordChange {
 /// user is revoked (the current one stays).
 ///
 /// # Errors
-/// 401 without a valid token; 400 if the current password is wrong or the new one breaks a rule.
+/// 401 without a valid token; 400 if the current password is wrong or the new one breaks a rule;
+/// 429 once the account is locked out (failed guesses count like failed logins).
 pub async fn change_password(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -89,6 +94,15 @@ pub async fn change_password(
         .await?
         .filter(|user| !user.disabled)
         .ok_or(ApiError::InvalidToken)?;
+    // Guesses of the current password count against the same per-account lockout as logins:
+    // a stolen access token must not become an unthrottled password oracle.
+    state
+        .login_throttle
+        .attempt(&user.username, state.now())
+        .map_err(|retry_after| {
+            tracing::warn!(event = "password_change_throttled", user_id = %user.id, retry_after, "password change refused: too many failed attempts for this account");
+            ApiError::TooManyRequests { retry_after }
+        })?;
     let current_ok = state
         .passwords
         .verify(Secret::from(current_password), Some(&user.password_hash))
@@ -97,6 +111,7 @@ pub async fn change_password(
         tracing::warn!(event = "password_change_failed", user_id = %user.id, "wrong current password");
         return Err(ApiError::BadRequest("current_password is incorrect".into()));
     }
+    state.login_throttle.record_success(&user.username);
     let text = std::str::from_utf8(new_password.expose())
         .map_err(|_| ApiError::BadRequest("new_password is not UTF-8".into()))?;
     check_password(text, &user.username)

@@ -282,3 +282,37 @@ async fn jwks_keeps_publishing_previous_keys_and_the_server_accepts_their_tokens
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_refresh_body_gets_the_json_413() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"refresh_token\":\"{}\"}}", "x".repeat(20_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    let garbage = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .header("content-type", "application/json")
+        .body("[1,2]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    let text = garbage.text().await.unwrap();
+    assert!(
+        text.contains("refresh_token") && !text.contains("RefreshBody"),
+        "{text}"
+    );
+    app.stop().await;
+}

@@ -137,3 +137,86 @@ async fn changing_the_password_revokes_the_other_sessions_only() {
     assert_eq!(new.status(), StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn wrong_current_password_guesses_count_towards_the_account_lockout() {
+    let app = TestApp::spawn_with(&[("TESSERA_LOGIN_MAX_FAILURES", "3")]).await;
+    let (access, _) = app.user_with_session("wendy").await;
+    let guess = |password: &'static str| {
+        app.client
+            .post(app.url("/auth/password"))
+            .bearer_auth(&access)
+            .json(&json!({"current_password": password, "new_password": "another long passphrase"}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            guess("wrong guess").await.unwrap().status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+    let locked = guess(PASSWORD).await.unwrap();
+    assert_eq!(
+        locked.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password"
+    );
+    assert!(
+        locked.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    let login = app
+        .post_json(
+            "/auth/login",
+            &json!({"username": "wendy", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        login.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same lockout as logins"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_the_current_session_clears_the_cookies_and_user_data_is_not_cached() {
+    let app = TestApp::spawn().await;
+    let (access, _) = app.user_with_session("xavi").await;
+    for path in ["/auth/me", "/auth/sessions"] {
+        let response = app.get_bearer(path, &access).await;
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+    }
+    let listed: Value = app
+        .get_bearer("/auth/sessions", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = listed[0]["id"].as_str().unwrap();
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/auth/sessions/{id}")))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let cleared: Vec<_> = deleted
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(cleared.len(), 3);
+    assert!(
+        cleared.iter().all(|cookie| cookie.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    assert_invalid_token(app.get_bearer("/auth/me", &access).await, true).await;
+    app.stop().await;
+}
