@@ -27,6 +27,25 @@ fn default_password_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
+/// The durable record is purged of expired sessions and revocations every this many deny-list
+/// syncs (10 minutes).
+const PURGE_EVERY_TICKS: u64 = 600;
+
+/// Deletes sessions and revocations whose tokens have all expired, so the database does not grow
+/// without bound. Failures are logged and retried at the next round.
+async fn purge_expired(store: &dyn Store, now: u64) {
+    match store.purge_expired_revocations(now).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "purged expired revocations"),
+        Err(err) => tracing::warn!(error = %err, "purging expired revocations failed"),
+    }
+    match store.purge_expired_sessions(now).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "purged expired sessions"),
+        Err(err) => tracing::warn!(error = %err, "purging expired sessions failed"),
+    }
+}
+
 /// What tests (and embedders) may replace.
 #[derive(Clone, Default)]
 pub struct AppOptions {
@@ -181,12 +200,18 @@ impl App {
     ) -> std::io::Result<()> {
         let deny_list = self.state.deny_list.clone();
         let clock = self.state.clock.clone();
+        let store = self.state.store.clone();
         let sync = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(SYNC_INTERVAL);
+            let mut ticks: u64 = 0;
             loop {
                 ticker.tick().await;
                 if let Err(err) = deny_list.sync(clock.now()).await {
                     tracing::warn!(error = %err, "deny-list sync failed; checks fail closed once it is stale");
+                }
+                ticks += 1;
+                if ticks % PURGE_EVERY_TICKS == 0 {
+                    purge_expired(store.as_ref(), clock.now()).await;
                 }
             }
         });
@@ -202,5 +227,37 @@ impl App {
         .await;
         sync.abort();
         served
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_store::{Revocation, RevocationKind, RevocationStore as _};
+
+    #[tokio::test]
+    async fn purging_drops_only_what_has_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        for (subject, expires_at) in [("old", 100), ("live", 10_000)] {
+            store
+                .add_revocation(&Revocation {
+                    kind: RevocationKind::Token,
+                    subject: subject.into(),
+                    not_before: 0,
+                    expires_at,
+                })
+                .await
+                .unwrap();
+        }
+        purge_expired(&store, 5_000).await;
+        let left: Vec<String> = store
+            .live_revocations(0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, revocation)| revocation.subject)
+            .collect();
+        assert_eq!(left, ["live"]);
     }
 }

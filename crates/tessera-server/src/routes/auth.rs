@@ -315,16 +315,25 @@ pub async fn refresh(
 /// Revokes a session: its refresh tokens in the store, its access tokens in the deny-list.
 pub(crate) async fn revoke_session(state: &AppState, session_id: &str) -> Result<(), ApiError> {
     state.store.revoke_session(session_id, state.now()).await?;
-    state
-        .deny_list
-        .revoke(Revocation {
-            kind: RevocationKind::Session,
-            subject: session_id.to_owned(),
-            not_before: 0,
-            expires_at: state.access_token_horizon(),
-        })
-        .await?;
+    deny_sessions(state, &[session_id]).await?;
     tracing::info!(event = "revocation", kind = "session", session_id = %session_id, "session revoked");
+    Ok(())
+}
+
+/// Denies every access token of these sessions until the last of them would have expired
+/// (their refresh tokens are revoked in the store by the caller).
+pub(crate) async fn deny_sessions(state: &AppState, session_ids: &[&str]) -> Result<(), ApiError> {
+    for session_id in session_ids {
+        state
+            .deny_list
+            .revoke(Revocation {
+                kind: RevocationKind::Session,
+                subject: (*session_id).to_owned(),
+                not_before: 0,
+                expires_at: state.access_token_horizon(),
+            })
+            .await?;
+    }
     Ok(())
 }
 
@@ -368,17 +377,8 @@ pub async fn logout_all(
         })
         .await?;
     let revoked = state.store.revoke_user_sessions(user_id, None, now).await?;
-    for session in &revoked {
-        state
-            .deny_list
-            .revoke(Revocation {
-                kind: RevocationKind::Session,
-                subject: session.id.clone(),
-                not_before: 0,
-                expires_at: state.access_token_horizon(),
-            })
-            .await?;
-    }
+    let ids: Vec<&str> = revoked.iter().map(|session| session.id.as_str()).collect();
+    deny_sessions(&state, &ids).await?;
     tracing::info!(event = "revocation", kind = "user", user_id = %user_id, sessions = revoked.len(), "all sessions revoked");
     Ok(no_content_clearing_cookies())
 }

@@ -7,10 +7,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_password::check_password;
-use tessera_store::{Revocation, RevocationKind};
 use tessera_token::Secret;
 
-use super::auth::{no_content_clearing_cookies, private, revoke_session};
+use super::auth::{deny_sessions, no_content_clearing_cookies, private, revoke_session};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, JsonBody};
 use crate::state::AppState;
@@ -123,17 +122,8 @@ pub async fn change_password(
         .store
         .revoke_user_sessions(&user.id, Some(&auth.session_id), now)
         .await?;
-    for session in &revoked {
-        state
-            .deny_list
-            .revoke(Revocation {
-                kind: RevocationKind::Session,
-                subject: session.id.clone(),
-                not_before: 0,
-                expires_at: state.access_token_horizon(),
-            })
-            .await?;
-    }
+    let ids: Vec<&str> = revoked.iter().map(|session| session.id.as_str()).collect();
+    deny_sessions(&state, &ids).await?;
     tracing::info!(event = "password_changed", user_id = %user.id, sessions_revoked = revoked.len(), "password changed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
