@@ -160,6 +160,7 @@ impl App {
             login_throttle,
             ip_limiter,
             metrics: metrics.clone(),
+            profiles: Arc::default(),
         };
         let router = routes::router()
             .fallback(routes::ops::not_found)

@@ -19,6 +19,7 @@
 //! - [`cookies`]: the `Set-Cookie` headers.
 //! - [`throttle`]: the per-account login lockout and the per-address limit on credential
 //!   endpoints.
+//! - [`profiles`]: the cache of what never changes about a user, for `GET /auth/me`.
 //! - [`metrics`]: counters and the latency histogram behind `GET /metrics`.
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,7 @@ pub mod error;
 pub mod extract;
 pub mod layers;
 pub mod metrics;
+pub mod profiles;
 pub mod routes;
 pub mod state;
 pub mod throttle;

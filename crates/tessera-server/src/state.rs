@@ -8,6 +8,7 @@ use tessera_token::{Clock, KeySet, TokenIssuer, Verifier};
 
 use crate::denylist::DenyList;
 use crate::metrics::Metrics;
+use crate::profiles::ProfileCache;
 use crate::throttle::{IpRateLimiter, LoginThrottle};
 
 /// Shared application state, cheap to clone (everything is behind `Arc`).
@@ -31,6 +32,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Counters and the latency histogram for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Usernames and creation times, for `GET /auth/me`.
+    pub profiles: Arc<ProfileCache>,
     /// Failed logins per account, and the lockout after too many.
     pub login_throttle: Arc<LoginThrottle>,
     /// Requests per client address on the credential endpoints.

@@ -90,8 +90,10 @@ pub trait SessionStore: Send + Sync {
     /// `last_used_at`.
     ///
     /// Returns [`Rotation::Reused`] when the token exists but was already used (the caller then
-    /// revokes the whole session), [`Rotation::Invalid`] when it is unknown, expired, or its
-    /// session is revoked or expired.
+    /// revokes the whole session), [`Rotation::Invalid`] when it is unknown, expired, its
+    /// session is revoked or expired, or its user is disabled. `next.session_id` is ignored: the
+    /// successor always joins the presented token's session, and its expiry is capped at the
+    /// session's.
     async fn rotate_refresh_token(
         &self,
         presented: &TokenHash,

@@ -14,6 +14,7 @@
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,9 +58,50 @@ const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled";
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One write transaction at a time from this process. SQLite allows one writer anyway; taking
+    /// turns here, instead of letting every pooled connection race for the file lock, avoids
+    /// SQLite's busy handler, which backs off by sleeping (up to 100 ms a try) and collapses
+    /// throughput under concurrent writes. Other processes are still kept out by the file lock.
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A `BEGIN IMMEDIATE` transaction holding this process's writer turn until it ends.
+struct WriteTransaction {
+    transaction: sqlx::Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTransaction {
+    async fn commit(self) -> Result<()> {
+        self.transaction.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.transaction
+    }
+}
+
+impl std::ops::DerefMut for WriteTransaction {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.transaction
+    }
 }
 
 impl SqliteStore {
+    /// Starts a write transaction: waits for this process's writer turn, then `BEGIN IMMEDIATE`.
+    async fn begin_write(&self) -> Result<WriteTransaction> {
+        let turn = self.writer.clone().lock_owned().await;
+        Ok(WriteTransaction {
+            transaction: begin_immediate(&self.pool).await?,
+            _turn: turn,
+        })
+    }
+
     /// Opens (creating if missing) the database in `data_dir` and brings its schema up to date.
     ///
     /// A missing `data_dir` is created with mode 0700 (with any missing parents) and a new
@@ -111,7 +153,10 @@ impl SqliteStore {
             .await?;
         migrate(&pool).await?;
         tracing::debug!(path = %path.display(), "opened the SQLite store");
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// Closes every connection, waiting for those in use to be returned. Afterwards every call
@@ -302,8 +347,9 @@ async fn rotate_locked(
     let row = sqlx::query(
         "SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
                 s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
-                s.user_agent, s.ip, s.revoked_at \
+                s.user_agent, s.ip, s.revoked_at, u.disabled AS user_disabled \
          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+         JOIN users u ON u.id = s.user_id \
          WHERE t.hash = ?",
     )
     .bind(&presented.0[..])
@@ -319,7 +365,12 @@ async fn rotate_locked(
         return Ok(Rotation::Reused(session));
     }
     let token_expires_at = time_column(&row, "token_expires_at")?;
-    if token_expires_at <= now || session.expires_at <= now || session.revoked_at.is_some() {
+    let user_disabled: bool = column(&row, "user_disabled")?;
+    if token_expires_at <= now
+        || session.expires_at <= now
+        || session.revoked_at.is_some()
+        || user_disabled
+    {
         return Ok(Rotation::Invalid);
     }
     let marked =
@@ -333,7 +384,12 @@ async fn rotate_locked(
         // Cannot happen while we hold the write lock; if it ever did, someone else won.
         return Ok(Rotation::Reused(session));
     }
-    insert_refresh_token(conn, next, &session.id).await?;
+    // The successor never outlives its session.
+    let successor = RefreshRecord {
+        expires_at: next.expires_at.min(session.expires_at),
+        ..next.clone()
+    };
+    insert_refresh_token(conn, &successor, &session.id).await?;
     sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
         .bind(now_db)
         .bind(&session.id)
@@ -445,7 +501,7 @@ impl SessionStore for SqliteStore {
     /// [`StoreError::Conflict`] (`"session"` or `"refresh token"`) if the id or digest is taken;
     /// [`StoreError::Database`] if the user does not exist. Either way nothing is stored.
     async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<()> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO sessions \
              (id, user_id, created_at, last_used_at, expires_at, user_agent, ip) \
@@ -479,7 +535,7 @@ impl SessionStore for SqliteStore {
         next: &RefreshRecord,
         now: u64,
     ) -> Result<Rotation> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         // On an error the transaction is dropped, which rolls it back.
         let outcome = rotate_locked(&mut tx, presented, next, now).await?;
         // For `Reused` and `Invalid` nothing was written; committing just releases the lock.
@@ -548,7 +604,7 @@ impl SessionStore for SqliteStore {
     /// Keeps the first revocation time: revoking a revoked session changes nothing and returns
     /// it with its original `revoked_at`.
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<Option<Session>> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let before = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
         ))
@@ -580,7 +636,7 @@ impl SessionStore for SqliteStore {
         // `id IS NOT ?` is true for every id when `keep` is NULL.
         let live_except_keep =
             "user_id = ? AND id IS NOT ? AND revoked_at IS NULL AND expires_at > ?";
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let revoked = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE {live_except_keep} \
              ORDER BY created_at DESC, rowid DESC"
@@ -627,7 +683,7 @@ impl RevocationStore for SqliteStore {
         let kind = revocation.kind.as_str();
         let mut not_before = db_time(revocation.not_before)?;
         let mut expires_at = db_time(revocation.expires_at)?;
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query(
             "SELECT not_before, expires_at FROM revocations WHERE kind = ? AND subject = ?",
         )

@@ -24,6 +24,7 @@ use crate::credentials::{
 use crate::error::ApiError;
 use crate::extract::{check_csrf, Authenticated, JsonBody};
 use crate::metrics::LoginOutcome;
+use crate::profiles::Profile;
 use crate::state::AppState;
 use crate::throttle::RateLimitedPeer;
 
@@ -259,34 +260,25 @@ pub async fn refresh(
         return Err(ApiError::InvalidRefreshToken);
     }
     let presented_hash = digest_of(presented.expose());
-    let Some(session) = state
-        .store
-        .session_by_refresh_token(&presented_hash)
-        .await?
-    else {
-        return Err(ApiError::InvalidRefreshToken);
-    };
     let now = state.now();
     let next = new_refresh_token()?;
+    // One atomic step in the store: the successor joins the presented token's session (the
+    // session id here is ignored) and cannot outlive it; a disabled user's token is invalid.
     let rotation = state
         .store
         .rotate_refresh_token(
             &presented_hash,
             &RefreshRecord {
                 hash: digest_of(next.expose()),
-                session_id: session.id.clone(),
+                session_id: String::new(),
                 created_at: now,
-                expires_at: session.expires_at,
+                expires_at: now.saturating_add(state.config.refresh_ttl),
             },
             now,
         )
         .await?;
     match rotation {
         Rotation::Rotated(session) => {
-            let user = state.store.user_by_id(&session.user_id).await?;
-            if user.is_none_or(|user| user.disabled) {
-                return Err(ApiError::InvalidRefreshToken);
-            }
             tracing::info!(event = "refresh", session_id = %session.id, "refresh token rotated");
             state.metrics.refresh();
             token_response(
@@ -388,15 +380,26 @@ pub async fn logout_all(
 /// # Errors
 /// 401 without a valid token, or if the user no longer exists or is disabled.
 pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
-    let user = state
-        .store
-        .user_by_id(&auth.claims.sub)
-        .await?
-        .filter(|user| !user.disabled)
-        .ok_or(ApiError::InvalidToken)?;
+    let profile = match state.profiles.get(&auth.claims.sub) {
+        Some(profile) => profile,
+        None => {
+            let user = state
+                .store
+                .user_by_id(&auth.claims.sub)
+                .await?
+                .filter(|user| !user.disabled)
+                .ok_or(ApiError::InvalidToken)?;
+            let profile = Profile {
+                username: user.username,
+                created_at: user.created_at,
+            };
+            state.profiles.insert(&user.id, profile.clone());
+            profile
+        }
+    };
     Ok(private(Json(json!({
-        "sub": user.id,
-        "username": user.username,
-        "created_at": user.created_at,
+        "sub": auth.claims.sub,
+        "username": profile.username,
+        "created_at": profile.created_at,
     }))))
 }

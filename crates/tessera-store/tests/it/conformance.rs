@@ -370,6 +370,22 @@ pub async fn rotation_stores_the_successor_in_the_same_session(store: &dyn Store
     assert!(is_stored(store, digest(1)).await);
 }
 
+/// A refresh token of a disabled user does not rotate.
+pub async fn a_refresh_token_of_a_disabled_user_is_invalid(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    store.set_disabled("alice", true).await.unwrap();
+    assert_eq!(
+        rotate(store, digest(1), digest(2), NOW + 1).await,
+        Rotation::Invalid
+    );
+    store.set_disabled("alice", false).await.unwrap();
+    assert!(matches!(
+        rotate(store, digest(1), digest(2), NOW + 2).await,
+        Rotation::Rotated(_)
+    ));
+}
+
 /// Only an unused, unexpired token of a live session is live; looking it up is not a use.
 pub async fn only_unused_tokens_of_live_sessions_are_live(store: &dyn Store) {
     add_user(store, "u-alice", "alice", NOW).await;

@@ -71,6 +71,7 @@ conformance_tests!(
     rotation_stores_the_successor_in_the_same_session,
     a_used_refresh_token_is_reported_as_reused,
     only_unused_tokens_of_live_sessions_are_live,
+    a_refresh_token_of_a_disabled_user_is_invalid,
     an_unknown_refresh_token_is_invalid,
     an_expired_refresh_token_is_invalid,
     a_refresh_token_of_an_expired_session_is_invalid,
