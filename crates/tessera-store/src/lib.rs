@@ -2,8 +2,14 @@
 //!
 //! Storage traits for accounts ([`AccountStore`]), login sessions and their rotating refresh
 //! tokens ([`SessionStore`]), the durable revocation record ([`RevocationStore`]) and OAuth clients
-//! ([`ClientStore`]), gathered in [`Store`]; and their backends, one module each. SQLite
-//! ([`sqlite::SqliteStore`], WAL mode, in the data directory) is the embedded default.
+//! ([`ClientStore`]), gathered in [`Store`]; and their backends, one module each:
+//!
+//! - SQLite ([`sqlite::SqliteStore`], WAL mode, in the data directory): the embedded default;
+//! - PostgreSQL ([`postgres::PostgresStore`], a connection pool sized by the caller): for several
+//!   instances sharing one database.
+//!
+//! Both apply their schema migrations when they start and behave the same, which the same
+//! conformance suite (`tests/it/conformance.rs`) proves against each.
 //!
 //! ## Rules every backend keeps
 //! - Secrets are never stored: refresh tokens and client secrets only as SHA-256 digests
@@ -16,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use model::{

@@ -1,0 +1,827 @@
+//! The PostgreSQL backend: one database shared by any number of Tessera instances.
+//!
+//! It keeps every guarantee of the [`Store`] traits across connections, pools and processes,
+//! because each rests on PostgreSQL's row locks and transactions, never on anything in this
+//! process. Transactions run at PostgreSQL's default isolation, READ COMMITTED: each statement
+//! sees what was committed before it started. Where a decision reads and then writes, the rows it
+//! decides on are locked first.
+//!
+//! - **Connections:** a pool of at most `max_connections` (see [`PostgresStore::connect`]); a
+//!   caller waits up to 5 s for a free connection (or for the server to answer at all), then
+//!   gets an error instead of hanging.
+//! - **Refresh rotation** ([`SessionStore::rotate_refresh_token`]) is one transaction that locks
+//!   the presented token's session row (`SELECT ... FOR UPDATE`), then the token row, and only
+//!   then reads whether the token is used, expired, or its user disabled. Of any number of
+//!   concurrent rotations of one token, on any connection of any instance, one takes the locks
+//!   first and marks the token used; the others wait, then (each statement taking a fresh
+//!   snapshot) see `used_at` set and answer [`Rotation::Reused`]. Locking the session before its
+//!   token is the order every other writer of those rows follows too (revoking a session locks
+//!   the session; purging deletes the session, then its tokens by cascade), so rotations cannot
+//!   deadlock with them, and a rotation and a revocation of one session take turns.
+//! - **Revocation sequence numbers** must appear in commit order: a server polls
+//!   [`RevocationStore::revocations_since`] with the largest `seq` it has seen, so a revocation
+//!   that commits *after* a larger number became visible would never be read. A `SEQUENCE` does
+//!   not promise that (numbers are handed out when asked for, and transactions commit in any
+//!   order). Instead every [`RevocationStore::add_revocation`] transaction starts by incrementing
+//!   the single row of `revocation_counter` (`UPDATE ... RETURNING`). The row lock it takes is
+//!   held until commit, so revocation writers take turns, and the next writer reads the counter
+//!   only after the previous one committed (or rolled back, which also undid its increment):
+//!   numbers are handed out in commit order and never twice, so none ever appears below one a
+//!   reader has already seen.
+//!   Revocations are rare (logout, disable, reuse detection), so the turn-taking costs nothing
+//!   that matters.
+//! - **Usernames** are unique without regard to ASCII case and only ASCII case (as with SQLite's
+//!   `NOCASE`): a unique index on `translate(username, 'A..Z', 'a..z')`, which lookups use with
+//!   a parameter folded by [`str::to_ascii_lowercase`]. (`lower()` would fold `É` to `é` too.)
+//! - **Durability:** a commit returns once PostgreSQL has flushed it to its write-ahead log (the
+//!   default `synchronous_commit = on`), so an added revocation survives a crash of either side.
+//! - **Text:** PostgreSQL cannot store the NUL character in `TEXT`. Lookups by a string containing
+//!   one find nothing (as they would in SQLite, where no stored value the server wrote contains
+//!   one); storing one is a [`StoreError::Database`] error.
+//! - **Schema:** the SQL files in `migrations/postgres/`, applied by a small runner keyed on the
+//!   `tessera_schema_version` table (see [`PostgresStore::connect`]).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Decode, Executor as _, Postgres, Row, Type};
+
+use crate::{
+    AccountStore, Client, ClientStore, NewSession, NewUser, RefreshRecord, Result, Revocation,
+    RevocationKind, RevocationStore, Rotation, Session, SessionStore, Store, StoreError, TokenHash,
+    User,
+};
+
+/// How long a caller waits for a pooled connection (or a new one) before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema migrations, in order: applying `MIGRATIONS[i]` takes the database from schema
+/// version `i` to `i + 1`. Append only; never edit a released migration.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+
+/// The advisory lock held while migrating ("tessera" in ASCII, then 1), so that instances starting
+/// together take turns. Advisory locks are per database, so other applications sharing the server
+/// are not affected.
+const MIGRATION_LOCK: i64 = 0x7465_7373_6572_6101;
+
+/// The columns of `sessions`, in the order [`session_from_row`] reads them.
+const SESSION_COLUMNS: &str =
+    "id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at";
+
+/// The columns of `users`, in the order [`user_from_row`] reads them.
+const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled";
+
+/// `username` with ASCII letters folded to lower case: the expression of the unique index
+/// `users_username_ascii_folded` (it must stay character for character the same, or lookups stop
+/// using the index). Compared with a parameter folded by [`str::to_ascii_lowercase`].
+const FOLDED_USERNAME: &str =
+    "translate(username, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')";
+
+/// The name of the primary key of `users`, to tell a taken id from a taken username.
+const USERS_PRIMARY_KEY: &str = "users_pkey";
+
+/// The PostgreSQL store: a pool of connections to one database.
+///
+/// Cloning is cheap and shares the pool. Any number of stores, in this process or others, may
+/// use the same database at once: every guarantee of the [`Store`] traits holds across them (see
+/// the module documentation for how).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects a pool of at most `max_connections` to the database at `url` (for example
+    /// `postgres://tessera@db.internal:5432/tessera`; every `libpq`-style URL parameter that
+    /// sqlx understands, such as `sslmode`, works) and brings its schema up to date.
+    ///
+    /// One connection is opened at once, so a wrong URL or an unreachable server is reported
+    /// here (within about 5 s), not at the first request. Later, a caller waits at most 5 s for
+    /// a free connection before getting [`StoreError::Database`].
+    ///
+    /// Migrations run in one transaction that first takes a PostgreSQL advisory lock, then reads
+    /// the schema version from `tessera_schema_version` (creating that table if missing: the highest
+    /// version recorded there is the number of migrations applied), applies
+    /// the missing migrations in order and records each. So two instances starting at once cannot
+    /// both migrate, and a failed migration leaves the database as it was.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] if the URL is malformed, `max_connections` is 0, or the server
+    /// cannot be reached or refuses the connection; [`StoreError::Migration`] if a migration
+    /// fails or the database was written by a newer Tessera (its schema version is beyond the
+    /// migrations known here).
+    ///
+    /// # Security
+    /// The URL may carry a password: it is never logged, and neither are the connect options.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        if max_connections == 0 {
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                "the PostgreSQL pool needs at least one connection".into(),
+            )));
+        }
+        let options = PgConnectOptions::from_str(url)?.application_name("tessera");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        if let Err(error) = migrate(&pool).await {
+            pool.close().await;
+            return Err(error);
+        }
+        tracing::debug!(max_connections, "connected to the PostgreSQL store");
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection, waiting for those in use to be returned. Afterwards every call
+    /// on this store (and its clones) fails.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Applies the migrations the database has not seen yet; see [`PostgresStore::connect`].
+async fn migrate(pool: &PgPool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    // On an error the transaction is dropped, which rolls it back and releases the lock.
+    migrate_locked(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The body of [`migrate`], run inside its transaction on `conn`.
+async fn migrate_locked(conn: &mut PgConnection) -> Result<()> {
+    // Released when the transaction ends, however it ends.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    // Checked first rather than `CREATE TABLE IF NOT EXISTS`, which logs a notice on every start.
+    let versioned: bool =
+        sqlx::query_scalar("SELECT to_regclass('tessera_schema_version') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+    if !versioned {
+        conn.execute(
+            "CREATE TABLE tessera_schema_version (\
+                 version    BIGINT      NOT NULL PRIMARY KEY, \
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await?;
+    }
+    let current: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM tessera_schema_version")
+            .fetch_one(&mut *conn)
+            .await?;
+    let applied = usize::try_from(current)
+        .map_err(|_| StoreError::Corrupt(format!("negative schema version {current}")))?;
+    if applied > MIGRATIONS.len() {
+        return Err(sqlx::migrate::MigrateError::VersionMissing(current).into());
+    }
+    for (version, sql) in (1_i64..).zip(MIGRATIONS).skip(applied) {
+        // A string without arguments goes by the simple query protocol, which runs several
+        // statements (and, unlike `sqlx::raw_sql`, keeps `connect` spawnable: its future `Send`).
+        conn.execute(*sql)
+            .await
+            .map_err(|e| sqlx::migrate::MigrateError::ExecuteMigration(e, version))?;
+        sqlx::query("INSERT INTO tessera_schema_version (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *conn)
+            .await?;
+        tracing::info!(version, "applied PostgreSQL schema migration");
+    }
+    Ok(())
+}
+
+/// A time for the database. `BIGINT` is `i64`; a time beyond `i64::MAX` seconds is refused rather
+/// than wrapped (it would compare as the past).
+fn db_time(seconds: u64) -> Result<i64> {
+    i64::try_from(seconds).map_err(|_| {
+        StoreError::Database(sqlx::Error::Encode(
+            format!("time {seconds} is beyond the range the store can keep").into(),
+        ))
+    })
+}
+
+/// Whether `text` can be stored in a PostgreSQL `TEXT` column (it has no NUL character). A
+/// lookup by a value that cannot have been stored finds nothing without asking the database,
+/// which would refuse the parameter with an error.
+fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`, and any other
+/// error to [`StoreError::Database`].
+fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |error| match &error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Database(error),
+    }
+}
+
+/// Reads one column; any mismatch (type, NULL, missing column) means the row is not what this
+/// schema writes.
+fn column<'r, T>(row: &'r PgRow, name: &str) -> Result<T>
+where
+    T: Decode<'r, Postgres> + Type<Postgres>,
+{
+    row.try_get(name)
+        .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
+}
+
+/// A stored time: a non-negative integer.
+fn stored_time(name: &str, value: i64) -> Result<u64> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("column {name}: negative time {value}")))
+}
+
+/// Reads a time column.
+fn time_column(row: &PgRow, name: &str) -> Result<u64> {
+    stored_time(name, column(row, name)?)
+}
+
+/// Reads a nullable time column.
+fn optional_time_column(row: &PgRow, name: &str) -> Result<Option<u64>> {
+    column::<Option<i64>>(row, name)?
+        .map(|value| stored_time(name, value))
+        .transpose()
+}
+
+/// Reads a digest column: exactly 32 bytes.
+fn hash_column(row: &PgRow, name: &str) -> Result<TokenHash> {
+    let bytes: Vec<u8> = column(row, name)?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map(TokenHash)
+        .map_err(|_| {
+            StoreError::Corrupt(format!(
+                "column {name}: a digest of {} bytes, not 32",
+                bytes.len()
+            ))
+        })
+}
+
+fn user_from_row(row: &PgRow) -> Result<User> {
+    Ok(User {
+        id: column(row, "id")?,
+        username: column(row, "username")?,
+        password_hash: column(row, "password_hash")?,
+        created_at: time_column(row, "created_at")?,
+        disabled: column(row, "disabled")?,
+    })
+}
+
+fn session_from_row(row: &PgRow) -> Result<Session> {
+    Ok(Session {
+        id: column(row, "id")?,
+        user_id: column(row, "user_id")?,
+        created_at: time_column(row, "created_at")?,
+        last_used_at: time_column(row, "last_used_at")?,
+        expires_at: time_column(row, "expires_at")?,
+        user_agent: column(row, "user_agent")?,
+        ip: column(row, "ip")?,
+        revoked_at: optional_time_column(row, "revoked_at")?,
+    })
+}
+
+fn revocation_from_row(row: &PgRow) -> Result<(i64, Revocation)> {
+    let kind: String = column(row, "kind")?;
+    let kind = RevocationKind::parse(&kind).ok_or_else(|| {
+        StoreError::Corrupt(format!("column kind: unknown revocation kind {kind:?}"))
+    })?;
+    Ok((
+        column(row, "seq")?,
+        Revocation {
+            kind,
+            subject: column(row, "subject")?,
+            not_before: time_column(row, "not_before")?,
+            expires_at: time_column(row, "expires_at")?,
+        },
+    ))
+}
+
+fn client_from_row(row: &PgRow) -> Result<Client> {
+    Ok(Client {
+        client_id: column(row, "client_id")?,
+        name: column(row, "name")?,
+        secret_hash: hash_column(row, "secret_hash")?,
+        created_at: time_column(row, "created_at")?,
+    })
+}
+
+/// Inserts a refresh token into `session_id` (its own `session_id` field is not consulted).
+async fn insert_refresh_token(
+    conn: &mut PgConnection,
+    record: &RefreshRecord,
+    session_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&record.hash.0[..])
+    .bind(session_id)
+    .bind(db_time(record.created_at)?)
+    .bind(db_time(record.expires_at)?)
+    .execute(conn)
+    .await
+    .map_err(conflict_as("refresh token"))?;
+    Ok(())
+}
+
+/// The body of [`SessionStore::rotate_refresh_token`], run inside a transaction on `conn`; the
+/// same decisions, in the same order, as the SQLite backend's. Returns without writing for every
+/// outcome but `Rotated`.
+async fn rotate_locked(
+    conn: &mut PgConnection,
+    presented: &TokenHash,
+    next: &RefreshRecord,
+    now: u64,
+) -> Result<Rotation> {
+    let now_db = db_time(now)?;
+    // 1. Lock the session the token belongs to (a token never changes session). A concurrent
+    //    rotation of the same token waits here until the first commits, then reads the session as
+    //    that one left it; a session deleted meanwhile is not found.
+    let row = sqlx::query(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions \
+         WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = $1) \
+         FOR UPDATE"
+    ))
+    .bind(&presented.0[..])
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Rotation::Invalid);
+    };
+    let session = session_from_row(&row)?;
+    // 2. Lock the token and read it and its user. Holding the session lock, nothing else can be
+    //    holding this token's lock, so this statement does not wait and its snapshot, taken now,
+    //    includes every rotation that committed before we got the session.
+    let row = sqlx::query(
+        "SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
+                u.disabled AS user_disabled \
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+         JOIN users u ON u.id = s.user_id \
+         WHERE t.hash = $1 \
+         FOR UPDATE OF t",
+    )
+    .bind(&presented.0[..])
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Rotation::Invalid);
+    };
+    if optional_time_column(&row, "token_used_at")?.is_some() {
+        // A replay, whatever the state of the token or session: the caller revokes the session
+        // (again, harmlessly, if it already is).
+        return Ok(Rotation::Reused(session));
+    }
+    let token_expires_at = time_column(&row, "token_expires_at")?;
+    let user_disabled: bool = column(&row, "user_disabled")?;
+    if token_expires_at <= now
+        || session.expires_at <= now
+        || session.revoked_at.is_some()
+        || user_disabled
+    {
+        return Ok(Rotation::Invalid);
+    }
+    let marked =
+        sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
+            .bind(now_db)
+            .bind(&presented.0[..])
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    if marked != 1 {
+        // Cannot happen while we hold the token's lock; if it ever did, someone else won.
+        return Ok(Rotation::Reused(session));
+    }
+    // The successor never outlives its session.
+    let successor = RefreshRecord {
+        expires_at: next.expires_at.min(session.expires_at),
+        ..next.clone()
+    };
+    insert_refresh_token(conn, &successor, &session.id).await?;
+    sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
+        .bind(now_db)
+        .bind(&session.id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Rotation::Rotated(Session {
+        last_used_at: now,
+        ..session
+    }))
+}
+
+#[async_trait]
+impl AccountStore for PostgresStore {
+    /// # Errors
+    /// [`StoreError::Conflict`] with `"user id"` if the id is taken, `"username"` if the
+    /// username is taken in any ASCII case.
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(db_time(user.created_at)?)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(e) if e.is_unique_violation() => {
+                if e.constraint() == Some(USERS_PRIMARY_KEY) {
+                    StoreError::Conflict("user id")
+                } else {
+                    StoreError::Conflict("username")
+                }
+            }
+            _ => StoreError::Database(error),
+        })?;
+        Ok(User {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            password_hash: user.password_hash.clone(),
+            created_at: user.created_at,
+            disabled: false,
+        })
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        if !storable(username) {
+            return Ok(None);
+        }
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE {FOLDED_USERNAME} = $1"
+        ))
+        .bind(username.to_ascii_lowercase())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, insertion_order"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<bool> {
+        if !storable(user_id) {
+            return Ok(false);
+        }
+        let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed > 0)
+    }
+
+    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<Option<User>> {
+        if !storable(username) {
+            return Ok(None);
+        }
+        sqlx::query(&format!(
+            "UPDATE users SET disabled = $1 WHERE {FOLDED_USERNAME} = $2 RETURNING {USER_COLUMNS}"
+        ))
+        .bind(disabled)
+        .bind(username.to_ascii_lowercase())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    /// Creates the session and its first token in one transaction. The token joins `session`
+    /// whatever its own `session_id` says.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"session"` or `"refresh token"`) if the id or digest is taken;
+    /// [`StoreError::Database`] if the user does not exist. Either way nothing is stored.
+    async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sessions \
+             (id, user_id, created_at, last_used_at, expires_at, user_agent, ip) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&session.id)
+        .bind(&session.user_id)
+        .bind(db_time(session.created_at)?)
+        .bind(db_time(session.created_at)?)
+        .bind(db_time(session.expires_at)?)
+        .bind(session.user_agent.as_deref())
+        .bind(session.ip.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as("session"))?;
+        insert_refresh_token(&mut tx, first, &session.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rotates in one transaction that locks the token's session and then the token before
+    /// reading them, so of any number of concurrent rotations of one token (on any connection of
+    /// any instance) exactly one sees it unused; see the module documentation. The successor
+    /// always joins the presented token's session, whatever `next.session_id` says.
+    ///
+    /// A used token is [`Rotation::Reused`] even when its session is already revoked or expired:
+    /// reuse is reported before validity.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        next: &RefreshRecord,
+        now: u64,
+    ) -> Result<Rotation> {
+        let mut tx = self.pool.begin().await?;
+        // On an error the transaction is dropped, which rolls it back.
+        let outcome = rotate_locked(&mut tx, presented, next, now).await?;
+        // For `Reused` and `Invalid` nothing was written; committing just releases the locks.
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn session(&self, session_id: &str) -> Result<Option<Session>> {
+        if !storable(session_id) {
+            return Ok(None);
+        }
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
+    async fn session_by_refresh_token(&self, token: &TokenHash) -> Result<Option<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = $1)"
+        ))
+        .bind(&token.0[..])
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
+    async fn live_refresh_token(&self, token: &TokenHash, now: u64) -> Result<Option<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE id = (SELECT session_id FROM refresh_tokens \
+                         WHERE hash = $1 AND used_at IS NULL AND expires_at > $2) \
+               AND revoked_at IS NULL AND expires_at > $2"
+        ))
+        .bind(&token.0[..])
+        .bind(db_time(now)?)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
+    async fn live_sessions(&self, user_id: &str, now: u64) -> Result<Vec<Session>> {
+        if !storable(user_id) {
+            return Ok(Vec::new());
+        }
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at DESC, insertion_order DESC"
+        ))
+        .bind(user_id)
+        .bind(db_time(now)?)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(session_from_row)
+        .collect()
+    }
+
+    /// Keeps the first revocation time: revoking a revoked session changes nothing and returns
+    /// it with its original `revoked_at`. The session row is locked while deciding, so this and
+    /// a concurrent rotation in the session take turns.
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<Option<Session>> {
+        if !storable(session_id) {
+            return Ok(None);
+        }
+        let now_db = db_time(now)?;
+        let mut tx = self.pool.begin().await?;
+        let before = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(session_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()?;
+        if before.as_ref().is_some_and(|s| s.revoked_at.is_none()) {
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2")
+                .bind(now_db)
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(before)
+    }
+
+    /// Returns the sessions as they were before (live, so `revoked_at` is `None`), newest first.
+    /// One statement: the sessions it returns are exactly the ones it revoked.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<Session>> {
+        if !storable(user_id) {
+            return Ok(Vec::new());
+        }
+        // No stored session id contains a NUL, so such a `keep` keeps nothing.
+        let keep = keep.filter(|id| storable(id));
+        // The updated rows were live, so `revoked_at` was NULL before the update.
+        sqlx::query(
+            "WITH revoked AS ( \
+                 UPDATE sessions SET revoked_at = $1 \
+                 WHERE user_id = $2 AND id IS DISTINCT FROM $3 \
+                   AND revoked_at IS NULL AND expires_at > $1 \
+                 RETURNING id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
+                           insertion_order) \
+             SELECT id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
+                    NULL::BIGINT AS revoked_at \
+             FROM revoked ORDER BY created_at DESC, insertion_order DESC",
+        )
+        .bind(db_time(now)?)
+        .bind(user_id)
+        .bind(keep)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(session_from_row)
+        .collect()
+    }
+
+    async fn purge_expired_sessions(&self, before: u64) -> Result<u64> {
+        // Refresh tokens go with their session (ON DELETE CASCADE).
+        let purged = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(db_time(before)?)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(purged)
+    }
+}
+
+#[async_trait]
+impl RevocationStore for PostgresStore {
+    /// Replaces any existing entry for the same kind and subject by one carrying the larger
+    /// `not_before` and the larger `expires_at`, under a new sequence number, so that
+    /// [`RevocationStore::revocations_since`] reports the change. The sequence number comes from
+    /// `revocation_counter`, whose row lock makes revocation writers take turns, so numbers
+    /// appear in commit order (see the module documentation). The commit is durable before this
+    /// returns.
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<()> {
+        let not_before = db_time(revocation.not_before)?;
+        let expires_at = db_time(revocation.expires_at)?;
+        let mut tx = self.pool.begin().await?;
+        // First statement of the transaction: the lock is held from here to the commit.
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE revocation_counter SET value = value + 1 WHERE singleton RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO revocations (seq, kind, subject, not_before, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, subject) DO UPDATE SET \
+                 seq = EXCLUDED.seq, \
+                 not_before = GREATEST(revocations.not_before, EXCLUDED.not_before), \
+                 expires_at = GREATEST(revocations.expires_at, EXCLUDED.expires_at)",
+        )
+        .bind(seq)
+        .bind(revocation.kind.as_str())
+        .bind(&revocation.subject)
+        .bind(not_before)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn live_revocations(&self, now: u64) -> Result<Vec<(i64, Revocation)>> {
+        sqlx::query(
+            "SELECT seq, kind, subject, not_before, expires_at FROM revocations \
+             WHERE expires_at > $1 ORDER BY seq",
+        )
+        .bind(db_time(now)?)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(revocation_from_row)
+        .collect()
+    }
+
+    /// Sequence numbers are handed out in commit order (see the module documentation), so a
+    /// reader that has seen `n` never later finds a new row below `n`.
+    async fn revocations_since(&self, after: i64) -> Result<Vec<(i64, Revocation)>> {
+        sqlx::query(
+            "SELECT seq, kind, subject, not_before, expires_at FROM revocations \
+             WHERE seq > $1 ORDER BY seq",
+        )
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(revocation_from_row)
+        .collect()
+    }
+
+    async fn purge_expired_revocations(&self, before: u64) -> Result<u64> {
+        // `revocation_counter` is left alone, so purged numbers are never handed out again.
+        let purged = sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
+            .bind(db_time(before)?)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(purged)
+    }
+}
+
+#[async_trait]
+impl ClientStore for PostgresStore {
+    async fn create_client(&self, client: &Client) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, name, secret_hash, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&client.client_id)
+        .bind(&client.name)
+        .bind(&client.secret_hash.0[..])
+        .bind(db_time(client.created_at)?)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_as("client"))?;
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        if !storable(client_id) {
+            return Ok(None);
+        }
+        sqlx::query(
+            "SELECT client_id, name, secret_hash, created_at FROM clients WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(client_from_row)
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}

@@ -1,0 +1,606 @@
+//! The PostgreSQL backend: the conformance suite, each test on its own fresh database, then what
+//! only PostgreSQL has (the pool, the migration lock, ASCII-only case folding, NUL characters,
+//! the revocation sequence under concurrent writers, durability, corrupted rows).
+//!
+//! The server is named by `TESSERA_TEST_DATABASE_URL` (for example
+//! `postgres://postgres@127.0.0.1:5432/test`; `scripts/test.sh` starts PostgreSQL and sets it).
+//! Each test creates its own database `tessera_test_<pid>_<time>_<n>` through that URL and drops
+//! it when it ends, passed or failed. Without the variable these tests fail, so that a run without
+//! PostgreSQL cannot pass by accident, unless `TESSERA_SKIP_POSTGRES=1` says to skip them. With
+//! the variable set, an unreachable server fails them.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::PgConnection;
+use sqlx::Connection;
+use tessera_store::postgres::PostgresStore;
+use tessera_store::{
+    AccountStore, Client, ClientStore, NewSession, NewUser, RefreshRecord, Revocation,
+    RevocationKind, RevocationStore, SessionStore, Store, StoreError,
+};
+use tokio::task::JoinSet;
+
+use crate::conformance::{self, digest, NOW};
+
+/// The variable naming the PostgreSQL server (and a database to connect to for creating others).
+const URL_VAR: &str = "TESSERA_TEST_DATABASE_URL";
+/// Set to `1` to skip these tests when [`URL_VAR`] is not set.
+const SKIP_VAR: &str = "TESSERA_SKIP_POSTGRES";
+/// The pool size of the stores under test: small enough that 20 contenders queue for it.
+const POOL: u32 = 8;
+
+/// A database of its own for one test, dropped (best effort) when the value is.
+struct TestDatabase {
+    /// The URL of the maintenance database, from [`URL_VAR`].
+    admin_url: String,
+    /// The URL of this test's database.
+    url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh, empty database; `None` (after saying so loudly) if PostgreSQL tests are
+    /// explicitly skipped. Panics if [`URL_VAR`] is unset without the skip, or the server cannot
+    /// be reached.
+    async fn create() -> Option<Self> {
+        let admin_url = match std::env::var(URL_VAR) {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var(SKIP_VAR).as_deref() == Ok("1") => {
+                // Straight to stderr: `eprintln!` would be captured, and shown only on failure.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "!!! SKIPPED: a PostgreSQL backend test, because {SKIP_VAR}=1 and {URL_VAR} \
+                     is not set. The PostgreSQL backend is NOT tested by this run. !!!"
+                );
+                return None;
+            }
+            _ => panic!(
+                "{URL_VAR} is not set: the PostgreSQL backend tests need a server, e.g. \
+                 {URL_VAR}=postgres://postgres@127.0.0.1:5432/test (scripts/test.sh starts \
+                 PostgreSQL and sets it). To skip them knowingly, set {SKIP_VAR}=1."
+            ),
+        };
+        static CREATED: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "tessera_test_{}_{nanos}_{}",
+            std::process::id(),
+            CREATED.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {URL_VAR}: {e}"));
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+        admin.close().await.unwrap();
+        Some(Self {
+            url: with_database(&admin_url, &name),
+            admin_url,
+            name,
+        })
+    }
+
+    /// A store on this database (migrating it if new).
+    async fn connect(&self) -> PostgresStore {
+        PostgresStore::connect(&self.url, POOL)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
+    }
+
+    /// A plain connection to this database, behind the store's back.
+    async fn raw(&self) -> PgConnection {
+        PgConnection::connect(&self.url).await.unwrap()
+    }
+
+    async fn execute(&self, sql: &str) {
+        let mut conn = self.raw().await;
+        sqlx::raw_sql(sql).execute(&mut conn).await.expect(sql);
+        conn.close().await.unwrap();
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // No async drop: a thread with a runtime of its own drops the database, forcing off any
+        // connection still open (a store the test did not close, or one left by a failure).
+        let admin_url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        let dropper = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::raw_sql(&sql).execute(&mut admin).await;
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// `url` with its database replaced by `database` (query parameters kept).
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    match query {
+        Some(query) => format!("{}/{database}?{query}", &base[..path]),
+        None => format!("{}/{database}", &base[..path]),
+    }
+}
+
+#[test]
+fn test_urls_name_the_test_database() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/test", "t1"),
+        "postgres://postgres@127.0.0.1:5432/t1"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/test?sslmode=disable", "t1"),
+        "postgres://u:p@h/t1?sslmode=disable"
+    );
+    assert_eq!(
+        with_database("postgres://h:5432", "t1"),
+        "postgres://h:5432/t1"
+    );
+    assert_eq!(
+        with_database("postgres:///test?host=/run/postgresql", "t1"),
+        "postgres:///t1?host=/run/postgresql"
+    );
+}
+
+/// One `#[tokio::test]` per conformance function, each on its own fresh database.
+macro_rules! conformance_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let Some(db) = TestDatabase::create().await else { return };
+                let store = db.connect().await;
+                conformance::$name(&store).await;
+                store.close().await;
+            }
+        )*
+    };
+}
+
+conformance_tests!(
+    users_are_found_by_id_and_by_username_in_any_ascii_case,
+    taken_usernames_and_ids_are_conflicts,
+    users_are_listed_oldest_first,
+    password_hashes_are_replaced,
+    users_are_disabled_and_enabled_by_username,
+    sessions_are_created_with_their_first_refresh_token,
+    failed_session_creation_stores_nothing,
+    rotation_stores_the_successor_in_the_same_session,
+    a_used_refresh_token_is_reported_as_reused,
+    only_unused_tokens_of_live_sessions_are_live,
+    a_refresh_token_of_a_disabled_user_is_invalid,
+    an_unknown_refresh_token_is_invalid,
+    an_expired_refresh_token_is_invalid,
+    a_refresh_token_of_an_expired_session_is_invalid,
+    a_refresh_token_of_a_revoked_session_is_invalid,
+    live_sessions_are_newest_first_and_exclude_revoked_and_expired,
+    revoking_a_session_keeps_the_first_revocation_time,
+    revoking_a_users_sessions_spares_the_kept_one,
+    purging_expired_sessions_deletes_them_and_their_tokens,
+    live_revocations_leave_out_expired_entries,
+    re_adding_a_revocation_keeps_the_maxima_under_a_new_seq,
+    revocations_since_reports_only_newer_entries_in_order,
+    purging_expired_revocations_deletes_them,
+    clients_are_created_and_found,
+    ping_answers,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rotations_in_one_pool_have_exactly_one_winner() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.connect().await;
+    let stores: [Arc<dyn Store>; 1] = [Arc::new(store.clone())];
+    conformance::concurrent_rotations_of_one_token_have_exactly_one_winner(&stores).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rotations_across_two_stores_have_exactly_one_winner() {
+    // Two pools on one database: to PostgreSQL, two instances.
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (a, b) = (db.connect().await, db.connect().await);
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(a.clone()), Arc::new(b.clone())];
+    conformance::concurrent_rotations_of_one_token_have_exactly_one_winner(&stores).await;
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn revocations_recorded_by_one_store_are_seen_by_another_on_the_same_database() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (a, b) = (db.connect().await, db.connect().await);
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(a.clone()), Arc::new(b.clone())];
+    conformance::revocations_recorded_by_one_store_are_seen_by_another(&stores).await;
+    a.close().await;
+    b.close().await;
+}
+
+/// Writers on two pools record revocations concurrently while a reader polls
+/// `revocations_since(last seen)`, as a server does: it must receive every revocation. With
+/// numbers handed out in call order rather than commit order, a number taken early but committed
+/// late would fall below `last seen` and never be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn polling_revocations_since_never_misses_a_concurrently_recorded_revocation() {
+    const WRITERS: usize = 6;
+    const EACH: usize = 25;
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let stores = [db.connect().await, db.connect().await];
+
+    let mut writers = JoinSet::new();
+    for w in 0..WRITERS {
+        let store = stores[w % stores.len()].clone();
+        writers.spawn(async move {
+            for i in 0..EACH {
+                store
+                    .add_revocation(&Revocation {
+                        kind: RevocationKind::Token,
+                        subject: format!("j-{w}-{i}"),
+                        not_before: 0,
+                        expires_at: NOW + 3_600,
+                    })
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    let reader = stores[1].clone();
+    let mut last = 0;
+    let mut seen = BTreeSet::new();
+    let mut poll = |rows: Vec<(i64, Revocation)>, last: &mut i64| {
+        for (seq, revocation) in rows {
+            assert!(seq > *last, "seq {seq} after {last}");
+            *last = seq;
+            assert!(seen.insert(revocation.subject), "read twice");
+        }
+    };
+    while !writers.is_empty() {
+        poll(reader.revocations_since(last).await.unwrap(), &mut last);
+        if let Some(joined) = writers.try_join_next() {
+            joined.unwrap();
+        }
+    }
+    poll(reader.revocations_since(last).await.unwrap(), &mut last);
+
+    assert_eq!(
+        seen.len(),
+        WRITERS * EACH,
+        "the poller missed revocations: it read {} of {}",
+        seen.len(),
+        WRITERS * EACH
+    );
+    assert_eq!(last, i64::try_from(WRITERS * EACH).unwrap(), "no gaps");
+    for store in &stores {
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_survives_closing_and_reconnecting() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.connect().await;
+    let revocation = Revocation {
+        kind: RevocationKind::User,
+        subject: "u-alice".to_owned(),
+        not_before: NOW,
+        expires_at: NOW + 3_600,
+    };
+    store.add_revocation(&revocation).await.unwrap();
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    store.close().await;
+    assert!(
+        store.ping().await.is_err(),
+        "a closed store must not answer"
+    );
+    drop(store);
+
+    let reconnected = db.connect().await;
+    let live = reconnected.live_revocations(NOW).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].1, revocation);
+    assert_eq!(reconnected.revocations_since(0).await.unwrap(), live);
+    let users = reconnected.list_users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].username, "alice");
+    reconnected.close().await;
+}
+
+#[tokio::test]
+async fn the_schema_version_is_recorded_once() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    db.connect().await.close().await;
+    db.connect().await.close().await;
+    let mut conn = db.raw().await;
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM tessera_schema_version ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(versions, [1]);
+    conn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_together_migrate_once() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let mut starts = JoinSet::new();
+    for _ in 0..6 {
+        let url = db.url.clone();
+        starts.spawn(async move { PostgresStore::connect(&url, 2).await });
+    }
+    let mut stores = Vec::new();
+    while let Some(joined) = starts.join_next().await {
+        stores.push(joined.unwrap().expect("every instance starts"));
+    }
+    conformance::add_user(&stores[0], "u-alice", "alice", NOW).await;
+    for store in &stores {
+        assert!(store.user_by_username("ALICE").await.unwrap().is_some());
+    }
+    for store in &stores {
+        store.close().await;
+    }
+    let mut conn = db.raw().await;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM tessera_schema_version")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_version_is_refused() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    db.connect().await.close().await;
+    db.execute("INSERT INTO tessera_schema_version (version) VALUES (99)")
+        .await;
+    let refused = PostgresStore::connect(&db.url, POOL).await;
+    assert!(
+        matches!(refused, Err(StoreError::Migration(_))),
+        "expected a migration error, got {:?}",
+        refused.err()
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_fast() {
+    // Nothing listens on port 1. Needs no PostgreSQL server, so it runs in every configuration.
+    let started = Instant::now();
+    let refused = PostgresStore::connect("postgres://postgres@127.0.0.1:1/tessera", 2).await;
+    assert!(
+        matches!(refused, Err(StoreError::Database(_))),
+        "expected a database error, got {:?}",
+        refused.err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_pool_of_no_connections_is_refused() {
+    let refused = PostgresStore::connect("postgres://postgres@127.0.0.1:1/tessera", 0).await;
+    assert!(
+        matches!(refused, Err(StoreError::Database(_))),
+        "got {:?}",
+        refused.err()
+    );
+}
+
+#[tokio::test]
+async fn usernames_fold_ascii_case_only() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.connect().await;
+    // `lower()` would fold É to é and make these one name; SQLite's NOCASE does not, nor do we.
+    let upper = conformance::add_user(&store, "u-1", "Émile", NOW).await;
+    let lower = conformance::add_user(&store, "u-2", "émile", NOW).await;
+    assert_eq!(
+        store.user_by_username("éMILE").await.unwrap(),
+        Some(lower.clone())
+    );
+    assert_eq!(store.user_by_username("ÉMILE").await.unwrap(), Some(upper));
+    let clash = store
+        .create_user(&NewUser {
+            id: "u-3".to_owned(),
+            username: "ÉMILE".to_owned(),
+            password_hash: "x".to_owned(),
+            created_at: NOW,
+        })
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::Conflict("username"))),
+        "got {clash:?}"
+    );
+    let disabled = store.set_disabled("éMiLe", true).await.unwrap().unwrap();
+    assert_eq!(disabled.id, lower.id);
+    assert!(!store.user_by_id("u-1").await.unwrap().unwrap().disabled);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn lookups_by_text_with_a_nul_find_nothing_instead_of_failing() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.connect().await;
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    assert_eq!(store.user_by_username("alice\0").await.unwrap(), None);
+    assert_eq!(store.user_by_id("u-alice\0").await.unwrap(), None);
+    assert!(!store.set_password_hash("u\0", "x").await.unwrap());
+    assert_eq!(store.set_disabled("alice\0", true).await.unwrap(), None);
+    assert_eq!(store.session("s\0").await.unwrap(), None);
+    assert!(store.live_sessions("u\0", NOW).await.unwrap().is_empty());
+    assert_eq!(store.revoke_session("s\0", NOW).await.unwrap(), None);
+    assert!(store
+        .revoke_user_sessions("u\0", None, NOW)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.client("c\0").await.unwrap(), None);
+
+    // A kept id with a NUL is no session, so it keeps nothing.
+    store
+        .create_session(
+            &NewSession {
+                id: "s-1".to_owned(),
+                user_id: "u-alice".to_owned(),
+                created_at: NOW,
+                expires_at: NOW + 3_600,
+                user_agent: None,
+                ip: None,
+            },
+            &RefreshRecord {
+                hash: digest(1),
+                session_id: "s-1".to_owned(),
+                created_at: NOW,
+                expires_at: NOW + 3_600,
+            },
+        )
+        .await
+        .unwrap();
+    let revoked = store
+        .revoke_user_sessions("u-alice", Some("s-1\0"), NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(revoked.len(), 1);
+
+    // Storing one is an error, not a panic and not a silent truncation.
+    let stored = store
+        .create_user(&NewUser {
+            id: "u-nul".to_owned(),
+            username: "nul\0".to_owned(),
+            password_hash: "x".to_owned(),
+            created_at: NOW,
+        })
+        .await;
+    assert!(
+        matches!(stored, Err(StoreError::Database(_))),
+        "got {stored:?}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn times_beyond_the_storable_range_are_refused_not_wrapped() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.connect().await;
+    let refused = store
+        .create_user(&NewUser {
+            id: "u-far".to_owned(),
+            username: "far".to_owned(),
+            password_hash: "x".to_owned(),
+            created_at: u64::MAX,
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Database(_))),
+        "got {refused:?}"
+    );
+    assert!(store.user_by_id("u-far").await.unwrap().is_none());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn corrupted_rows_are_reported_as_corrupt_not_panics() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.connect().await;
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    store
+        .add_revocation(&Revocation {
+            kind: RevocationKind::Token,
+            subject: "j-1".to_owned(),
+            not_before: 0,
+            expires_at: NOW + 60,
+        })
+        .await
+        .unwrap();
+    store
+        .create_client(&Client {
+            client_id: "c-1".to_owned(),
+            name: "c".to_owned(),
+            secret_hash: digest(1),
+            created_at: NOW,
+        })
+        .await
+        .unwrap();
+
+    db.execute(
+        "UPDATE users SET created_at = -5; \
+         UPDATE revocations SET kind = 'bogus'; \
+         UPDATE clients SET secret_hash = '\\x0102'::bytea;",
+    )
+    .await;
+
+    let user = store.user_by_id("u-alice").await;
+    assert!(matches!(user, Err(StoreError::Corrupt(_))), "got {user:?}");
+    let revocations = store.live_revocations(NOW).await;
+    assert!(
+        matches!(revocations, Err(StoreError::Corrupt(_))),
+        "got {revocations:?}"
+    );
+    let client = store.client("c-1").await;
+    assert!(
+        matches!(client, Err(StoreError::Corrupt(_))),
+        "got {client:?}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_backend_is_named_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.connect().await;
+    assert_eq!(store.backend(), "postgres");
+    store.close().await;
+}
