@@ -61,6 +61,27 @@ pub enum StoreError {
 /// The store's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Runs the start of a transaction in its own task, so that it always completes.
+///
+/// sqlx 0.8 starts a transaction in two steps (send `BEGIN`, then build the guard that rolls it
+/// back on drop). A caller cancelled between them, such as a request whose client hung up, would
+/// return a pooled connection still inside the transaction, and with SQLite's `BEGIN IMMEDIATE`
+/// still holding the database's write lock, so every later write would wait and fail. In a task
+/// of its own the start always finishes; if nobody awaits the result any more, the transaction
+/// guard is dropped there and rolls back.
+pub(crate) async fn detached<T: Send + 'static>(
+    start: impl std::future::Future<Output = std::result::Result<T, sqlx::Error>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(start)
+        .await
+        .map_err(|err| {
+            StoreError::Database(sqlx::Error::Protocol(format!(
+                "transaction start task failed: {err}"
+            )))
+        })?
+        .map_err(StoreError::Database)
+}
+
 /// User accounts.
 #[async_trait]
 pub trait AccountStore: Send + Sync {

@@ -142,6 +142,13 @@ impl PostgresStore {
     }
 }
 
+/// Starts a transaction that is rolled back, not left open on a pooled connection, if the caller
+/// is cancelled while it starts (see [`crate::detached`]).
+async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let pool = pool.clone();
+    crate::detached(async move { pool.begin().await }).await
+}
+
 /// Applies the migrations the database has not seen yet; see [`PostgresStore::connect`].
 async fn migrate(pool: &PgPool) -> Result<()> {
     let mut tx = pool.begin().await?;
@@ -526,7 +533,7 @@ impl SessionStore for PostgresStore {
     /// [`StoreError::Conflict`] (`"session"` or `"refresh token"`) if the id or digest is taken;
     /// [`StoreError::Database`] if the user does not exist. Either way nothing is stored.
     async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO sessions \
              (id, user_id, created_at, last_used_at, expires_at, user_agent, ip) \
@@ -560,7 +567,7 @@ impl SessionStore for PostgresStore {
         next: &RefreshRecord,
         now: u64,
     ) -> Result<Rotation> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // On an error the transaction is dropped, which rolls it back.
         let outcome = rotate_locked(&mut tx, presented, next, now).await?;
         // For `Reused` and `Invalid` nothing was written; committing just releases the locks.
@@ -638,7 +645,7 @@ impl SessionStore for PostgresStore {
             return Ok(None);
         }
         let now_db = db_time(now)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let before = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 FOR UPDATE"
         ))
@@ -716,7 +723,7 @@ impl RevocationStore for PostgresStore {
     async fn add_revocation(&self, revocation: &Revocation) -> Result<()> {
         let not_before = db_time(revocation.not_before)?;
         let expires_at = db_time(revocation.expires_at)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // First statement of the transaction: the lock is held from here to the commit.
         let seq: i64 = sqlx::query_scalar(
             "UPDATE revocation_counter SET value = value + 1 WHERE singleton RETURNING value",

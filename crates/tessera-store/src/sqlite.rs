@@ -196,7 +196,8 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
 /// Starts a transaction holding SQLite's write lock from the start, so that what it reads cannot
 /// change before it writes (no other writer, in any process, can commit in between).
 async fn begin_immediate(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Sqlite>> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    let pool = pool.clone();
+    crate::detached(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await
 }
 
 /// A time for the database. SQLite integers are `i64`; a time beyond `i64::MAX` seconds is refused

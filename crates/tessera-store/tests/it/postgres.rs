@@ -604,3 +604,51 @@ async fn the_backend_is_named_postgres() {
     assert_eq!(store.backend(), "postgres");
     store.close().await;
 }
+
+/// Writes abandoned at any point (a client hanging up mid-request drops the future) must not
+/// leave a pooled connection inside an open transaction holding row locks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_writes_leave_no_transaction_open() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = Arc::new(db.connect().await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..16u64 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for round in 0..30u64 {
+                let revocation = Revocation {
+                    kind: RevocationKind::Token,
+                    subject: format!("jti-{task}-{round}"),
+                    not_before: 0,
+                    expires_at: NOW + 60,
+                };
+                let micros = 1 + (task * 131 + round * 37) % 1500;
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_micros(micros),
+                    store.add_revocation(&revocation),
+                )
+                .await;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    // A leaked transaction would hold the revocation counter's row lock: this would hang.
+    let later = Revocation {
+        kind: RevocationKind::Session,
+        subject: "sid-after".to_owned(),
+        not_before: 0,
+        expires_at: NOW + 60,
+    };
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        store.add_revocation(&later),
+    )
+    .await
+    .expect("a write after cancelled writes must not wait for a leaked lock")
+    .unwrap();
+    store.close().await;
+}
