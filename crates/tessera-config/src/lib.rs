@@ -19,6 +19,8 @@
 //! | `JWT_PREVIOUS_KEY_FILES` | comma-separated `[ALG:]PATH` of keys that still verify (rotation) | none |
 //! | `JWT_LEEWAY` | clock leeway for `exp`/`nbf`/`iat` | `30s` |
 //! | `TESSERA_DATA_DIR` | data directory | `./tessera-data` |
+//! | `DATABASE_URL` | `postgres://...` selects PostgreSQL; unset: SQLite in the data dir | unset |
+//! | `TESSERA_DATABASE_POOL_SIZE` | PostgreSQL connections | `10` |
 //! | `TESSERA_BIND` | server listen address | `127.0.0.1:8080` |
 //! | `TESSERA_LOGIN_MAX_FAILURES` | failed logins per account before lockout | `5` |
 //! | `TESSERA_LOGIN_LOCKOUT` | lockout window | `15m` |
@@ -156,6 +158,11 @@ pub struct Config {
     pub leeway: u64,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// `DATABASE_URL`: a `postgres://` URL selects the PostgreSQL backend; unset means SQLite in
+    /// the data directory. A secret: it may carry a password.
+    pub database_url: Option<Secret>,
+    /// Connections in the PostgreSQL pool (`TESSERA_DATABASE_POOL_SIZE`).
+    pub database_pool_size: u32,
     /// Keys that no longer sign but still verify (rotation), each with its algorithm
     /// (`JWT_PREVIOUS_KEY_FILES`).
     pub previous_keys: Vec<(Algorithm, PathBuf)>,
@@ -370,6 +377,19 @@ impl Config {
                 .map(|entry| parse_previous_key(entry, algorithm))
                 .collect::<Result<Vec<_>, _>>()?,
         };
+        let database_url = match vars.get("DATABASE_URL") {
+            None => None,
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(Secret::new(url.as_bytes().to_vec()))
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "DATABASE_URL",
+                    "only postgres:// (or postgresql://) URLs are supported; unset it to use SQLite in TESSERA_DATA_DIR",
+                ))
+            }
+        };
+        let database_pool_size = number_var(vars, "TESSERA_DATABASE_POOL_SIZE", 1)?.unwrap_or(10);
         let server = ServerSettings {
             bind: vars.get("TESSERA_BIND").unwrap_or(DEFAULT_BIND).to_owned(),
             login_max_failures: number_var(vars, "TESSERA_LOGIN_MAX_FAILURES", 1)?.unwrap_or(5),
@@ -404,6 +424,8 @@ impl Config {
             refresh_ttl,
             leeway,
             data_dir,
+            database_url,
+            database_pool_size,
             previous_keys,
             server,
         })
@@ -550,6 +572,35 @@ mod tests {
             ),
             "JWT_PREVIOUS_KEY_FILES",
             "a bare path takes JWT_ALGORITHM, which is HS256 here"
+        );
+    }
+
+    #[test]
+    fn database_url_selects_postgres_and_is_kept_secret() {
+        let c = config(&[]).unwrap();
+        assert!(c.database_url.is_none());
+        assert_eq!(c.database_pool_size, 10);
+        let c = config(&[
+            ("DATABASE_URL", "postgres://tessera:hunter2@db:5432/tessera"),
+            ("TESSERA_DATABASE_POOL_SIZE", "32"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url.as_ref().unwrap().expose(),
+            b"postgres://tessera:hunter2@db:5432/tessera"
+        );
+        assert_eq!(c.database_pool_size, 32);
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "Debug must not show the URL"
+        );
+        assert_eq!(
+            var_of(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err()),
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            var_of(config(&[("TESSERA_DATABASE_POOL_SIZE", "0")]).unwrap_err()),
+            "TESSERA_DATABASE_POOL_SIZE"
         );
     }
 

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tessera_config::Config;
 use tessera_password::PasswordHasher;
+use tessera_store::postgres::PostgresStore;
 use tessera_store::sqlite::SqliteStore;
 use tessera_store::Store;
 use tessera_token::{Clock, SystemClock, TokenIssuer, Verifier};
@@ -43,6 +44,24 @@ async fn purge_expired(store: &dyn Store, now: u64) {
         Ok(0) => {}
         Ok(count) => tracing::info!(count, "purged expired sessions"),
         Err(err) => tracing::warn!(error = %err, "purging expired sessions failed"),
+    }
+}
+
+/// Opens the configured store: PostgreSQL when `DATABASE_URL` is set, else SQLite in the data
+/// directory. The server and the CLI share it, so they always use the same database.
+///
+/// # Errors
+/// The store's error if it cannot be opened, reached, or migrated.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, tessera_store::StoreError> {
+    match &config.database_url {
+        Some(url) => {
+            let url = std::str::from_utf8(url.expose()).map_err(|_| {
+                tessera_store::StoreError::Corrupt("DATABASE_URL is not UTF-8".into())
+            })?;
+            let store = PostgresStore::connect(url, config.database_pool_size).await?;
+            Ok(Arc::new(store))
+        }
+        None => Ok(Arc::new(SqliteStore::open(&config.data_dir).await?)),
     }
 }
 
@@ -118,8 +137,8 @@ impl App {
             tracing::info!(path = %path.display(), algorithm = %signing.algorithm(), kid = %signing.kid(), "generated a new signing key");
         }
         tracing::info!(algorithm = %signing.algorithm(), kid = %signing.kid(), verification_keys = keys.len(), "signing key loaded");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
-        tracing::info!(backend = store.backend(), data_dir = %config.data_dir.display(), "store opened");
+        let store = open_store(&config).await?;
+        tracing::info!(backend = store.backend(), "store opened");
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let metrics = Arc::new(Metrics::default());
         let deny_list = Arc::new(

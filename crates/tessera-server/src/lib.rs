@@ -36,5 +36,5 @@ pub mod routes;
 pub mod state;
 pub mod throttle;
 
-pub use app::{App, AppOptions};
+pub use app::{open_store, App, AppOptions};
 pub use error::ApiError;

@@ -199,4 +199,7 @@ pub trait Store: AccountStore + SessionStore + RevocationStore + ClientStore {
 
     /// A short name of the backend for logs (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+
+    /// Closes every connection (waiting for those in use). Afterwards every call fails.
+    async fn close(&self);
 }

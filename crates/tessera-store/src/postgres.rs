@@ -831,4 +831,8 @@ impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }

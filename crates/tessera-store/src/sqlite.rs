@@ -792,4 +792,8 @@ impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }

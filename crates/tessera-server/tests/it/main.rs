@@ -13,6 +13,7 @@ mod cookies;
 mod hardening;
 mod oauth;
 mod openapi;
+mod postgres;
 mod sessions;
 mod throttle;
 

@@ -9,7 +9,7 @@
 use anyhow::{bail, Context as _};
 use std::io::Write as _;
 use tessera_server::credentials::{digest_of, new_client_id, new_client_secret};
-use tessera_store::{Client, ClientStore as _, StoreError};
+use tessera_store::{Client, StoreError};
 use tessera_token::{Clock as _, SystemClock};
 use zeroize::Zeroizing;
 

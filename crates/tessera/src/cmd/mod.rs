@@ -9,7 +9,6 @@ pub mod user;
 
 use anyhow::Context as _;
 use tessera_config::Config;
-use tessera_store::sqlite::SqliteStore;
 use tessera_token::KeySet;
 
 /// Reads and validates the configuration (`.env`, then the environment).
@@ -43,8 +42,10 @@ pub fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Opens the store the server uses: the SQLite database in the configured data directory,
 /// created (with its schema) if missing. A running server sees what is written here.
-pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(&config.data_dir)
+pub async fn open_store(
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<dyn tessera_store::Store>> {
+    tessera_server::open_store(config)
         .await
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))
+        .context("opening the store")
 }

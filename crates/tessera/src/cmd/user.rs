@@ -13,11 +13,8 @@ use tessera_password::{
     check_password, check_username, PasswordHasher, PasswordRejection, MAX_PASSWORD_CHARS,
 };
 use tessera_server::credentials::new_user_id;
-use tessera_store::sqlite::SqliteStore;
-use tessera_store::{
-    AccountStore as _, NewUser, Revocation, RevocationKind, RevocationStore as _,
-    SessionStore as _, StoreError, User,
-};
+use tessera_store::Store;
+use tessera_store::{NewUser, Revocation, RevocationKind, StoreError, User};
 use tessera_token::{Clock as _, Secret, SystemClock};
 use zeroize::Zeroizing;
 
@@ -84,10 +81,10 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     runtime.block_on(async {
         let store = super::open_store(&config).await?;
         let result = match command {
-            Command::Add(args) => add(&store, &args.name, std::io::stdin().lock()).await,
-            Command::List => list(&store).await,
-            Command::Disable(args) => disable(&store, &config, &args.name).await,
-            Command::Enable(args) => enable(&store, &args.name).await,
+            Command::Add(args) => add(store.as_ref(), &args.name, std::io::stdin().lock()).await,
+            Command::List => list(store.as_ref()).await,
+            Command::Disable(args) => disable(store.as_ref(), &config, &args.name).await,
+            Command::Enable(args) => enable(store.as_ref(), &args.name).await,
         };
         // Close before exiting, so the last connection checkpoints the WAL.
         store.close().await;
@@ -141,7 +138,7 @@ fn read_password(input: impl BufRead) -> anyhow::Result<Secret> {
 }
 
 /// `tessera user add NAME`: policy, argon2id, create; prints `{"id", "username"}`.
-async fn add(store: &SqliteStore, name: &str, stdin: impl BufRead) -> anyhow::Result<()> {
+async fn add(store: &dyn Store, name: &str, stdin: impl BufRead) -> anyhow::Result<()> {
     check_username(name)?;
     let password = read_password(stdin)?;
     let text = std::str::from_utf8(password.expose()).context("password is not UTF-8")?;
@@ -173,7 +170,7 @@ async fn add(store: &SqliteStore, name: &str, stdin: impl BufRead) -> anyhow::Re
 }
 
 /// `tessera user list`: a JSON array, oldest first, without password hashes.
-async fn list(store: &SqliteStore) -> anyhow::Result<()> {
+async fn list(store: &dyn Store) -> anyhow::Result<()> {
     let users: Vec<_> = store
         .list_users()
         .await
@@ -197,7 +194,7 @@ async fn list(store: &SqliteStore) -> anyhow::Result<()> {
 /// The flag comes first, so no login or refresh succeeds after the revocation's epoch; the
 /// revocation then denies every access token issued until now (`iat <= now`) for as long as such
 /// a token could be accepted; revoking the sessions ends the refresh tokens.
-async fn disable(store: &SqliteStore, config: &Config, name: &str) -> anyhow::Result<()> {
+async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Result<()> {
     let user = store
         .set_disabled(name, true)
         .await
@@ -233,7 +230,7 @@ async fn disable(store: &SqliteStore, config: &Config, name: &str) -> anyhow::Re
 }
 
 /// `tessera user enable NAME`: clears the disabled flag; revoked tokens stay revoked.
-async fn enable(store: &SqliteStore, name: &str) -> anyhow::Result<()> {
+async fn enable(store: &dyn Store, name: &str) -> anyhow::Result<()> {
     let user = store
         .set_disabled(name, false)
         .await
