@@ -61,6 +61,39 @@ pub enum StoreError {
 /// The store's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// What a rotation does with a presented refresh token: decided once, here, for every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RotationDecision {
+    /// Already used: a replay. Reported whatever the state of the token or session, so that the
+    /// caller revokes the session (again, harmlessly, if it already is).
+    Reused,
+    /// Expired, or its session is revoked or expired, or its user is disabled.
+    Invalid,
+    /// Live: mark it used and store its successor.
+    Rotate,
+}
+
+/// Decides a rotation from the token's and session's state, read under the backend's lock.
+pub(crate) fn decide_rotation(
+    token_used: bool,
+    token_expires_at: u64,
+    session: &Session,
+    user_disabled: bool,
+    now: u64,
+) -> RotationDecision {
+    if token_used {
+        RotationDecision::Reused
+    } else if token_expires_at <= now
+        || session.expires_at <= now
+        || session.revoked_at.is_some()
+        || user_disabled
+    {
+        RotationDecision::Invalid
+    } else {
+        RotationDecision::Rotate
+    }
+}
+
 /// Runs the start of a transaction in its own task, so that it always completes.
 ///
 /// sqlx 0.8 starts a transaction in two steps (send `BEGIN`, then build the guard that rolls it

@@ -379,19 +379,16 @@ async fn rotate_locked(
     let Some(row) = row else {
         return Ok(Rotation::Invalid);
     };
-    if optional_time_column(&row, "token_used_at")?.is_some() {
-        // A replay, whatever the state of the token or session: the caller revokes the session
-        // (again, harmlessly, if it already is).
-        return Ok(Rotation::Reused(session));
-    }
-    let token_expires_at = time_column(&row, "token_expires_at")?;
-    let user_disabled: bool = column(&row, "user_disabled")?;
-    if token_expires_at <= now
-        || session.expires_at <= now
-        || session.revoked_at.is_some()
-        || user_disabled
-    {
-        return Ok(Rotation::Invalid);
+    match crate::decide_rotation(
+        optional_time_column(&row, "token_used_at")?.is_some(),
+        time_column(&row, "token_expires_at")?,
+        &session,
+        column(&row, "user_disabled")?,
+        now,
+    ) {
+        crate::RotationDecision::Reused => return Ok(Rotation::Reused(session)),
+        crate::RotationDecision::Invalid => return Ok(Rotation::Invalid),
+        crate::RotationDecision::Rotate => {}
     }
     let marked =
         sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
