@@ -170,8 +170,8 @@ impl App {
         let state = AppState {
             config: Arc::new(config),
             keys,
-            issuer,
-            verifier,
+            issuer: Arc::new(issuer),
+            verifier: Arc::new(verifier),
             store,
             deny_list,
             passwords,

@@ -18,10 +18,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Signing and verification keys.
     pub keys: Arc<KeySet>,
-    /// Issues access tokens.
-    pub issuer: TokenIssuer,
+    /// Issues access tokens (shared: extracting the state clones only pointers).
+    pub issuer: Arc<TokenIssuer>,
     /// Verifies access tokens (signature and claims; the deny-list is checked separately).
-    pub verifier: Verifier,
+    pub verifier: Arc<Verifier>,
     /// Accounts, sessions, revocations, clients.
     pub store: Arc<dyn Store>,
     /// The revocation cache.
