@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::denylist::{DenyList, SYNC_INTERVAL};
 use crate::error::ApiError;
-use crate::layers::{record_metrics, security_headers, timeout, MAX_BODY_BYTES};
+use crate::layers::{edge, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
@@ -185,9 +185,7 @@ impl App {
             .fallback(routes::ops::not_found)
             .method_not_allowed_fallback(routes::ops::method_not_allowed)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(middleware::from_fn(timeout))
-            .layer(middleware::from_fn(security_headers))
-            .layer(middleware::from_fn_with_state(metrics, record_metrics))
+            .layer(middleware::from_fn_with_state(metrics, edge))
             .with_state(state.clone());
         Ok(App {
             listener,
