@@ -188,12 +188,6 @@ impl TestApp {
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// The test configuration.
-#[allow(dead_code, reason = "for tests that need a Config without a server")]
-pub fn config_for(data: &Path) -> Config {
-    config_with(data, &[])
-}
-
 /// The test configuration with extra variables, which override the defaults.
 pub fn config_with(data: &Path, vars: &[(&str, &str)]) -> Config {
     let defaults = [
