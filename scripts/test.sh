@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tessera's test command: prepares the independent peers in .venv (PyJWT for interop,
-# openapi-spec-validator for the OpenAPI document) and a PostgreSQL database for the storage
-# backend tests, then runs every test in the workspace (unit, integration, vectors, properties,
-# CLI, interop, doc tests).
+# openapi-spec-validator for the OpenAPI document), a PostgreSQL database for the storage
+# backend tests and Redis for the shared-state tests, then runs every test in the workspace
+# (unit, integration, vectors, properties, CLI, interop, two-instance scale-out, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,6 +82,35 @@ SQL
   export TESSERA_TEST_DATABASE_URL="$pg_url/$ci_db"
   # Best effort: a database left behind only costs disk space.
   trap 'psql -X -q "$pg_url/postgres" -c "DROP DATABASE IF EXISTS $ci_db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+fi
+
+# Redis for the shared-state tests (crates/tessera-store/tests/it/redis.rs and the two-instance
+# tests in crates/tessera/tests/it/scaleout.rs), which fail without it. A caller that sets
+# TESSERA_TEST_REDIS_URL brings its own; otherwise the local server on 127.0.0.1:6379, started
+# (or installed with Debian's redis-server package) if need be. Tests use key prefixes of their
+# own; the fault tests (FLUSHALL, stopping Redis) start private redis-server processes.
+REDIS_PORT=6379
+
+redis_ready() {
+  command -v redis-cli >/dev/null && [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]
+}
+
+if [ -z "${TESSERA_TEST_REDIS_URL:-}" ]; then
+  if ! redis_ready; then
+    if ! command -v redis-server >/dev/null; then
+      echo "scripts/test.sh: installing Redis" >&2
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    echo "scripts/test.sh: starting Redis on 127.0.0.1:$REDIS_PORT" >&2
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes >/dev/null
+    for _ in $(seq 30); do
+      redis_ready && break
+      sleep 1
+    done
+    redis_ready || { echo "scripts/test.sh: Redis is not answering on 127.0.0.1:$REDIS_PORT after 30 s" >&2; exit 1; }
+  fi
+  export TESSERA_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 fi
 
 cargo test --workspace "$@"

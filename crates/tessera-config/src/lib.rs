@@ -21,6 +21,9 @@
 //! | `TESSERA_DATA_DIR` | data directory | `./tessera-data` |
 //! | `DATABASE_URL` | `postgres://...` selects PostgreSQL; unset: SQLite in the data dir | unset |
 //! | `TESSERA_DATABASE_POOL_SIZE` | PostgreSQL connections | `10` |
+//! | `REDIS_URL` | `redis://...`: share the deny-list, throttle counters and revocation broadcast across instances | unset |
+//! | `TESSERA_REDIS_PREFIX` | prefix of every Redis key and channel Tessera uses | `tessera:` |
+//! | `TESSERA_REDIS_FALLBACK` | when Redis is unreachable: `closed` refuses authenticated requests (503); `database` checks revocations from the database instead | `closed` |
 //! | `TESSERA_BIND` | server listen address | `127.0.0.1:8080` |
 //! | `TESSERA_LOGIN_MAX_FAILURES` | failed logins per account before lockout | `5` |
 //! | `TESSERA_LOGIN_LOCKOUT` | lockout window | `15m` |
@@ -136,6 +139,20 @@ pub struct ServerSettings {
     pub log_format: LogFormat,
 }
 
+/// What the server does while Redis is unreachable (`TESSERA_REDIS_FALLBACK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisFallback {
+    /// Fail closed: authenticated requests and the credential endpoints answer 503 until Redis is
+    /// back (`closed`, the default).
+    Closed,
+    /// Keep serving: revocations are picked up by polling the database (every 100 ms while Redis
+    /// is down) and throttling counts in each instance's memory (`database`).
+    Database,
+}
+
+/// Default prefix of Redis keys and channels.
+pub const DEFAULT_REDIS_PREFIX: &str = "tessera:";
+
 /// Default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
@@ -163,6 +180,15 @@ pub struct Config {
     pub database_url: Option<Secret>,
     /// Connections in the PostgreSQL pool (`TESSERA_DATABASE_POOL_SIZE`).
     pub database_pool_size: u32,
+    /// `REDIS_URL`: shared state for many instances (deny-list entries, throttle counters,
+    /// revocation broadcast); unset means each instance keeps them in memory. A secret: it may
+    /// carry a password.
+    pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key and channel (`TESSERA_REDIS_PREFIX`), so that several
+    /// deployments (or tests) can share one Redis.
+    pub redis_prefix: String,
+    /// What happens while Redis is unreachable (`TESSERA_REDIS_FALLBACK`).
+    pub redis_fallback: RedisFallback,
     /// Keys that no longer sign but still verify (rotation), each with its algorithm
     /// (`JWT_PREVIOUS_KEY_FILES`).
     pub previous_keys: Vec<(Algorithm, PathBuf)>,
@@ -390,6 +416,45 @@ impl Config {
             }
         };
         let database_pool_size = number_var(vars, "TESSERA_DATABASE_POOL_SIZE", 1)?.unwrap_or(10);
+        let redis_url = match vars.get("REDIS_URL") {
+            None | Some("") => None,
+            Some(url) if url.starts_with("redis://") => {
+                Some(Secret::new(url.as_bytes().to_vec()))
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "REDIS_URL",
+                    "only redis:// URLs are supported (no TLS: keep Redis on a private network); unset it to keep shared state in memory",
+                ))
+            }
+        };
+        let redis_prefix = vars
+            .get("TESSERA_REDIS_PREFIX")
+            .unwrap_or(DEFAULT_REDIS_PREFIX)
+            .to_owned();
+        if redis_prefix.len() > 64
+            || !redis_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+        {
+            return Err(invalid(
+                "TESSERA_REDIS_PREFIX",
+                "use at most 64 of the characters A-Z a-z 0-9 - _ : .",
+            ));
+        }
+        let redis_fallback = match vars.get("TESSERA_REDIS_FALLBACK") {
+            None | Some("closed") => RedisFallback::Closed,
+            Some("database") => RedisFallback::Database,
+            Some(other) => {
+                return Err(invalid(
+                    "TESSERA_REDIS_FALLBACK",
+                    format!(
+                        "`{}` is not `closed` or `database`",
+                        other.chars().take(16).collect::<String>()
+                    ),
+                ))
+            }
+        };
         let server = ServerSettings {
             bind: vars.get("TESSERA_BIND").unwrap_or(DEFAULT_BIND).to_owned(),
             login_max_failures: number_var(vars, "TESSERA_LOGIN_MAX_FAILURES", 1)?.unwrap_or(5),
@@ -426,6 +491,9 @@ impl Config {
             data_dir,
             database_url,
             database_pool_size,
+            redis_url,
+            redis_prefix,
+            redis_fallback,
             previous_keys,
             server,
         })
@@ -602,6 +670,34 @@ mod tests {
             var_of(config(&[("TESSERA_DATABASE_POOL_SIZE", "0")]).unwrap_err()),
             "TESSERA_DATABASE_POOL_SIZE"
         );
+    }
+
+    #[test]
+    fn redis_settings() {
+        let c = config(&[]).unwrap();
+        assert!(c.redis_url.is_none());
+        assert_eq!(c.redis_prefix, "tessera:");
+        assert_eq!(c.redis_fallback, RedisFallback::Closed);
+        let c = config(&[
+            ("REDIS_URL", "redis://:sekrit@cache:6379/2"),
+            ("TESSERA_REDIS_PREFIX", "prod-eu:"),
+            ("TESSERA_REDIS_FALLBACK", "database"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.redis_url.as_ref().unwrap().expose(),
+            b"redis://:sekrit@cache:6379/2"
+        );
+        assert_eq!(c.redis_prefix, "prod-eu:");
+        assert_eq!(c.redis_fallback, RedisFallback::Database);
+        assert!(!format!("{c:?}").contains("sekrit"));
+        for (var, value) in [
+            ("REDIS_URL", "memcached://x"),
+            ("TESSERA_REDIS_PREFIX", "has space"),
+            ("TESSERA_REDIS_FALLBACK", "open"),
+        ] {
+            assert_eq!(var_of(config(&[(var, value)]).unwrap_err()), var);
+        }
     }
 
     #[test]

@@ -14,13 +14,15 @@ use tessera_store::Store;
 use tessera_token::{Clock, SystemClock, TokenIssuer, Verifier};
 use tokio::net::TcpListener;
 
-use crate::denylist::{DenyList, SYNC_INTERVAL};
+use crate::denylist::{DenyList, SharedDenyList, FALLBACK_SYNC_INTERVAL, SYNC_INTERVAL};
 use crate::error::ApiError;
 use crate::layers::{edge, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::shared::{first_subscription, follow_revocations};
 use crate::state::AppState;
-use crate::throttle::{IpRateLimiter, LoginThrottle};
+use crate::throttle::{IpRateLimiter, LoginThrottle, SharedCounters};
+use tessera_store::redis::{RedisState, RevocationFeed};
 
 /// Argon2id hashes allowed in flight at once: enough to keep every core busy, no more, so a
 /// login flood queues instead of exhausting memory (19 MiB each).
@@ -28,9 +30,8 @@ fn default_password_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
-/// The durable record is purged of expired sessions and revocations every this many deny-list
-/// syncs (10 minutes).
-const PURGE_EVERY_TICKS: u64 = 600;
+/// The durable record is purged of expired sessions and revocations this often.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Deletes sessions and revocations whose tokens have all expired, so the database does not grow
 /// without bound. Failures are logged and retried at the next round.
@@ -63,6 +64,20 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, tessera_store
         }
         None => Ok(Arc::new(SqliteStore::open(&config.data_dir).await?)),
     }
+}
+
+/// Prepares the connection to the shared Redis when `REDIS_URL` is set.
+///
+/// # Errors
+/// [`tessera_store::StoreError::Redis`] if the URL is not a valid Redis URL (an unreachable
+/// Redis is not an error: the server starts, refuses what needs it, and keeps reconnecting).
+pub fn open_redis(config: &Config) -> Result<Option<RedisState>, tessera_store::StoreError> {
+    let Some(url) = &config.redis_url else {
+        return Ok(None);
+    };
+    let url = std::str::from_utf8(url.expose())
+        .map_err(|_| tessera_store::StoreError::Redis("REDIS_URL is not UTF-8".into()))?;
+    RedisState::new(url, &config.redis_prefix).map(Some)
 }
 
 /// What tests (and embedders) may replace.
@@ -111,6 +126,8 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// The revocation subscription opened at start, handed to the task that follows it.
+    feed: Option<RevocationFeed>,
 }
 
 impl std::fmt::Debug for App {
@@ -141,11 +158,28 @@ impl App {
         tracing::info!(backend = store.backend(), "store opened");
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let metrics = Arc::new(Metrics::default());
-        let deny_list = Arc::new(
-            DenyList::load(store.clone(), metrics.clone(), clock.now())
-                .await
-                .map_err(StartError::DenyList)?,
-        );
+        let redis = open_redis(&config)?;
+        let mut deny_list = DenyList::load(store.clone(), metrics.clone(), clock.now())
+            .await
+            .map_err(StartError::DenyList)?;
+        let mut feed = None;
+        if let Some(redis) = &redis {
+            deny_list =
+                deny_list.with_shared(SharedDenyList::new(redis.clone(), config.redis_fallback));
+            feed = first_subscription(redis).await;
+            // Subscribed before anything is served, so this instance misses no broadcast; the
+            // following task catches up with the database and marks it connected.
+            deny_list.set_connected(false);
+            if feed.is_some() {
+                deny_list
+                    .sync(clock.now())
+                    .await
+                    .map_err(StartError::DenyList)?;
+                deny_list.set_connected(true);
+                tracing::info!(prefix = %config.redis_prefix, fallback = ?config.redis_fallback, "shared state in Redis");
+            }
+        }
+        let deny_list = Arc::new(deny_list);
         let issuer = TokenIssuer::new(signing, &config.issuer, &config.audience, config.access_ttl)
             .with_clock(clock.clone());
         let verifier = Verifier::new(keys.clone(), &config.issuer, &config.audience)
@@ -162,11 +196,21 @@ impl App {
                 address: config.server.bind.clone(),
                 source,
             })?;
-        let login_throttle = Arc::new(LoginThrottle::new(
+        let mut login_throttle = LoginThrottle::new(
             config.server.login_max_failures,
             config.server.login_lockout,
-        ));
-        let ip_limiter = Arc::new(IpRateLimiter::new(config.server.rate_limit_per_ip));
+        );
+        let mut ip_limiter = IpRateLimiter::new(config.server.rate_limit_per_ip);
+        if let Some(redis) = &redis {
+            let shared = SharedCounters {
+                redis: redis.clone(),
+                fallback: config.redis_fallback,
+            };
+            login_throttle = login_throttle.with_shared(shared.clone());
+            ip_limiter = ip_limiter.with_shared(shared);
+        }
+        let login_throttle = Arc::new(login_throttle);
+        let ip_limiter = Arc::new(ip_limiter);
         let state = AppState {
             config: Arc::new(config),
             keys,
@@ -191,6 +235,7 @@ impl App {
             listener,
             router,
             state,
+            feed,
         })
     }
 
@@ -220,19 +265,40 @@ impl App {
         let clock = self.state.clock.clone();
         let store = self.state.store.clone();
         let sync = tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(SYNC_INTERVAL);
-            let mut ticks: u64 = 0;
+            // Ticks fast so that, while Redis is down with the `database` fallback, revocations
+            // are polled every FALLBACK_SYNC_INTERVAL; otherwise one sync per SYNC_INTERVAL.
+            let mut ticker = tokio::time::interval(FALLBACK_SYNC_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_sync = std::time::Instant::now();
+            let mut last_purge = std::time::Instant::now();
             loop {
                 ticker.tick().await;
+                if last_sync.elapsed() < SYNC_INTERVAL && !deny_list.polls_fast() {
+                    continue;
+                }
+                last_sync = std::time::Instant::now();
                 if let Err(err) = deny_list.sync(clock.now()).await {
                     tracing::warn!(error = %err, "deny-list sync failed; checks fail closed once it is stale");
                 }
-                ticks += 1;
-                if ticks % PURGE_EVERY_TICKS == 0 {
+                if last_purge.elapsed() >= PURGE_INTERVAL {
+                    last_purge = std::time::Instant::now();
                     purge_expired(store.as_ref(), clock.now()).await;
                 }
             }
         });
+        let follow = self
+            .state
+            .deny_list
+            .shared()
+            .map(|shared| shared.redis.clone())
+            .map(|redis| {
+                tokio::spawn(follow_revocations(
+                    self.state.deny_list.clone(),
+                    redis,
+                    self.state.clock.clone(),
+                    self.feed,
+                ))
+            });
         if let Ok(address) = self.listener.local_addr() {
             tracing::info!(%address, "listening");
         }
@@ -244,6 +310,9 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await;
         sync.abort();
+        if let Some(follow) = follow {
+            follow.abort();
+        }
         served
     }
 }

@@ -6,12 +6,22 @@
 //! ([`DenyList::sync`], every [`SYNC_INTERVAL`]) picks up revocations recorded by other processes
 //! sharing the database (such as `tessera user disable`) and forgets expired entries.
 //!
-//! Fail closed: if the cache has not been synchronised with the store for [`MAX_STALENESS`], the
-//! check cannot be trusted and [`DenyList::check`] refuses.
+//! With Redis ([`SharedDenyList`]), a revocation is also stored in Redis with a TTL and broadcast;
+//! every instance applies broadcasts as they arrive (`crate::shared`), so a revocation made on
+//! one instance is enforced by all of them within milliseconds, and the database poll is only the
+//! backstop.
+//!
+//! Fail closed: if the cache has not been synchronised with the store for [`MAX_STALENESS`], or
+//! it follows Redis and has lost its connection (unless `TESSERA_REDIS_FALLBACK=database`, which
+//! polls the database every [`FALLBACK_SYNC_INTERVAL`] instead), the check cannot be trusted and
+//! [`DenyList::check`] refuses.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use tessera_config::RedisFallback;
+use tessera_store::redis::{Broadcast, RedisState};
 use tessera_store::{Revocation, RevocationKind, Store};
 use tessera_token::AccessClaims;
 
@@ -21,8 +31,36 @@ use crate::metrics::Metrics;
 /// How often the cache is synchronised with the store.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often the cache is synchronised with the store while Redis, which normally brings
+/// revocations at once, is unreachable and `TESSERA_REDIS_FALLBACK=database`.
+pub const FALLBACK_SYNC_INTERVAL: Duration = Duration::from_millis(100);
+
 /// How stale the cache may be before checks are refused.
 pub const MAX_STALENESS: Duration = Duration::from_secs(10);
+
+/// The Redis side of the deny-list: where revocations are stored with a TTL and broadcast, and
+/// whether this instance is currently receiving the broadcasts.
+#[derive(Debug)]
+pub struct SharedDenyList {
+    /// The shared Redis.
+    pub redis: RedisState,
+    /// Refuse (503) or poll the database while Redis cannot be reached.
+    pub fallback: RedisFallback,
+    /// Whether the subscription to the broadcast is up (set by the task that follows it).
+    connected: AtomicBool,
+}
+
+impl SharedDenyList {
+    /// A shared deny-list over `redis`, not yet connected.
+    #[must_use]
+    pub fn new(redis: RedisState, fallback: RedisFallback) -> Self {
+        SharedDenyList {
+            redis,
+            fallback,
+            connected: AtomicBool::new(false),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Entries {
@@ -89,6 +127,7 @@ pub struct DenyList {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     entries: RwLock<Entries>,
+    shared: Option<SharedDenyList>,
 }
 
 impl std::fmt::Debug for DenyList {
@@ -119,7 +158,61 @@ impl DenyList {
             store,
             metrics,
             entries: RwLock::new(entries),
+            shared: None,
         })
+    }
+
+    /// Follows (and publishes to) the shared deny-list in Redis.
+    #[must_use]
+    pub fn with_shared(mut self, shared: SharedDenyList) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// The Redis side, if any.
+    #[must_use]
+    pub fn shared(&self) -> Option<&SharedDenyList> {
+        self.shared.as_ref()
+    }
+
+    /// The durable store behind the cache.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Records whether the broadcast subscription is up.
+    pub fn set_connected(&self, connected: bool) {
+        if let Some(shared) = &self.shared {
+            shared.connected.store(connected, Ordering::Release);
+            self.metrics.redis_connected(connected);
+        }
+    }
+
+    /// Whether Redis is configured but its broadcast is not being received.
+    #[must_use]
+    pub fn redis_disconnected(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|shared| !shared.connected.load(Ordering::Acquire))
+    }
+
+    /// Whether the database should be polled every [`FALLBACK_SYNC_INTERVAL`]: Redis is down and
+    /// the fallback is `database`.
+    #[must_use]
+    pub fn polls_fast(&self) -> bool {
+        self.redis_disconnected()
+            && self
+                .shared
+                .as_ref()
+                .is_some_and(|shared| shared.fallback == RedisFallback::Database)
+    }
+
+    /// Applies a revocation broadcast by an instance (this one included: applying is idempotent).
+    pub fn apply_broadcast(&self, broadcast: Broadcast, now_ms: u64) {
+        self.metrics
+            .revocation_propagated(now_ms.saturating_sub(broadcast.published_at_ms));
+        self.write().apply(0, broadcast.revocation);
     }
 
     /// Records a revocation: durably in the store, then in the cache.
@@ -133,10 +226,26 @@ impl DenyList {
             RevocationKind::Session => "session",
             RevocationKind::User => "user",
         });
-        let mut entries = self.write();
         // The store assigned a sequence number we do not know; the next sync re-reads it, which
         // is harmless (applying is idempotent).
-        entries.apply(0, revocation);
+        self.write().apply(0, revocation.clone());
+        if let Some(shared) = &self.shared {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| {
+                    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+                });
+            let now = now_ms / 1000;
+            if let Err(err) = shared
+                .redis
+                .publish_revocation(&revocation, now, now_ms)
+                .await
+            {
+                // Recorded durably and enforced here; other instances read it from the database
+                // within SYNC_INTERVAL, or refuse while they cannot reach Redis either.
+                tracing::warn!(error = %err, "revocation recorded but not broadcast through Redis; other instances pick it up from the database");
+            }
+        }
         Ok(())
     }
 
@@ -153,6 +262,14 @@ impl DenyList {
             return Err(ApiError::Unavailable(
                 "revocation status cannot be checked right now; try again",
             ));
+        }
+        if let Some(shared) = &self.shared {
+            if shared.fallback == RedisFallback::Closed && !shared.connected.load(Ordering::Acquire)
+            {
+                return Err(ApiError::Unavailable(
+                    "revocation status cannot be checked: the shared deny-list (Redis) is unreachable; try again",
+                ));
+            }
         }
         if entries.tokens.contains_key(&claims.jti) {
             return Ok(Some(Denial::Token));
@@ -202,6 +319,20 @@ impl DenyList {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every live revocation in the durable store (to rebuild Redis from).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn durable_revocations(&self, now: u64) -> Result<Vec<Revocation>, ApiError> {
+        Ok(self
+            .store
+            .live_revocations(now)
+            .await?
+            .into_iter()
+            .map(|(_, revocation)| revocation)
+            .collect())
     }
 
     /// Whether the cache was synchronised recently enough to be trusted (for readiness).

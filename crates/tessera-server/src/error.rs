@@ -179,6 +179,10 @@ impl From<tessera_store::StoreError> for ApiError {
                 tracing::warn!(error = %inner, "store unavailable");
                 ApiError::Unavailable("the data store is not answering; try again")
             }
+            tessera_store::StoreError::Redis(inner) => {
+                tracing::warn!(error = %inner, "Redis unavailable");
+                ApiError::Unavailable("the shared state (Redis) is not answering; try again")
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

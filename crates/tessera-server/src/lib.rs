@@ -14,6 +14,8 @@
 //! - [`app`]: building and running the server.
 //! - [`state`]: what every handler shares.
 //! - [`denylist`]: the in-process revocation cache over the durable record in the store.
+//! - [`shared`]: following the revocation broadcast in Redis (with `REDIS_URL`), and rebuilding
+//!   Redis's deny-list from the database when Redis lost it.
 //! - [`credentials`]: refresh tokens, session ids, CSRF tokens and client credentials: random
 //!   values and their digests.
 //! - [`cookies`]: the `Set-Cookie` headers.
@@ -33,6 +35,7 @@ pub mod layers;
 pub mod metrics;
 pub mod profiles;
 pub mod routes;
+pub mod shared;
 pub mod state;
 pub mod throttle;
 

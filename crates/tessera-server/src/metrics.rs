@@ -36,6 +36,10 @@ pub const VERIFICATION_FAILURE_REASONS: [&str; 19] = [
     "malformed_header",
 ];
 
+/// Upper bounds of the revocation-propagation buckets, in seconds.
+const PROPAGATION_BUCKETS: [f64; 10] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
 /// Kinds of revocation, as labels.
 pub const REVOCATION_KINDS: [&str; 3] = ["token", "session", "user"];
 
@@ -57,6 +61,11 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    /// 0: no Redis configured; 1: configured, disconnected; 2: connected.
+    redis_state: AtomicU64,
+    propagation_buckets: [AtomicU64; PROPAGATION_BUCKETS.len()],
+    propagation_count: AtomicU64,
+    propagation_sum_millis: AtomicU64,
 }
 
 /// What happened at a login attempt.
@@ -129,6 +138,30 @@ impl Metrics {
         bump(&self.latency_count);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Records whether the Redis broadcast subscription is up.
+    pub fn redis_connected(&self, connected: bool) {
+        self.redis_state
+            .store(if connected { 2 } else { 1 }, Ordering::Relaxed);
+    }
+
+    /// Records how long a broadcast revocation took from its publisher to this instance.
+    pub fn revocation_propagated(&self, millis: u64) {
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "milliseconds below 2^53 convert exactly"
+        )]
+        let seconds = millis as f64 / 1000.0;
+        if let Some(bucket) = PROPAGATION_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+        {
+            bump(&self.propagation_buckets[bucket]);
+        }
+        bump(&self.propagation_count);
+        self.propagation_sum_millis
+            .fetch_add(millis, Ordering::Relaxed);
     }
 
     /// The metrics in the Prometheus text format.
@@ -252,6 +285,44 @@ impl Metrics {
         let sum = load(&self.latency_sum_micros) as f64 / 1e6;
         let _ = writeln!(out, "tessera_http_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "tessera_http_request_duration_seconds_count {count}");
+        let redis_state = load(&self.redis_state);
+        if redis_state > 0 {
+            let _ = writeln!(
+                out,
+                "# HELP tessera_redis_connected Whether the revocation broadcast (Redis) is being received."
+            );
+            let _ = writeln!(out, "# TYPE tessera_redis_connected gauge");
+            let _ = writeln!(
+                out,
+                "tessera_redis_connected {}",
+                u8::from(redis_state == 2)
+            );
+            let _ = writeln!(out, "# HELP tessera_revocation_propagation_seconds Time from a revocation's broadcast by any instance to its arrival here (publisher's and this machine's clocks).");
+            let _ = writeln!(
+                out,
+                "# TYPE tessera_revocation_propagation_seconds histogram"
+            );
+            let mut cumulative = 0;
+            for (bound, counter) in PROPAGATION_BUCKETS.iter().zip(&self.propagation_buckets) {
+                cumulative += load(counter);
+                let _ = writeln!(
+                    out,
+                    "tessera_revocation_propagation_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let count = load(&self.propagation_count);
+            let _ = writeln!(
+                out,
+                "tessera_revocation_propagation_seconds_bucket{{le=\"+Inf\"}} {count}"
+            );
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "a latency sum in seconds needs no 53-bit precision"
+            )]
+            let sum = load(&self.propagation_sum_millis) as f64 / 1e3;
+            let _ = writeln!(out, "tessera_revocation_propagation_seconds_sum {sum}");
+            let _ = writeln!(out, "tessera_revocation_propagation_seconds_count {count}");
+        }
         out
     }
 }

@@ -10,10 +10,16 @@
 //!   applies it before the handler reads the body.
 //!
 //! Both count in fixed windows of the injected clock ([`AppState::clock`]), so tests step time
-//! instead of sleeping. Both live in this process's memory, behind a mutex that is never held
-//! across an `.await`; a shared backend (Redis) can replace the tables later without changing the
-//! handlers. Both tables are bounded: expired entries are swept once per window, and a full table
-//! evicts the entries that matter least (see each type) instead of growing or refusing everyone.
+//! instead of sleeping. Without `REDIS_URL` they live in this process's memory, behind a mutex
+//! that is never held across an `.await`; both tables are bounded: expired entries are swept once
+//! per window, and a full table evicts the entries that matter least (see each type) instead of
+//! growing or refusing everyone.
+//!
+//! With `REDIS_URL` ([`SharedCounters`]) the same windows are counted in Redis by atomic scripts,
+//! so every instance sees every attempt: five failures spread over three instances lock the
+//! account everywhere. If Redis cannot be reached, the credential endpoints answer 503 (fail
+//! closed), or, with `TESSERA_REDIS_FALLBACK=database`, count in this process's memory until
+//! Redis is back.
 
 use aws_lc_rs::digest;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -23,8 +29,44 @@ use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use tessera_config::RedisFallback;
+use tessera_store::redis::{LoginAttempt, RedisState};
+
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Counters kept in Redis, shared by every instance, and what to do while Redis fails.
+#[derive(Debug, Clone)]
+pub struct SharedCounters {
+    /// The shared Redis.
+    pub redis: RedisState,
+    /// Refuse (503) or count locally while Redis cannot be reached.
+    pub fallback: RedisFallback,
+}
+
+impl SharedCounters {
+    /// What to do about a Redis failure: the 503 to answer (fail closed), or `None` to count
+    /// locally instead (fallback).
+    fn on_failure(&self, err: &tessera_store::StoreError, what: &'static str) -> Option<ApiError> {
+        tracing::debug!(error = %err, what, "shared counter unavailable");
+        match self.fallback {
+            RedisFallback::Closed => Some(ApiError::Unavailable(
+                "the shared throttle counters (Redis) are unreachable; try again",
+            )),
+            RedisFallback::Database => None,
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
 
 /// Most accounts [`LoginThrottle`] tracks at once (about 60 bytes each).
 pub const MAX_TRACKED_ACCOUNTS: usize = 100_000;
@@ -152,6 +194,7 @@ pub struct LoginThrottle {
     lockout: u64,
     capacity: usize,
     table: Mutex<Table<AccountKey, Failures>>,
+    shared: Option<SharedCounters>,
 }
 
 impl LoginThrottle {
@@ -170,7 +213,15 @@ impl LoginThrottle {
             lockout: lockout.max(1),
             capacity: capacity.max(8),
             table: Mutex::new(Table::default()),
+            shared: None,
         }
+    }
+
+    /// Counts in Redis, shared by every instance, instead of in this process.
+    #[must_use]
+    pub fn with_shared(mut self, shared: SharedCounters) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Starts a login attempt for `username` at `now`: counts it as a failure until
@@ -178,10 +229,35 @@ impl LoginThrottle {
     /// counted in the account's window (so the caller knows when this one, if it fails, locks the
     /// account: when the count equals `max_failures`).
     ///
+    /// The inner `Err` is the seconds until the window ends (at least 1), for `Retry-After`, if
+    /// the account is locked; the attempt is then not counted and the password must not be
+    /// checked.
+    ///
     /// # Errors
-    /// The seconds until the window ends (at least 1), for `Retry-After`, if the account is
-    /// locked; the attempt is then not counted and the password must not be checked.
-    pub fn attempt(&self, username: &str, now: u64) -> Result<u32, u64> {
+    /// [`ApiError::Unavailable`] if the shared counters cannot be reached and the fallback is
+    /// `closed`.
+    pub async fn attempt(&self, username: &str, now: u64) -> Result<Result<u32, u64>, ApiError> {
+        if let Some(shared) = &self.shared {
+            let account = hex(&account_key(username));
+            match shared
+                .redis
+                .login_attempt(&account, now, self.max_failures, self.lockout)
+                .await
+            {
+                Ok(LoginAttempt::Counted(count)) => return Ok(Ok(count)),
+                Ok(LoginAttempt::Locked(retry_after)) => return Ok(Err(retry_after)),
+                Err(err) => {
+                    if let Some(refusal) = shared.on_failure(&err, "login attempts") {
+                        return Err(refusal);
+                    }
+                }
+            }
+        }
+        Ok(self.attempt_locally(username, now))
+    }
+
+    /// [`LoginThrottle::attempt`] in this process's table.
+    fn attempt_locally(&self, username: &str, now: u64) -> Result<u32, u64> {
         let key = account_key(username);
         let (max_failures, lockout) = (self.max_failures, self.lockout);
         let mut table = lock(&self.table);
@@ -217,10 +293,22 @@ impl LoginThrottle {
         Ok(1)
     }
 
-    /// Records a successful login for `username`: its count is reset.
-    pub fn record_success(&self, username: &str) {
+    /// Records a successful login for `username`: its count is reset (in Redis too, when shared;
+    /// a failure there is logged and otherwise ignored: the count then expires with its window).
+    pub async fn record_success(&self, username: &str) {
+        let key = self.forget_locally(username);
+        if let Some(shared) = &self.shared {
+            if let Err(err) = shared.redis.login_success(&hex(&key)).await {
+                tracing::warn!(error = %err, "could not reset the shared failed-login count");
+            }
+        }
+    }
+
+    /// Forgets `username`'s attempts in this process's table; returns its key.
+    fn forget_locally(&self, username: &str) -> AccountKey {
         let key = account_key(username);
         lock(&self.table).entries.remove(&key);
+        key
     }
 
     /// How many accounts are tracked (for metrics and tests).
@@ -280,6 +368,7 @@ pub struct IpRateLimiter {
     limit: u32,
     capacity: usize,
     table: Mutex<Table<IpAddr, Window>>,
+    shared: Option<SharedCounters>,
 }
 
 impl IpRateLimiter {
@@ -296,14 +385,55 @@ impl IpRateLimiter {
             limit,
             capacity: capacity.max(8),
             table: Mutex::new(Table::default()),
+            shared: None,
         }
     }
 
-    /// Counts a request from `ip` at `now`.
+    /// Counts in Redis, shared by every instance, instead of in this process.
+    #[must_use]
+    pub fn with_shared(mut self, shared: SharedCounters) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Counts a request from `ip` at `now`. The inner `Err` ([`RateLimited`]) says the address
+    /// has made more than the limit in its window.
     ///
     /// # Errors
-    /// [`RateLimited`] if the address has made more than the limit in its window.
-    pub fn check(&self, ip: IpAddr, now: u64) -> Result<(), RateLimited> {
+    /// [`ApiError::Unavailable`] if the shared counters cannot be reached and the fallback is
+    /// `closed`.
+    pub async fn check(&self, ip: IpAddr, now: u64) -> Result<Result<(), RateLimited>, ApiError> {
+        if self.limit == 0 {
+            return Ok(Ok(()));
+        }
+        if let Some(shared) = &self.shared {
+            match shared
+                .redis
+                .address_hit(&client_key(ip).to_string(), now, RATE_WINDOW)
+                .await
+            {
+                Ok((count, retry_after)) => {
+                    return Ok(if count > self.limit {
+                        Err(RateLimited {
+                            retry_after,
+                            first_refusal: count == self.limit.saturating_add(1),
+                        })
+                    } else {
+                        Ok(())
+                    });
+                }
+                Err(err) => {
+                    if let Some(refusal) = shared.on_failure(&err, "requests per address") {
+                        return Err(refusal);
+                    }
+                }
+            }
+        }
+        Ok(self.check_locally(ip, now))
+    }
+
+    /// [`IpRateLimiter::check`] in this process's table.
+    fn check_locally(&self, ip: IpAddr, now: u64) -> Result<(), RateLimited> {
         if self.limit == 0 {
             return Ok(());
         }
@@ -391,7 +521,7 @@ impl FromRequestParts<AppState> for RateLimitedPeer {
             .get::<ConnectInfo<SocketAddr>>()
             .copied()
             .ok_or_else(|| ApiError::Internal("no client address (connect info)".into()))?;
-        if let Err(refusal) = state.ip_limiter.check(peer.ip(), state.now()) {
+        if let Err(refusal) = state.ip_limiter.check(peer.ip(), state.now()).await? {
             state.metrics.rate_limited();
             if refusal.first_refusal {
                 tracing::warn!(
@@ -424,28 +554,32 @@ mod tests {
 
     fn fail(throttle: &LoginThrottle, username: &str, now: u64, times: u32) {
         for _ in 0..times {
-            throttle.attempt(username, now).unwrap();
+            throttle.attempt_locally(username, now).unwrap();
         }
     }
 
     #[test]
     fn locks_after_max_failures_until_the_window_from_the_first_failure_ends() {
         let throttle = LoginThrottle::new(3, 900);
-        assert_eq!(throttle.attempt("alice", T0), Ok(1));
-        assert_eq!(throttle.attempt("alice", T0 + 100), Ok(2));
-        assert_eq!(throttle.attempt("alice", T0 + 200), Ok(3));
-        assert_eq!(throttle.attempt("alice", T0 + 200), Err(700));
-        assert_eq!(throttle.attempt("alice", T0 + 899), Err(1));
+        assert_eq!(throttle.attempt_locally("alice", T0), Ok(1));
+        assert_eq!(throttle.attempt_locally("alice", T0 + 100), Ok(2));
+        assert_eq!(throttle.attempt_locally("alice", T0 + 200), Ok(3));
+        assert_eq!(throttle.attempt_locally("alice", T0 + 200), Err(700));
+        assert_eq!(throttle.attempt_locally("alice", T0 + 899), Err(1));
         // Refused attempts are not counted and do not extend the lockout.
-        assert_eq!(throttle.attempt("alice", T0 + 900), Ok(1));
+        assert_eq!(throttle.attempt_locally("alice", T0 + 900), Ok(1));
     }
 
     #[test]
     fn failures_older_than_the_window_are_forgotten() {
         let throttle = LoginThrottle::new(3, 900);
         fail(&throttle, "alice", T0, 2);
-        assert_eq!(throttle.attempt("alice", T0 + 900), Ok(1), "new window");
-        assert_eq!(throttle.attempt("alice", T0 + 901), Ok(2));
+        assert_eq!(
+            throttle.attempt_locally("alice", T0 + 900),
+            Ok(1),
+            "new window"
+        );
+        assert_eq!(throttle.attempt_locally("alice", T0 + 901), Ok(2));
     }
 
     #[test]
@@ -453,26 +587,26 @@ mod tests {
         let throttle = LoginThrottle::new(2, 60);
         fail(&throttle, "Alice", T0, 1);
         fail(&throttle, "ALICE", T0, 1);
-        assert!(throttle.attempt("alice", T0).is_err());
-        assert_eq!(throttle.attempt("bob", T0), Ok(1));
+        assert!(throttle.attempt_locally("alice", T0).is_err());
+        assert_eq!(throttle.attempt_locally("bob", T0), Ok(1));
     }
 
     #[test]
     fn a_success_resets_the_count() {
         let throttle = LoginThrottle::new(3, 900);
         fail(&throttle, "alice", T0, 2);
-        assert_eq!(throttle.attempt("alice", T0), Ok(3));
-        throttle.record_success("alice");
+        assert_eq!(throttle.attempt_locally("alice", T0), Ok(3));
+        throttle.forget_locally("alice");
         assert!(throttle.is_empty());
         fail(&throttle, "alice", T0, 2);
-        assert_eq!(throttle.attempt("alice", T0), Ok(3), "not locked");
+        assert_eq!(throttle.attempt_locally("alice", T0), Ok(3), "not locked");
     }
 
     #[test]
     fn account_table_stays_within_its_capacity() {
         let throttle = LoginThrottle::with_capacity(3, 900, 64);
         for n in 0..1_000 {
-            throttle.attempt(&format!("user{n}"), T0).unwrap();
+            throttle.attempt_locally(&format!("user{n}"), T0).unwrap();
             assert!(throttle.len() <= 64);
         }
     }
@@ -482,20 +616,25 @@ mod tests {
         let throttle = LoginThrottle::with_capacity(2, 900, 16);
         fail(&throttle, "victim", T0, 2);
         for n in 0..100 {
-            throttle.attempt(&format!("probe{n}"), T0 + 1).unwrap();
+            throttle
+                .attempt_locally(&format!("probe{n}"), T0 + 1)
+                .unwrap();
         }
         assert!(throttle.len() <= 16);
-        assert!(throttle.attempt("victim", T0 + 2).is_err(), "still locked");
+        assert!(
+            throttle.attempt_locally("victim", T0 + 2).is_err(),
+            "still locked"
+        );
     }
 
     #[test]
     fn expired_accounts_are_swept() {
         let throttle = LoginThrottle::new(3, 60);
         for n in 0..100 {
-            throttle.attempt(&format!("user{n}"), T0).unwrap();
+            throttle.attempt_locally(&format!("user{n}"), T0).unwrap();
         }
         assert_eq!(throttle.len(), 100);
-        throttle.attempt("late", T0 + 60).unwrap();
+        throttle.attempt_locally("late", T0 + 60).unwrap();
         assert_eq!(throttle.len(), 1);
     }
 
@@ -504,25 +643,25 @@ mod tests {
         let limiter = IpRateLimiter::new(3);
         let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
         for _ in 0..3 {
-            limiter.check(ip, T0 + 10).unwrap();
+            limiter.check_locally(ip, T0 + 10).unwrap();
         }
         assert_eq!(
-            limiter.check(ip, T0 + 20),
+            limiter.check_locally(ip, T0 + 20),
             Err(RateLimited {
                 retry_after: 50,
                 first_refusal: true
             })
         );
         assert_eq!(
-            limiter.check(ip, T0 + 69),
+            limiter.check_locally(ip, T0 + 69),
             Err(RateLimited {
                 retry_after: 1,
                 first_refusal: false
             })
         );
         let other = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
-        limiter.check(other, T0 + 20).unwrap();
-        limiter.check(ip, T0 + 70).unwrap();
+        limiter.check_locally(other, T0 + 20).unwrap();
+        limiter.check_locally(ip, T0 + 70).unwrap();
     }
 
     #[test]
@@ -530,7 +669,7 @@ mod tests {
         let limiter = IpRateLimiter::new(0);
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for _ in 0..10_000 {
-            limiter.check(ip, T0).unwrap();
+            limiter.check_locally(ip, T0).unwrap();
         }
         assert!(limiter.is_empty());
     }
@@ -541,28 +680,31 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        limiter.check(a, T0).unwrap();
-        assert!(limiter.check(b, T0).is_err(), "same /64");
-        limiter.check(c, T0).unwrap();
+        limiter.check_locally(a, T0).unwrap();
+        assert!(limiter.check_locally(b, T0).is_err(), "same /64");
+        limiter.check_locally(c, T0).unwrap();
         let v4: IpAddr = "192.0.2.7".parse().unwrap();
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        limiter.check(v4, T0).unwrap();
-        assert!(limiter.check(mapped, T0).is_err());
+        limiter.check_locally(v4, T0).unwrap();
+        assert!(limiter.check_locally(mapped, T0).is_err());
     }
 
     #[test]
     fn address_table_stays_within_its_capacity_and_keeps_counting() {
         let limiter = IpRateLimiter::with_capacity(2, 64);
         let busy = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
-        limiter.check(busy, T0 + 5).unwrap();
-        limiter.check(busy, T0 + 5).unwrap();
+        limiter.check_locally(busy, T0 + 5).unwrap();
+        limiter.check_locally(busy, T0 + 5).unwrap();
         for n in 0..1_000u32 {
             limiter
-                .check(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)), T0 + 1)
+                .check_locally(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)), T0 + 1)
                 .unwrap();
             assert!(limiter.len() <= 64);
         }
-        assert!(limiter.check(busy, T0 + 6).is_err(), "newest windows kept");
-        limiter.check(busy, T0 + 65).unwrap();
+        assert!(
+            limiter.check_locally(busy, T0 + 6).is_err(),
+            "newest windows kept"
+        );
+        limiter.check_locally(busy, T0 + 65).unwrap();
     }
 }

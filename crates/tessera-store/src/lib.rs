@@ -6,7 +6,10 @@
 //!
 //! - SQLite ([`sqlite::SqliteStore`], WAL mode, in the data directory): the embedded default;
 //! - PostgreSQL ([`postgres::PostgresStore`], a connection pool sized by the caller): for several
-//!   instances sharing one database.
+//!   instances sharing one database;
+//! - Redis ([`redis::RedisState`]): not a [`Store`], but the fast state many instances share
+//!   (deny-list entries with TTLs, throttle counters, the revocation broadcast), which may be lost
+//!   at any time without losing a revocation.
 //!
 //! Both apply their schema migrations when they start and behave the same, which the same
 //! conformance suite (`tests/it/conformance.rs`) proves against each.
@@ -23,6 +26,7 @@
 
 mod model;
 pub mod postgres;
+pub mod redis;
 pub mod sqlite;
 
 pub use model::{
@@ -53,6 +57,9 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Redis could not be reached, did not answer in time, or answered with an error.
+    #[error("redis: {0}")]
+    Redis(String),
     /// A stored row could not be read back (a corrupted or foreign database).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

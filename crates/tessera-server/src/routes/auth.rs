@@ -98,6 +98,7 @@ pub async fn login(
     let attempt = state
         .login_throttle
         .attempt(&username, state.now())
+        .await?
         .map_err(|retry_after| {
             tracing::warn!(event = "login_throttled", ip = %peer.ip(), retry_after, "login refused: too many failed attempts for this account");
             state.metrics.login(LoginOutcome::Throttled);
@@ -123,7 +124,7 @@ pub async fn login(
             return Err(ApiError::InvalidCredentials);
         }
     };
-    state.login_throttle.record_success(&username);
+    state.login_throttle.record_success(&username).await;
     state.metrics.login(LoginOutcome::Ok);
     let now = state.now();
     let session_id = new_session_id()?;

@@ -31,19 +31,29 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: 200 only when the store answers and the deny-list is current.
+/// `GET /readyz`: 200 only when the store answers, the deny-list is current, and (with
+/// `REDIS_URL`) the revocation broadcast is being received or the `database` fallback covers for
+/// it. The body says which part is not ready.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.store.ping().await.is_ok();
     let deny_list = state.deny_list.is_fresh();
-    let status = if store && deny_list {
+    let redis = match state.deny_list.shared() {
+        None => "not_configured",
+        Some(_) if !state.deny_list.redis_disconnected() => "ok",
+        Some(_) if state.deny_list.polls_fast() => "unreachable_falling_back_to_database",
+        Some(_) => "unreachable",
+    };
+    let ready = store && deny_list && redis != "unreachable";
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = json!({
-        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+        "status": if ready { "ready" } else { "not_ready" },
         "store": if store { "ok" } else { "unreachable" },
         "deny_list": if deny_list { "ok" } else { "stale" },
+        "redis": redis,
     });
     (status, Json(body)).into_response()
 }

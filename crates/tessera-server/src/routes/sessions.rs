@@ -98,6 +98,7 @@ pub async fn change_password(
     state
         .login_throttle
         .attempt(&user.username, state.now())
+        .await?
         .map_err(|retry_after| {
             tracing::warn!(event = "password_change_throttled", user_id = %user.id, retry_after, "password change refused: too many failed attempts for this account");
             ApiError::TooManyRequests { retry_after }
@@ -110,7 +111,7 @@ pub async fn change_password(
         tracing::warn!(event = "password_change_failed", user_id = %user.id, "wrong current password");
         return Err(ApiError::BadRequest("current_password is incorrect".into()));
     }
-    state.login_throttle.record_success(&user.username);
+    state.login_throttle.record_success(&user.username).await;
     let text = std::str::from_utf8(new_password.expose())
         .map_err(|_| ApiError::BadRequest("new_password is not UTF-8".into()))?;
     check_password(text, &user.username)

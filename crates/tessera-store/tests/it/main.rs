@@ -12,6 +12,9 @@
 //!   (these tests fail without it, unless `TESSERA_SKIP_POSTGRES=1`), plus the pool, the
 //!   migration lock, ASCII-only case folding, the revocation sequence under concurrent writers,
 //!   durability across close and reconnect, and corrupted rows.
+//! - [`redis`]: the shared Redis state (throttle scripts, deny-list entries and TTLs, the
+//!   revocation broadcast, the completeness marker), each test under its own key prefix on the
+//!   server named by `TESSERA_TEST_REDIS_URL` (failing without it, unless `TESSERA_SKIP_REDIS=1`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,4 +24,5 @@
 
 mod conformance;
 mod postgres;
+mod redis;
 mod sqlite;

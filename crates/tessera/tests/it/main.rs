@@ -14,6 +14,7 @@
 mod accounts;
 mod cli;
 mod interop;
+mod scaleout;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -58,7 +59,11 @@ impl Workdir {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
         command.args(args).current_dir(self.path());
         for (name, _) in std::env::vars() {
-            if name.starts_with("JWT_") || name.starts_with("TESSERA_") {
+            if name.starts_with("JWT_")
+                || name.starts_with("TESSERA_")
+                || name == "DATABASE_URL"
+                || name == "REDIS_URL"
+            {
                 command.env_remove(name);
             }
         }

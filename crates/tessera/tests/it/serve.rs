@@ -9,15 +9,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A running `tessera serve` child and the log lines it has printed.
-struct Server {
-    child: Child,
-    port: u16,
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
     logs: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    pub seen: Vec<String>,
 }
 
 impl Server {
-    fn start(work: &Workdir) -> Server {
+    pub fn start(work: &Workdir) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
         command
             .args(["serve", "--bind", "127.0.0.1:0"])
@@ -25,7 +25,10 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (name, _) in std::env::vars() {
-            if name.starts_with("JWT_") || name.starts_with("TESSERA_") || name == "RUST_LOG" {
+            if name.starts_with("JWT_")
+                || name.starts_with("TESSERA_")
+                || ["RUST_LOG", "DATABASE_URL", "REDIS_URL"].contains(&name.as_str())
+            {
                 command.env_remove(name);
             }
         }
@@ -58,7 +61,7 @@ impl Server {
         server
     }
 
-    fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
             return line.clone();
@@ -76,8 +79,20 @@ impl Server {
         }
     }
 
+    /// Moves every log line printed so far into `seen`, and returns how many of all lines seen
+    /// contain `needle`.
+    pub fn count_log(&mut self, needle: &str) -> usize {
+        while let Ok(line) = self.logs.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
     /// One HTTP/1.1 request; returns (status, body).
-    fn request(
+    pub fn request(
         &self,
         method: &str,
         path: &str,
@@ -113,7 +128,7 @@ impl Drop for Server {
     }
 }
 
-fn json(body: &str) -> serde_json::Value {
+pub fn json(body: &str) -> serde_json::Value {
     // Responses are not chunked for these small JSON bodies (Content-Length is set).
     serde_json::from_str(body.trim()).unwrap_or_else(|err| panic!("{err}: {body}"))
 }

@@ -1,0 +1,143 @@
+//! Following the shared state in Redis: the revocation broadcast and the deny-list's completeness.
+//!
+//! [`follow_revocations`] runs for the life of the server when `REDIS_URL` is set:
+//!
+//! 1. It subscribes to the revocation channel, then catches up from the database (so nothing
+//!    revoked while it was not listening is missed: subscribe first, then read), and marks the
+//!    deny-list connected.
+//! 2. It applies every broadcast revocation to the in-process cache as it arrives.
+//! 3. Every [`HEALTH_INTERVAL`] it pings the subscription (a dead peer is otherwise noticed only
+//!    when TCP gives up) and checks that Redis still holds the deny-list. If Redis was flushed or
+//!    restarted empty, it logs so and rebuilds the entries from the database; the in-process
+//!    cache never depended on them, so every revocation stays enforced throughout.
+//! 4. When the connection is lost it marks the deny-list disconnected (checks then fail closed,
+//!    or poll the database with `TESSERA_REDIS_FALLBACK=database`) and reconnects with backoff
+//!    ([`RECONNECT_MIN`] doubling to [`RECONNECT_MAX`]).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tessera_store::redis::{RedisState, RevocationFeed};
+use tessera_token::Clock;
+
+use crate::denylist::DenyList;
+
+/// How often the subscription is pinged and Redis's deny-list checked for completeness.
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The first wait before reconnecting to Redis.
+pub const RECONNECT_MIN: Duration = Duration::from_millis(100);
+
+/// The longest wait between reconnection attempts.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(2);
+
+/// Milliseconds since the Unix epoch on the system clock (broadcast timestamps compare machines'
+/// clocks, not the injected one).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Subscribes once, for the server's start: `None` (and a warning) if Redis cannot be reached
+/// now; [`follow_revocations`] keeps trying.
+pub async fn first_subscription(redis: &RedisState) -> Option<RevocationFeed> {
+    match redis.subscribe().await {
+        Ok(feed) => Some(feed),
+        Err(err) => {
+            tracing::warn!(error = %err, "Redis is unreachable at start; authenticated requests are refused until it answers (unless TESSERA_REDIS_FALLBACK=database)");
+            None
+        }
+    }
+}
+
+/// Makes sure Redis holds the deny-list; rebuilds it from the database when it does not.
+async fn ensure_complete(redis: &RedisState, deny_list: &DenyList, clock: &dyn Clock) {
+    match redis.deny_list_is_complete().await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(
+                "Redis holds no Tessera deny-list (flushed, restarted empty, or first start): rebuilding it from the database; every revocation stays enforced meanwhile"
+            );
+            let now = clock.now();
+            match deny_list.durable_revocations(now).await {
+                Ok(revocations) => match redis.rebuild_deny_list(&revocations, now).await {
+                    Ok(entries) => {
+                        tracing::info!(entries, "deny-list rebuilt in Redis from the database");
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "rebuilding the deny-list in Redis failed; retrying");
+                    }
+                },
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read revocations from the database to rebuild Redis; retrying");
+                }
+            }
+        }
+        Err(err) => tracing::debug!(error = %err, "deny-list completeness check failed"),
+    }
+}
+
+/// Follows the revocation broadcast until the task is dropped; see the module docs.
+pub async fn follow_revocations(
+    deny_list: Arc<DenyList>,
+    redis: RedisState,
+    clock: Arc<dyn Clock>,
+    mut feed: Option<RevocationFeed>,
+) {
+    let mut backoff = RECONNECT_MIN;
+    let mut reported_down = false;
+    loop {
+        let mut subscription = match feed.take() {
+            Some(subscription) => subscription,
+            None => match redis.subscribe().await {
+                Ok(subscription) => subscription,
+                Err(err) => {
+                    if !reported_down {
+                        tracing::warn!(error = %err, "cannot reach Redis; retrying");
+                        reported_down = true;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RECONNECT_MAX);
+                    continue;
+                }
+            },
+        };
+        // Subscribed: from here on no broadcast is missed. Catch up with what was revoked while
+        // this instance was not listening.
+        if let Err(err) = deny_list.sync(clock.now()).await {
+            tracing::warn!(error = %err, "catching up with the database after connecting to Redis failed; the periodic sync retries");
+        }
+        deny_list.set_connected(true);
+        tracing::info!("following revocations through Redis");
+        backoff = RECONNECT_MIN;
+        ensure_complete(&redis, &deny_list, clock.as_ref()).await;
+        let mut health = tokio::time::interval(HEALTH_INTERVAL);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        health.tick().await;
+        let lost = loop {
+            tokio::select! {
+                message = subscription.next() => match message {
+                    Some(Ok(broadcast)) => deny_list.apply_broadcast(broadcast, now_ms()),
+                    Some(Err(err)) => tracing::warn!(error = %err, "ignored a message on the revocation channel"),
+                    None => break "connection closed",
+                },
+                _ = health.tick() => {
+                    if subscription.ping().await.is_err() {
+                        break "no answer to ping";
+                    }
+                    ensure_complete(&redis, &deny_list, clock.as_ref()).await;
+                }
+            }
+        };
+        deny_list.set_connected(false);
+        reported_down = true;
+        if deny_list.polls_fast() {
+            tracing::warn!(reason = lost, "lost the connection to Redis: checking revocations against the database until it is back (TESSERA_REDIS_FALLBACK=database)");
+        } else {
+            tracing::warn!(reason = lost, "lost the connection to Redis: authenticated requests are refused (503) until it is back");
+        }
+        tokio::time::sleep(backoff).await;
+    }
+}

@@ -1,0 +1,497 @@
+//! The Redis backend: state that many instances share and that may be lost.
+//!
+//! With `REDIS_URL` set, every `tessera serve` instance uses one Redis (or Valkey) for:
+//!
+//! - **Deny-list entries** (`{prefix}deny:{jti|sid|user}:{subject}`), each with a TTL equal to the
+//!   remaining life of the tokens it denies, so Redis forgets them when they no longer matter.
+//! - **Revocation broadcast** (channel `{prefix}revocations`): a revocation made on one instance
+//!   is published, and every instance applies it to its in-process cache at once
+//!   ([`RedisState::subscribe`]). The hot path never waits on Redis.
+//! - **Throttle counters**: failed logins per account (`{prefix}login:{sha256 of username}`) and
+//!   requests per client address (`{prefix}ip:{address}`), counted by Lua scripts so that each
+//!   step is atomic whichever instance runs it.
+//! - **A marker** (`{prefix}deny-list`) that says the deny-list entries in Redis are complete. If
+//!   Redis is flushed or restarts empty, the marker is gone; the server notices, rebuilds the
+//!   entries from the database ([`RedisState::rebuild_deny_list`]) and logs it.
+//!
+//! # Security
+//! Redis is never the only copy of a revocation: the database's revocation record is written
+//! first and is the truth; Redis is a fast, shared, forgettable copy. Nothing secret is stored in
+//! Redis: deny-list entries name token ids, session ids and user ids, and account counters are
+//! keyed by a SHA-256 of the username. The URL may carry a password and is kept out of `Debug`.
+//!
+//! Every command has a deadline ([`COMMAND_TIMEOUT`]), so an unreachable Redis makes calls fail
+//! quickly with [`StoreError::Redis`] instead of hanging a request.
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
+use ::redis::{AsyncCommands as _, Script};
+use futures_util::StreamExt as _;
+use std::time::Duration;
+
+use crate::{Revocation, RevocationKind, StoreError};
+
+/// The longest any single Redis call may take before it fails.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Counts one login attempt for an account: `KEYS[1]` the account's key; `ARGV` now, the most
+/// failures allowed, the lockout window (seconds). Returns `{1, count}` when the attempt is
+/// counted, `{0, seconds until the window ends}` when the account is locked. The window starts
+/// at the first attempt counted in it; the key's TTL only lets Redis forget it afterwards.
+const LOGIN_ATTEMPT_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+local lockout = tonumber(ARGV[3])
+local first = tonumber(redis.call('HGET', KEYS[1], 'first'))
+local count = tonumber(redis.call('HGET', KEYS[1], 'count'))
+if first == nil or count == nil or now >= first + lockout then
+  first = now
+  count = 0
+end
+if count >= max then
+  return {0, first + lockout - now}
+end
+count = count + 1
+redis.call('HSET', KEYS[1], 'first', first, 'count', count)
+redis.call('EXPIRE', KEYS[1], first + lockout - now + 1)
+return {1, count}
+";
+
+/// Counts one request from a client address: `KEYS[1]` the address's key; `ARGV` now and the
+/// window (seconds). Returns `{count in the window, seconds until it ends}`. Fixed windows that
+/// start at the first request, as in the in-memory limiter.
+const ADDRESS_HIT_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local start = tonumber(redis.call('HGET', KEYS[1], 'start'))
+local count
+if start == nil or now >= start + window then
+  start = now
+  count = 1
+  redis.call('HSET', KEYS[1], 'start', start, 'count', 1)
+  redis.call('EXPIRE', KEYS[1], window + 1)
+else
+  count = redis.call('HINCRBY', KEYS[1], 'count', 1)
+end
+return {count, start + window - now}
+";
+
+/// The outcome of [`RedisState::login_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Counted; this many attempts are now counted in the account's window.
+    Counted(u32),
+    /// The account is locked for this many more seconds (at least 1); nothing was counted.
+    Locked(u64),
+}
+
+/// What Redis says about its own persistence (for `tessera doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persistence {
+    /// RDB snapshot rules (`CONFIG GET save`); empty when snapshots are off.
+    pub rdb_save: String,
+    /// Whether the append-only file is on (`CONFIG GET appendonly`).
+    pub aof_enabled: bool,
+}
+
+/// A revocation as broadcast between instances, with when it was published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broadcast {
+    /// The revocation.
+    pub revocation: Revocation,
+    /// When the publisher sent it, in milliseconds since the Unix epoch (its system clock).
+    pub published_at_ms: u64,
+}
+
+/// A connection to the shared Redis, with the key prefix of this deployment.
+///
+/// Cheap to share behind an `Arc`; commands are multiplexed over one connection that reconnects
+/// on its own after an I/O error.
+#[derive(Clone)]
+pub struct RedisState {
+    client: ::redis::Client,
+    commands: ConnectionManager,
+    prefix: String,
+    login_attempt: Script,
+    address_hit: Script,
+}
+
+impl std::fmt::Debug for RedisState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisState")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a Redis call under [`COMMAND_TIMEOUT`].
+async fn bounded<T>(
+    call: impl std::future::Future<Output = ::redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, call).await {
+        Ok(result) => result.map_err(|err| StoreError::Redis(redact(&err))),
+        Err(_) => Err(StoreError::Redis(format!(
+            "no answer within {} ms",
+            COMMAND_TIMEOUT.as_millis()
+        ))),
+    }
+}
+
+/// A Redis error as text without anything the server sent back verbatim beyond its kind and
+/// message (which never carry our values: we send no secrets).
+fn redact(err: &::redis::RedisError) -> String {
+    err.to_string()
+}
+
+impl RedisState {
+    /// Prepares a connection to `url` (`redis://[user:password@]host[:port][/db]`) for keys
+    /// under `prefix`. Connects lazily: a Redis that is down now is not an error here; calls fail
+    /// until it answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] if the URL is not a valid Redis URL.
+    pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let client = ::redis::Client::open(url)
+            .map_err(|_| StoreError::Redis("REDIS_URL is not a valid redis:// URL".into()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|err| StoreError::Redis(redact(&err)))?;
+        Ok(RedisState {
+            client,
+            commands,
+            prefix: prefix.to_owned(),
+            login_attempt: Script::new(LOGIN_ATTEMPT_SCRIPT),
+            address_hit: Script::new(ADDRESS_HIT_SCRIPT),
+        })
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The channel revocations are broadcast on.
+    #[must_use]
+    pub fn channel(&self) -> String {
+        format!("{}revocations", self.prefix)
+    }
+
+    fn deny_key(&self, revocation: &Revocation) -> String {
+        format!(
+            "{}deny:{}:{}",
+            self.prefix,
+            revocation.kind.as_str(),
+            revocation.subject
+        )
+    }
+
+    fn marker_key(&self) -> String {
+        format!("{}deny-list", self.prefix)
+    }
+
+    /// Checks that Redis answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] if it does not, within [`COMMAND_TIMEOUT`].
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.commands.clone();
+        bounded(::redis::cmd("PING").query_async::<String>(&mut connection)).await?;
+        Ok(())
+    }
+
+    /// Stores a deny-list entry with a TTL of the denied tokens' remaining life (nothing if they
+    /// have all expired), and broadcasts the revocation to every instance, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`]; the revocation is then still in the database (write it there
+    /// first), and instances pick it up from there.
+    pub async fn publish_revocation(
+        &self,
+        revocation: &Revocation,
+        now: u64,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        if let Some(ttl) = revocation
+            .expires_at
+            .checked_sub(now)
+            .filter(|ttl| *ttl > 0)
+        {
+            pipe.set_ex(self.deny_key(revocation), revocation.not_before, ttl)
+                .ignore();
+        }
+        pipe.publish(self.channel(), encode(revocation, now_ms))
+            .ignore();
+        let mut connection = self.commands.clone();
+        bounded(pipe.query_async::<()>(&mut connection)).await
+    }
+
+    /// Whether the deny-list entries in Redis are known complete (the marker is present). False
+    /// after a `FLUSHALL`, or a restart of a Redis that keeps nothing on disk.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn deny_list_is_complete(&self) -> Result<bool, StoreError> {
+        let mut connection = self.commands.clone();
+        bounded(connection.exists::<_, bool>(self.marker_key())).await
+    }
+
+    /// Writes every live revocation (from the database) back into Redis, then the marker.
+    /// Idempotent: several instances may do it at once.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`]; the marker is then not set, so the next check tries again.
+    pub async fn rebuild_deny_list(
+        &self,
+        revocations: &[Revocation],
+        now: u64,
+    ) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for chunk in revocations.chunks(1000) {
+            let mut pipe = ::redis::pipe();
+            for revocation in chunk {
+                if let Some(ttl) = revocation
+                    .expires_at
+                    .checked_sub(now)
+                    .filter(|ttl| *ttl > 0)
+                {
+                    pipe.set_ex(self.deny_key(revocation), revocation.not_before, ttl)
+                        .ignore();
+                    written += 1;
+                }
+            }
+            let mut connection = self.commands.clone();
+            bounded(pipe.query_async::<()>(&mut connection)).await?;
+        }
+        let mut connection = self.commands.clone();
+        bounded(connection.set::<_, _, ()>(self.marker_key(), now)).await?;
+        Ok(written)
+    }
+
+    /// Counts a login attempt for the account `account` (an opaque, fixed-size key such as a
+    /// hex SHA-256) at `now`, locking it after `max_failures` within `lockout` seconds.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`]; the caller decides whether to fail closed.
+    pub async fn login_attempt(
+        &self,
+        account: &str,
+        now: u64,
+        max_failures: u32,
+        lockout: u64,
+    ) -> Result<LoginAttempt, StoreError> {
+        let mut connection = self.commands.clone();
+        let key = format!("{}login:{account}", self.prefix);
+        let (counted, value): (i64, i64) = bounded(
+            self.login_attempt
+                .key(key)
+                .arg(now)
+                .arg(max_failures)
+                .arg(lockout)
+                .invoke_async(&mut connection),
+        )
+        .await?;
+        Ok(if counted == 1 {
+            LoginAttempt::Counted(u32::try_from(value).unwrap_or(u32::MAX))
+        } else {
+            LoginAttempt::Locked(u64::try_from(value).unwrap_or(1).clamp(1, lockout))
+        })
+    }
+
+    /// Forgets the account's counted attempts (after a successful login).
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn login_success(&self, account: &str) -> Result<(), StoreError> {
+        let mut connection = self.commands.clone();
+        let key = format!("{}login:{account}", self.prefix);
+        bounded(connection.del::<_, ()>(key)).await
+    }
+
+    /// Counts a request from the client address `address` at `now` in windows of `window`
+    /// seconds; returns the count in the current window and the seconds until it ends (at least
+    /// 1).
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn address_hit(
+        &self,
+        address: &str,
+        now: u64,
+        window: u64,
+    ) -> Result<(u32, u64), StoreError> {
+        let mut connection = self.commands.clone();
+        let key = format!("{}ip:{address}", self.prefix);
+        let (count, remaining): (i64, i64) = bounded(
+            self.address_hit
+                .key(key)
+                .arg(now)
+                .arg(window)
+                .invoke_async(&mut connection),
+        )
+        .await?;
+        Ok((
+            u32::try_from(count).unwrap_or(u32::MAX),
+            u64::try_from(remaining).unwrap_or(1).clamp(1, window),
+        ))
+    }
+
+    /// Reads the persistence settings (`CONFIG GET save`, `CONFIG GET appendonly`).
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`], also when `CONFIG` is disabled (managed services often do).
+    pub async fn persistence(&self) -> Result<Persistence, StoreError> {
+        let mut connection = self.commands.clone();
+        let save: Vec<String> = bounded(
+            ::redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("save")
+                .query_async(&mut connection),
+        )
+        .await?;
+        let aof: Vec<String> = bounded(
+            ::redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("appendonly")
+                .query_async(&mut connection),
+        )
+        .await?;
+        Ok(Persistence {
+            rdb_save: save.get(1).cloned().unwrap_or_default(),
+            aof_enabled: aof.get(1).is_some_and(|value| value == "yes"),
+        })
+    }
+
+    /// Redis's own clock (`TIME`), in milliseconds since the Unix epoch (for clock checks).
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn server_time_ms(&self) -> Result<u64, StoreError> {
+        let mut connection = self.commands.clone();
+        let (seconds, micros): (u64, u64) =
+            bounded(::redis::cmd("TIME").query_async(&mut connection)).await?;
+        Ok(seconds.saturating_mul(1000).saturating_add(micros / 1000))
+    }
+
+    /// Opens a dedicated connection subscribed to the revocation channel.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] if Redis cannot be reached or refuses the subscription.
+    pub async fn subscribe(&self) -> Result<RevocationFeed, StoreError> {
+        let pubsub = bounded(self.client.get_async_pubsub()).await?;
+        let (mut sink, stream) = pubsub.split();
+        bounded(sink.subscribe(self.channel())).await?;
+        Ok(RevocationFeed { sink, stream })
+    }
+}
+
+/// Revocations broadcast by every instance, as they arrive.
+pub struct RevocationFeed {
+    sink: PubSubSink,
+    stream: PubSubStream,
+}
+
+impl std::fmt::Debug for RevocationFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevocationFeed").finish_non_exhaustive()
+    }
+}
+
+impl RevocationFeed {
+    /// The next broadcast revocation; `None` when the connection is gone. A message that does
+    /// not parse (another program on the channel) gives `Some(Err(..))`.
+    pub async fn next(&mut self) -> Option<Result<Broadcast, StoreError>> {
+        let message = self.stream.next().await?;
+        let payload: Vec<u8> = message.get_payload_bytes().to_vec();
+        Some(decode(&payload).ok_or_else(|| {
+            StoreError::Redis("a message on the revocation channel did not parse".into())
+        }))
+    }
+
+    /// Checks that the subscription connection still answers (a dead peer is otherwise only
+    /// noticed when TCP gives up, minutes later).
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`] if it does not answer within [`COMMAND_TIMEOUT`].
+    pub async fn ping(&mut self) -> Result<(), StoreError> {
+        bounded(self.sink.ping::<::redis::Value>()).await?;
+        Ok(())
+    }
+}
+
+/// `v1 KIND NOT_BEFORE EXPIRES_AT PUBLISHED_MS SUBJECT`: the subject last, so it may hold any
+/// character but a newline.
+fn encode(revocation: &Revocation, now_ms: u64) -> String {
+    format!(
+        "v1 {} {} {} {} {}",
+        revocation.kind.as_str(),
+        revocation.not_before,
+        revocation.expires_at,
+        now_ms,
+        revocation.subject
+    )
+}
+
+fn decode(payload: &[u8]) -> Option<Broadcast> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut parts = text.splitn(6, ' ');
+    if parts.next()? != "v1" {
+        return None;
+    }
+    let kind = RevocationKind::parse(parts.next()?)?;
+    let not_before = parts.next()?.parse().ok()?;
+    let expires_at = parts.next()?.parse().ok()?;
+    let published_at_ms = parts.next()?.parse().ok()?;
+    let subject = parts.next()?;
+    if subject.is_empty() || subject.contains('\n') {
+        return None;
+    }
+    Some(Broadcast {
+        revocation: Revocation {
+            kind,
+            subject: subject.to_owned(),
+            not_before,
+            expires_at,
+        },
+        published_at_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasts_round_trip_and_garbage_is_refused() {
+        let revocation = Revocation {
+            kind: RevocationKind::User,
+            subject: "user with spaces".into(),
+            not_before: 10,
+            expires_at: 20,
+        };
+        let wire = encode(&revocation, 1234);
+        assert_eq!(wire, "v1 user 10 20 1234 user with spaces");
+        assert_eq!(
+            decode(wire.as_bytes()),
+            Some(Broadcast {
+                revocation,
+                published_at_ms: 1234
+            })
+        );
+        for garbage in [
+            "",
+            "v2 jti 0 1 2 x",
+            "v1 nope 0 1 2 x",
+            "v1 jti a 1 2 x",
+            "v1 jti 0 1 2 ",
+            "v1 jti 0 1 2",
+        ] {
+            assert_eq!(decode(garbage.as_bytes()), None, "{garbage:?}");
+        }
+    }
+}

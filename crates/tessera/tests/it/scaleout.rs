@@ -1,0 +1,681 @@
+//! Two real `tessera serve` processes sharing PostgreSQL and Redis, as behind a load balancer:
+//! accounts and sessions are shared, a revocation on one is enforced by the other within 100 ms,
+//! a refresh race across both has one winner, failed logins add up across both; and the faults:
+//! Redis flushed, Redis stopped (fail closed, then recovery), PostgreSQL connection loss.
+//!
+//! Needs `TESSERA_TEST_DATABASE_URL` and `TESSERA_TEST_REDIS_URL` (`scripts/test.sh` sets both);
+//! each test gets its own database and Redis key prefix. The fault tests also start a Redis of
+//! their own (`redis-server` on `PATH`, or `TESSERA_TEST_REDIS_SERVER`), since they stop and
+//! flush it. Without the variables these tests fail, unless `TESSERA_SKIP_POSTGRES=1` or
+//! `TESSERA_SKIP_REDIS=1` says to skip them.
+
+use crate::serve::{json, Server};
+use crate::Workdir;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const PASSWORD: &str = "correct horse battery staple";
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+fn skip_note(what: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "!!! SKIPPED: a two-instance test, because {what}. Scale-out is NOT tested by this run. !!!"
+    );
+}
+
+/// The PostgreSQL and Redis URLs of the test services, or `None` if explicitly skipped.
+fn services() -> Option<(String, String)> {
+    let database = std::env::var("TESSERA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let redis = std::env::var("TESSERA_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    match (database, redis) {
+        (Some(database), Some(redis)) => Some((database, redis)),
+        (None, _) if std::env::var("TESSERA_SKIP_POSTGRES").as_deref() == Ok("1") => {
+            skip_note("TESSERA_SKIP_POSTGRES=1");
+            None
+        }
+        (_, None) if std::env::var("TESSERA_SKIP_REDIS").as_deref() == Ok("1") => {
+            skip_note("TESSERA_SKIP_REDIS=1");
+            None
+        }
+        _ => panic!(
+            "set TESSERA_TEST_DATABASE_URL and TESSERA_TEST_REDIS_URL (scripts/test.sh does), or TESSERA_SKIP_POSTGRES=1 / TESSERA_SKIP_REDIS=1"
+        ),
+    }
+}
+
+fn unique(tag: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    format!(
+        "{tag}_{}_{nanos}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `scheme://userinfo@` and `/dbname` around the host, from a PostgreSQL URL.
+struct PgUrl {
+    head: String,
+    host_port: String,
+}
+
+impl PgUrl {
+    fn parse(url: &str) -> PgUrl {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((userinfo, rest)) => (format!("{userinfo}@"), rest),
+            None => (String::new(), rest),
+        };
+        let host_port = rest.split('/').next().unwrap().to_owned();
+        PgUrl {
+            head: format!("{scheme}://{userinfo}"),
+            host_port,
+        }
+    }
+
+    fn with(&self, host_port: &str, database: &str) -> String {
+        format!("{}{host_port}/{database}", self.head)
+    }
+}
+
+/// A database of its own, dropped when the value is.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: PgUrl,
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+impl TestDatabase {
+    fn create(admin_url: &str) -> TestDatabase {
+        use sqlx::{Connection as _, Executor as _};
+        let name = unique("tessera_scaleout");
+        block_on(async {
+            let mut connection = sqlx::PgConnection::connect(admin_url).await.unwrap_or_else(
+                |err| {
+                    panic!("TESSERA_TEST_DATABASE_URL is set but PostgreSQL does not answer: {err}")
+                },
+            );
+            connection
+                .execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .unwrap();
+        });
+        TestDatabase {
+            admin_url: admin_url.to_owned(),
+            url: PgUrl::parse(admin_url),
+            name,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.url.with(&self.url.host_port, &self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        use sqlx::{Connection as _, Executor as _};
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Best effort: a database left behind only costs disk space.
+        let _ = std::thread::spawn(move || {
+            block_on(async {
+                if let Ok(mut connection) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = connection
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The environment both instances share: one database, one Redis prefix, one HS256 secret.
+fn shared_workdir(database_url: &str, redis_url: &str) -> Workdir {
+    let mut work = Workdir::new();
+    work.set("DATABASE_URL", database_url)
+        .set("REDIS_URL", redis_url)
+        .set("TESSERA_REDIS_PREFIX", &format!("{}:", unique("t")))
+        .set(
+            "JWT_SECRET_KEY",
+            "a-test-secret-of-more-than-32-bytes-for-hs256",
+        )
+        .set("TESSERA_RATE_LIMIT_PER_IP", "0")
+        .set("RUST_LOG", "info");
+    work
+}
+
+fn credentials(username: &str, password: &str) -> String {
+    format!(r#"{{"username":"{username}","password":"{password}"}}"#)
+}
+
+fn register(server: &Server, username: &str) {
+    let (status, body) = server.request(
+        "POST",
+        "/auth/register",
+        &[JSON],
+        &credentials(username, PASSWORD),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Logs in; returns (access token, refresh token).
+fn login(server: &Server, username: &str) -> (String, String) {
+    let (status, body) = server.request(
+        "POST",
+        "/auth/login",
+        &[JSON],
+        &credentials(username, PASSWORD),
+    );
+    assert_eq!(status, 200, "{body}");
+    let body = json(&body);
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn me(server: &Server, access: &str) -> (u16, String) {
+    server.request(
+        "GET",
+        "/auth/me",
+        &[("authorization", &format!("Bearer {access}"))],
+        "",
+    )
+}
+
+/// Polls `probe` until it returns `want`, up to `limit`; returns how long it took.
+fn until(limit: Duration, mut probe: impl FnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    loop {
+        if probe() {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_account_made_on_one_instance_logs_in_on_the_other_and_logout_reaches_it_within_100_ms() {
+    let Some((database_admin, redis)) = services() else {
+        return;
+    };
+    let database = TestDatabase::create(&database_admin);
+    let work = shared_workdir(&database.url(), &redis);
+    let a = Server::start(&work);
+    let b = Server::start(&work);
+
+    register(&a, "alice");
+    let (access, refresh) = login(&b, "alice");
+    assert_eq!(me(&a, &access).0, 200);
+    assert_eq!(me(&b, &access).0, 200);
+
+    // Logout on A; B must refuse the access token within 100 ms of A's answer.
+    let (status, body) = a.request(
+        "POST",
+        "/auth/logout",
+        &[("authorization", &format!("Bearer {access}"))],
+        "",
+    );
+    assert_eq!(status, 204, "{body}");
+    let logged_out = Instant::now();
+    let mut probes = 0;
+    loop {
+        probes += 1;
+        if me(&b, &access).0 == 401 {
+            break;
+        }
+        assert!(
+            logged_out.elapsed() < Duration::from_millis(100),
+            "B still accepted the token 100 ms after the logout on A ({probes} probes)"
+        );
+    }
+    let elapsed = logged_out.elapsed();
+    assert!(elapsed < Duration::from_millis(100), "{elapsed:?}");
+    // The session's refresh token is dead on both.
+    let (status, _) = b.request(
+        "POST",
+        "/auth/refresh",
+        &[JSON],
+        &format!(r#"{{"refresh_token":"{refresh}"}}"#),
+    );
+    assert_eq!(status, 401);
+    // B reports the shared state as healthy.
+    let (status, body) = b.request("GET", "/readyz", &[], "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["redis"], "ok");
+}
+
+#[test]
+fn a_refresh_race_split_across_two_instances_has_exactly_one_winner() {
+    let Some((database_admin, redis)) = services() else {
+        return;
+    };
+    let database = TestDatabase::create(&database_admin);
+    let work = shared_workdir(&database.url(), &redis);
+    let servers = [Server::start(&work), Server::start(&work)];
+    register(&servers[0], "bob");
+    let (_, refresh) = login(&servers[1], "bob");
+    let ports = [servers[0].port, servers[1].port];
+    let body = format!(r#"{{"refresh_token":"{refresh}"}}"#);
+    let barrier = Arc::new(std::sync::Barrier::new(20));
+    let threads: Vec<_> = (0..20)
+        .map(|n| {
+            let (barrier, body, port) = (barrier.clone(), body.clone(), ports[n % 2]);
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                let request = format!(
+                    "POST /auth/refresh HTTP/1.1\r\nHost: x\r\nConnection: close\r\ncontent-type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                barrier.wait();
+                stream.write_all(request.as_bytes()).unwrap();
+                let mut response = String::new();
+                std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+                response.split_whitespace().nth(1).unwrap().parse::<u16>().unwrap()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn failed_logins_on_two_instances_add_up_to_one_lockout() {
+    let Some((database_admin, redis)) = services() else {
+        return;
+    };
+    let database = TestDatabase::create(&database_admin);
+    let mut work = shared_workdir(&database.url(), &redis);
+    work.set("TESSERA_LOGIN_MAX_FAILURES", "4");
+    let a = Server::start(&work);
+    let b = Server::start(&work);
+    register(&a, "carol");
+    let wrong = credentials("carol", "not the password at all");
+    for server in [&a, &b, &a, &b] {
+        assert_eq!(
+            server.request("POST", "/auth/login", &[JSON], &wrong).0,
+            401
+        );
+    }
+    // Four failures spread over both: locked on both, even with the right password.
+    for server in [&a, &b] {
+        let (status, body) = server.request(
+            "POST",
+            "/auth/login",
+            &[JSON],
+            &credentials("carol", PASSWORD),
+        );
+        assert_eq!(status, 429, "{body}");
+    }
+}
+
+/// A Redis of the test's own, which it may flush, stop and restart.
+struct PrivateRedis {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl PrivateRedis {
+    fn start() -> PrivateRedis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = PrivateRedis { child: None, port };
+        redis.restart();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let binary =
+            std::env::var("TESSERA_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(&binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!("cannot start `{binary}` (install redis-server or set TESSERA_TEST_REDIS_SERVER): {err}")
+            });
+        self.child = Some(child);
+        until(Duration::from_secs(10), || self.cli(&["PING"]) == "PONG")
+            .expect("private redis-server answers");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn after_flushall_revocations_stay_enforced_and_redis_is_rebuilt_from_the_database() {
+    let Some((database_admin, _)) = services() else {
+        return;
+    };
+    let database = TestDatabase::create(&database_admin);
+    let redis = PrivateRedis::start();
+    let work = shared_workdir(&database.url(), &redis.url());
+    let mut a = Server::start(&work);
+    let mut b = Server::start(&work);
+    register(&a, "dave");
+    let (revoked, _) = login(&a, "dave");
+    let (live, _) = login(&b, "dave");
+    assert_eq!(
+        a.request(
+            "POST",
+            "/auth/logout",
+            &[("authorization", &format!("Bearer {revoked}"))],
+            ""
+        )
+        .0,
+        204
+    );
+    assert!(
+        redis.cli(&["KEYS", "*deny:sid:*"]).contains("deny:sid:"),
+        "the revocation is in Redis with its TTL"
+    );
+    let rebuilt_before = a.count_log("deny-list rebuilt") + b.count_log("deny-list rebuilt");
+    assert_eq!(redis.cli(&["FLUSHALL"]), "OK");
+    for server in [&a, &b] {
+        assert_eq!(me(server, &revoked).0, 401, "still revoked after FLUSHALL");
+        assert_eq!(me(server, &live).0, 200);
+    }
+    // Within seconds an instance notices, says so, and writes the entries back.
+    until(Duration::from_secs(5), || {
+        a.count_log("deny-list rebuilt") + b.count_log("deny-list rebuilt") > rebuilt_before
+    })
+    .expect("a log line saying the deny-list was rebuilt");
+    assert!(a.count_log("flushed, restarted empty") + b.count_log("flushed, restarted empty") > 0);
+    assert!(redis.cli(&["KEYS", "*deny:sid:*"]).contains("deny:sid:"));
+    for server in [&a, &b] {
+        assert_eq!(me(server, &revoked).0, 401);
+    }
+}
+
+#[test]
+fn with_redis_stopped_authenticated_requests_fail_closed_then_recover_on_their_own() {
+    let Some((database_admin, _)) = services() else {
+        return;
+    };
+    let database = TestDatabase::create(&database_admin);
+    let mut redis = PrivateRedis::start();
+    let work = shared_workdir(&database.url(), &redis.url());
+    let a = Server::start(&work);
+    let b = Server::start(&work);
+    register(&a, "erin");
+    let (access, _) = login(&b, "erin");
+    assert_eq!(me(&a, &access).0, 200);
+
+    redis.stop();
+    let refused =
+        until(Duration::from_secs(5), || me(&a, &access).0 == 503).expect("503 once Redis is gone");
+    assert!(refused < Duration::from_secs(3), "{refused:?}");
+    let (status, body) = a.request(
+        "GET",
+        "/auth/me",
+        &[("authorization", &format!("Bearer {access}"))],
+        "",
+    );
+    assert_eq!(status, 503);
+    let body = json(&body);
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("Redis"),
+        "{body}"
+    );
+    let (status, body) = b.request("GET", "/readyz", &[], "");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(json(&body)["redis"], "unreachable");
+    // Credential endpoints cannot count attempts: refused too, never a hang.
+    let started = Instant::now();
+    let (status, _) = b.request(
+        "POST",
+        "/auth/login",
+        &[JSON],
+        &credentials("erin", PASSWORD),
+    );
+    assert_eq!(status, 503);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    redis.restart();
+    for server in [&a, &b] {
+        until(Duration::from_secs(10), || me(server, &access).0 == 200)
+            .expect("recovers on its own once Redis is back");
+        assert_eq!(server.request("GET", "/readyz", &[], "").0, 200);
+    }
+    // And the broadcast works again: a logout on B reaches A at once.
+    assert_eq!(
+        b.request(
+            "POST",
+            "/auth/logout",
+            &[("authorization", &format!("Bearer {access}"))],
+            ""
+        )
+        .0,
+        204
+    );
+    until(Duration::from_millis(100), || me(&a, &access).0 == 401)
+        .expect("revocation propagated within 100 ms after the reconnect");
+}
+
+#[test]
+fn with_the_database_fallback_a_redis_outage_keeps_serving_and_revocations_still_propagate() {
+    let Some((database_admin, _)) = services() else {
+        return;
+    };
+    let database = TestDatabase::create(&database_admin);
+    let mut redis = PrivateRedis::start();
+    let mut work = shared_workdir(&database.url(), &redis.url());
+    work.set("TESSERA_REDIS_FALLBACK", "database");
+    let a = Server::start(&work);
+    let b = Server::start(&work);
+    register(&a, "frank");
+    let (access, _) = login(&b, "frank");
+
+    redis.stop();
+    until(Duration::from_secs(5), || {
+        let (status, body) = a.request("GET", "/readyz", &[], "");
+        status == 200 && json(&body)["redis"] == "unreachable_falling_back_to_database"
+    })
+    .expect("readyz reports the fallback");
+    assert_eq!(
+        me(&a, &access).0,
+        200,
+        "still served from the database-backed cache"
+    );
+    // Logins count locally meanwhile.
+    login(&a, "frank");
+    // A revocation on B reaches A through the database poll (every 100 ms).
+    assert_eq!(
+        b.request(
+            "POST",
+            "/auth/logout",
+            &[("authorization", &format!("Bearer {access}"))],
+            ""
+        )
+        .0,
+        204
+    );
+    let took = until(Duration::from_secs(2), || me(&a, &access).0 == 401)
+        .expect("revocation reaches A without Redis");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+/// A TCP proxy in front of PostgreSQL that the test can cut (every connection dropped, new ones
+/// closed at once) and restore.
+struct Proxy {
+    port: u16,
+    open: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(AtomicBool::new(true));
+        let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (accept_open, accept_connections) = (open.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !accept_open.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(upstream) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let mut tracked = accept_connections.lock().unwrap();
+                tracked.push(client.try_clone().unwrap());
+                tracked.push(upstream.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy {
+            port,
+            open,
+            connections,
+        }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_lost_database_connection_gives_503_and_the_server_recovers_on_its_own() {
+    let Some((database_admin, redis)) = services() else {
+        return;
+    };
+    let database = TestDatabase::create(&database_admin);
+    let target: SocketAddr = database
+        .url
+        .host_port
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .unwrap();
+    let proxy = Proxy::start(target);
+    let proxied = database
+        .url
+        .with(&format!("127.0.0.1:{}", proxy.port), &database.name);
+    let work = shared_workdir(&proxied, &redis);
+    let a = Server::start(&work);
+    register(&a, "grace");
+    let (_, refresh) = login(&a, "grace");
+
+    proxy.cut();
+    let started = Instant::now();
+    let (status, body) = a.request(
+        "POST",
+        "/auth/login",
+        &[JSON],
+        &credentials("grace", PASSWORD),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(json(&body)["error"], "temporarily_unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered within the request timeout"
+    );
+    let (status, _) = a.request(
+        "POST",
+        "/auth/refresh",
+        &[JSON],
+        &format!(r#"{{"refresh_token":"{refresh}"}}"#),
+    );
+    assert_eq!(status, 503);
+    let (status, body) = a.request("GET", "/readyz", &[], "");
+    assert_eq!(status, 503);
+    assert_eq!(json(&body)["store"], "unreachable");
+    assert_eq!(
+        a.request("GET", "/healthz", &[], "").0,
+        200,
+        "alive, not ready"
+    );
+
+    proxy.restore();
+    until(Duration::from_secs(15), || {
+        a.request("GET", "/readyz", &[], "").0 == 200
+    })
+    .expect("ready again once PostgreSQL is reachable");
+    login(&a, "grace");
+}
