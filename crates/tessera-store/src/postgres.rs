@@ -140,6 +140,47 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Checks that the database at `url` answers, and returns its clock
+    /// (`clock_timestamp()`) in milliseconds since the Unix epoch: for `tessera doctor`.
+    ///
+    /// Opens one connection (no pool), runs one `SELECT` and closes it, all within 3 s. It
+    /// applies no migration and writes nothing, so it is safe against any database.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] if the URL is malformed, the server cannot be reached, refuses
+    /// the connection or does not answer within 3 s; [`StoreError::Corrupt`] if its clock reads
+    /// before 1970.
+    ///
+    /// # Security
+    /// The URL may carry a password: it is never logged, and the errors do not contain it.
+    pub async fn probe(url: &str) -> Result<u64> {
+        /// The most the whole probe (connect, query, close) may take.
+        const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+        let options = PgConnectOptions::from_str(url)?.application_name("tessera");
+        let probe = async {
+            let mut conn: PgConnection = sqlx::Connection::connect_with(&options).await?;
+            let millis: i64 =
+                sqlx::query_scalar("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
+                    .fetch_one(&mut conn)
+                    .await?;
+            sqlx::Connection::close(conn).await?;
+            Ok::<_, sqlx::Error>(millis)
+        };
+        let millis = tokio::time::timeout(PROBE_TIMEOUT, probe)
+            .await
+            .map_err(|_| {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+                ))
+            })??;
+        u64::try_from(millis).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "the database clock reads before 1970 ({millis} ms)"
+            ))
+        })
+    }
 }
 
 /// Starts a transaction that is rolled back, not left open on a pooled connection, if the caller

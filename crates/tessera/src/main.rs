@@ -35,6 +35,9 @@ enum Command {
     /// Manage the OAuth clients of the introspection endpoint.
     #[command(subcommand)]
     Client(cmd::client::Command),
+    /// Check the configuration and its environment (keys, database, Redis, clock, cookies,
+    /// issuer) and print findings; exits non-zero on errors.
+    Doctor,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(&args),
         Command::User(command) => cmd::user::run(command),
         Command::Client(command) => cmd::client::run(command),
+        // Doctor decides its own exit status: its errors are findings, printed on stdout.
+        Command::Doctor => match cmd::doctor::run() {
+            Ok(status) => return status,
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

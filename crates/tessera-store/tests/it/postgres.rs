@@ -652,3 +652,69 @@ async fn cancelled_writes_leave_no_transaction_open() {
     .unwrap();
     store.close().await;
 }
+
+#[tokio::test]
+async fn probe_reads_the_server_clock_and_creates_nothing() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let server_ms = u128::from(PostgresStore::probe(&db.url).await.unwrap());
+    let after = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    // Same host in tests: the server's clock is ours, give or take a rounding.
+    assert!(
+        server_ms + 1_000 >= before && server_ms <= after + 1_000,
+        "server clock {server_ms} outside [{before}, {after}]"
+    );
+    let mut conn = db.raw().await;
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "a probe must not migrate or create anything");
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn probe_of_an_unreachable_server_fails_fast() {
+    // Nothing listens on port 1. Needs no PostgreSQL server, so it runs in every configuration.
+    let started = Instant::now();
+    let refused = PostgresStore::probe("postgres://postgres:hunter2@127.0.0.1:1/tessera").await;
+    let err = refused.expect_err("nothing listens on port 1");
+    assert!(matches!(err, StoreError::Database(_)), "got {err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn probe_gives_up_on_a_silent_server_within_3_seconds() {
+    // A listener that accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = Instant::now();
+    let result = PostgresStore::probe(&format!("postgres://postgres@127.0.0.1:{port}/x")).await;
+    let elapsed = started.elapsed();
+    silent.abort();
+    assert!(
+        matches!(result, Err(StoreError::Database(_))),
+        "got {result:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(2_900) && elapsed < Duration::from_secs(4),
+        "took {elapsed:?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod client;
+pub mod doctor;
 pub mod jwks;
 pub mod keygen;
 pub mod serve;

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod cli;
+mod doctor;
 mod interop;
 mod scaleout;
 mod serve;

@@ -1,0 +1,362 @@
+//! `tessera doctor`: findings per check, the exit status, and that it neither creates anything
+//! nor prints a secret.
+//!
+//! The tests against live servers use `TESSERA_TEST_DATABASE_URL` and `TESSERA_TEST_REDIS_URL`
+//! (`scripts/test.sh` sets both). Without them they fail, unless `TESSERA_SKIP_POSTGRES=1` or
+//! `TESSERA_SKIP_REDIS=1` says to skip them.
+
+use crate::{ok, Workdir};
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+
+/// A finished `tessera doctor` run.
+struct Doctor {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Doctor {
+    fn run(work: &Workdir) -> Doctor {
+        let output = work.tessera(&["doctor"]);
+        Doctor {
+            status: output.status.code(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+
+    /// `(level, check, message)` of every finding line (all lines but the summary).
+    fn findings(&self) -> Vec<(&str, &str, &str)> {
+        self.stdout
+            .lines()
+            .filter(|line| !line.starts_with("doctor:"))
+            .map(|line| {
+                let (level, rest) = line.split_once(' ').unwrap();
+                let (check, message) = rest.trim_start().split_once(' ').unwrap();
+                (level, check, message.trim_start())
+            })
+            .collect()
+    }
+
+    /// The messages of the findings at `level` for `check`.
+    fn messages(&self, level: &str, check: &str) -> Vec<&str> {
+        self.findings()
+            .into_iter()
+            .filter(|(l, c, _)| *l == level && *c == check)
+            .map(|(_, _, message)| message)
+            .collect()
+    }
+
+    /// Asserts a finding at `level` for `check` whose message contains `text`.
+    fn expect(&self, level: &str, check: &str, text: &str) {
+        assert!(
+            self.messages(level, check).iter().any(|m| m.contains(text)),
+            "expected `{level}  {check}` containing {text:?} in:\n{}",
+            self.stdout
+        );
+    }
+
+    fn expect_status(&self, status: i32) {
+        assert_eq!(
+            self.status,
+            Some(status),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+
+    fn assert_never_shows(&self, secret: &str) {
+        assert!(
+            !self.stdout.contains(secret) && !self.stderr.contains(secret),
+            "{secret:?} was printed:\n{}{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+
+    fn summary(&self) -> &str {
+        self.stdout.lines().last().unwrap_or_default()
+    }
+}
+
+/// The live server named by `url_var`; `None` (after saying so loudly) if `skip_var=1` says to
+/// skip. Panics if neither is set, so a run without the server cannot pass by accident.
+fn live_server(url_var: &str, skip_var: &str) -> Option<String> {
+    match std::env::var(url_var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var(skip_var).as_deref() == Ok("1") => {
+            // Straight to stderr: `eprintln!` would be captured, and shown only on failure.
+            let _ = writeln!(
+                std::io::stderr(),
+                "!!! SKIPPED: a `tessera doctor` test, because {skip_var}=1 and {url_var} is not \
+                 set. !!!"
+            );
+            None
+        }
+        _ => panic!("set {url_var} (scripts/test.sh does) or {skip_var}=1"),
+    }
+}
+
+#[test]
+fn zero_configuration_passes_with_a_key_warning_and_creates_nothing() {
+    let work = Workdir::new();
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("warn", "key", "no signing key yet");
+    doctor.expect("warn", "key", "signing-key-es256.pem");
+    for check in [
+        "config",
+        "previous-keys",
+        "lifetimes",
+        "database",
+        "redis",
+        "clock",
+        "cookies",
+        "issuer",
+    ] {
+        assert!(
+            !doctor.messages("ok", check).is_empty(),
+            "`ok  {check}` expected:\n{}",
+            doctor.stdout
+        );
+    }
+    doctor.expect("ok", "database", "SQLite");
+    doctor.expect("ok", "redis", "single instance");
+    assert_eq!(doctor.summary(), "doctor: 0 errors, 1 warning");
+    assert!(doctor.stderr.is_empty(), "{}", doctor.stderr);
+    assert!(
+        !work.path().join("tessera-data").exists(),
+        "doctor must not create the data directory or a key"
+    );
+}
+
+#[test]
+fn a_too_short_secret_is_a_config_error_naming_the_variable_and_stops_there() {
+    let mut work = Workdir::new();
+    work.set("JWT_SECRET_KEY", "hunter2-hunter2");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(1);
+    doctor.expect("error", "config", "JWT_SECRET_KEY");
+    assert_eq!(doctor.findings().len(), 1, "{}", doctor.stdout);
+    assert_eq!(doctor.summary(), "doctor: 1 error, 0 warnings");
+    doctor.assert_never_shows("hunter2");
+}
+
+#[test]
+fn a_placeholder_secret_passes_with_a_key_warning() {
+    let mut work = Workdir::new();
+    work.set("JWT_SECRET_KEY", "changemechangemechangemechangeme");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "key", "HS256");
+    doctor.expect("warn", "key", "placeholder");
+    doctor.assert_never_shows("changemechangeme");
+}
+
+#[test]
+fn a_generated_random_secret_passes_without_warnings() {
+    let mut work = Workdir::new();
+    let secret = ok(&work.tessera(&["keygen", "--alg", "HS256"]));
+    work.set("JWT_SECRET_KEY", &secret);
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "key", "HS256");
+    assert_eq!(doctor.summary(), "doctor: 0 errors, 0 warnings");
+    doctor.assert_never_shows(&secret);
+}
+
+#[test]
+fn an_unreachable_database_is_an_error_that_hides_the_password() {
+    let mut work = Workdir::new();
+    work.set("DATABASE_URL", "postgres://u:hunter2@127.0.0.1:1/x");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(1);
+    doctor.expect("error", "database", "postgres://127.0.0.1:1/x");
+    // Several instances without Redis, and a default issuer and generated key that cannot
+    // serve several instances.
+    doctor.expect("warn", "redis", "REDIS_URL is not set");
+    doctor.expect("warn", "issuer", "default");
+    doctor.expect("warn", "key", "JWT_PRIVATE_KEY_FILE");
+    doctor.assert_never_shows("hunter2");
+}
+
+#[test]
+fn an_unreachable_redis_is_an_error_that_hides_the_password() {
+    let mut work = Workdir::new();
+    work.set("REDIS_URL", "redis://:hunter2@127.0.0.1:1");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(1);
+    doctor.expect("error", "redis", "redis://127.0.0.1:1");
+    doctor.assert_never_shows("hunter2");
+}
+
+#[test]
+fn a_reachable_redis_is_ok_and_its_persistence_and_clock_are_checked() {
+    let Some(url) = live_server("TESSERA_TEST_REDIS_URL", "TESSERA_SKIP_REDIS") else {
+        return;
+    };
+    let mut work = Workdir::new();
+    work.set("REDIS_URL", &url);
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "redis", "answers");
+    // Whatever the server's settings: reported either way (a warning when nothing is kept on
+    // disk, or when CONFIG is disabled).
+    let persistence = doctor
+        .findings()
+        .into_iter()
+        .filter(|(level, check, message)| {
+            *check == "redis"
+                && ((*level == "ok" && message.starts_with("persistence"))
+                    || (*level == "warn"
+                        && (message.contains("nothing on disk")
+                            || message.contains("persistence settings"))))
+        })
+        .count();
+    assert_eq!(persistence, 1, "{}", doctor.stdout);
+    doctor.expect("ok", "clock", "Redis");
+}
+
+#[test]
+fn a_reachable_database_is_ok_and_its_clock_is_checked() {
+    let Some(url) = live_server("TESSERA_TEST_DATABASE_URL", "TESSERA_SKIP_POSTGRES") else {
+        return;
+    };
+    let mut work = Workdir::new();
+    work.set("DATABASE_URL", &url);
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "database", "PostgreSQL");
+    doctor.expect("ok", "clock", "PostgreSQL");
+}
+
+#[test]
+fn an_http_issuer_on_another_host_is_a_cookie_warning() {
+    let mut work = Workdir::new();
+    work.set("JWT_ISSUER", "http://auth.example.com");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("warn", "cookies", "HTTPS");
+    doctor.expect("ok", "issuer", "http://auth.example.com");
+
+    let mut work = Workdir::new();
+    work.set("JWT_ISSUER", "https://auth.example.com");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "cookies", "https");
+}
+
+#[test]
+fn an_issuer_that_is_not_an_http_url_is_an_issuer_error() {
+    for issuer in [
+        "not-a-url",
+        "https://auth.example.com/?tenant=1",
+        "https://auth.example.com#x",
+        "ftp://auth.example.com",
+    ] {
+        let mut work = Workdir::new();
+        work.set("JWT_ISSUER", issuer);
+        let doctor = Doctor::run(&work);
+        doctor.expect_status(1);
+        doctor.expect("error", "issuer", "JWT_ISSUER");
+    }
+    let mut work = Workdir::new();
+    work.set("JWT_ISSUER", "https://auth.example.com/");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("warn", "issuer", "ends with `/`");
+}
+
+#[test]
+fn the_default_issuer_on_a_public_bind_address_is_a_warning() {
+    let mut work = Workdir::new();
+    work.set("TESSERA_BIND", "0.0.0.0:8080");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("warn", "issuer", "TESSERA_BIND");
+}
+
+#[test]
+fn key_files_are_loaded_and_checked_for_algorithm_and_permissions() {
+    let mut work = Workdir::new();
+    let key = work.path().join("es256.pem");
+    let key_path = key.to_str().unwrap().to_owned();
+    ok(&work.tessera(&["keygen", "--alg", "ES256", "--out", &key_path]));
+    work.set("JWT_PRIVATE_KEY_FILE", &key_path);
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "key", "kid ");
+    assert!(
+        doctor.messages("warn", "key").is_empty(),
+        "{}",
+        doctor.stdout
+    );
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("warn", "key", "644");
+
+    work.set("JWT_ALGORITHM", "RS256");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(1);
+    doctor.expect("error", "key", "JWT_PRIVATE_KEY_FILE");
+}
+
+#[test]
+fn previous_keys_that_do_not_load_are_errors() {
+    let mut work = Workdir::new();
+    let path = |name: &str| work.path().join(name).to_str().unwrap().to_owned();
+    let (current, old) = (path("current.pem"), path("old.pem"));
+    ok(&work.tessera(&["keygen", "--alg", "ES256", "--out", &current]));
+    ok(&work.tessera(&["keygen", "--alg", "RS256", "--out", &old]));
+    work.set("JWT_PRIVATE_KEY_FILE", &current)
+        .set("JWT_PREVIOUS_KEY_FILES", &format!("RS256:{old}"));
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "previous-keys", "1 previous key still verifies");
+
+    let mut broken = Workdir::new();
+    broken
+        .set("JWT_PRIVATE_KEY_FILE", &current)
+        .set("JWT_PREVIOUS_KEY_FILES", &format!("{old},/nonexistent.pem"));
+    let doctor = Doctor::run(&broken);
+    doctor.expect_status(1);
+    doctor.expect("error", "previous-keys", &old);
+    doctor.expect("error", "previous-keys", "/nonexistent.pem");
+}
+
+#[test]
+fn a_refresh_lifetime_not_longer_than_the_access_lifetime_is_an_error() {
+    let mut work = Workdir::new();
+    work.set("JWT_ACCESS_TTL", "2h")
+        .set("JWT_REFRESH_TTL", "1h");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(1);
+    doctor.expect("error", "lifetimes", "refresh lifetime (1h)");
+    doctor.expect("warn", "lifetimes", "short-lived");
+}
+
+#[test]
+fn doctor_reads_dotenv_like_every_command() {
+    let work = Workdir::new();
+    std::fs::write(
+        work.path().join(".env"),
+        "JWT_ISSUER=http://auth.example.com\n",
+    )
+    .unwrap();
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "config", ".env");
+    doctor.expect("warn", "cookies", "auth.example.com");
+}
+
+#[test]
+fn doctor_is_listed_in_the_help() {
+    let work = Workdir::new();
+    let help = ok(&work.tessera(&["--help"]));
+    assert!(help.contains("doctor"), "{help}");
+    assert!(ok(&work.tessera(&["doctor", "--help"])).contains("Usage"));
+}
