@@ -336,17 +336,29 @@ async fn insert_refresh_token(
     Ok(())
 }
 
-/// The body of [`SessionStore::rotate_refresh_token`], run inside a `BEGIN IMMEDIATE`
-/// transaction on `conn`. Returns without writing for every outcome but `Rotated`.
-async fn rotate_locked(
+/// The body of [`SessionStore::rotate_refresh_token`] on one connection, in two round trips to
+/// SQLite's worker thread instead of one per statement (each trip costs tens of microseconds, and
+/// rotations are serialized, so trips bound the refresh rate):
+///
+/// 1. `BEGIN IMMEDIATE` and the read of the token, its session and its user, under the write
+///    lock;
+/// 2. for a rotation: mark the token used, insert its successor, touch the session, `COMMIT`,
+///    as one batch in which each write runs only if the one before changed exactly one row
+///    (`changes() = 1`), so the batch is all or nothing by construction; for any other outcome:
+///    `ROLLBACK`.
+///
+/// On an error the transaction may still be open: the caller must close the connection (which
+/// rolls it back), never return it to the pool.
+async fn rotate_in_two_trips(
     conn: &mut SqliteConnection,
     presented: &TokenHash,
     next: &RefreshRecord,
     now: u64,
 ) -> Result<Rotation> {
     let now_db = db_time(now)?;
-    let row = sqlx::query(
-        "SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
+    let rows = sqlx::query(
+        "BEGIN IMMEDIATE; \
+         SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
                 s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
                 s.user_agent, s.ip, s.revoked_at, u.disabled AS user_disabled \
          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
@@ -354,45 +366,57 @@ async fn rotate_locked(
          WHERE t.hash = ?",
     )
     .bind(&presented.0[..])
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let Some(row) = row else {
-        return Ok(Rotation::Invalid);
+    let decided = match rows.first() {
+        None => Err(Rotation::Invalid),
+        Some(row) => {
+            let session = session_from_row(row)?;
+            match crate::decide_rotation(
+                optional_time_column(row, "token_used_at")?.is_some(),
+                time_column(row, "token_expires_at")?,
+                &session,
+                column(row, "user_disabled")?,
+                now,
+            ) {
+                crate::RotationDecision::Reused => Err(Rotation::Reused(session)),
+                crate::RotationDecision::Invalid => Err(Rotation::Invalid),
+                crate::RotationDecision::Rotate => Ok(session),
+            }
+        }
     };
-    let session = session_from_row(&row)?;
-    match crate::decide_rotation(
-        optional_time_column(&row, "token_used_at")?.is_some(),
-        time_column(&row, "token_expires_at")?,
-        &session,
-        column(&row, "user_disabled")?,
-        now,
-    ) {
-        crate::RotationDecision::Reused => return Ok(Rotation::Reused(session)),
-        crate::RotationDecision::Invalid => return Ok(Rotation::Invalid),
-        crate::RotationDecision::Rotate => {}
-    }
-    let marked =
-        sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL")
-            .bind(now_db)
-            .bind(&presented.0[..])
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-    if marked != 1 {
-        // Cannot happen while we hold the write lock; if it ever did, someone else won.
+    let session = match decided {
+        Ok(session) => session,
+        Err(outcome) => {
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            return Ok(outcome);
+        }
+    };
+    // The successor never outlives its session.
+    let expires_at = db_time(next.expires_at.min(session.expires_at))?;
+    let touched = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL; \
+         INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) \
+             SELECT ?, ?, ?, ? WHERE changes() = 1; \
+         UPDATE sessions SET last_used_at = ? WHERE id = ? AND changes() = 1 RETURNING id; \
+         COMMIT",
+    )
+    .bind(now_db)
+    .bind(&presented.0[..])
+    .bind(&next.hash.0[..])
+    .bind(&session.id)
+    .bind(db_time(next.created_at)?)
+    .bind(expires_at)
+    .bind(now_db)
+    .bind(&session.id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(conflict_as("refresh token"))?;
+    if touched.len() != 1 {
+        // Cannot happen while we hold the write lock (the token was unused when read); if it
+        // ever did, nothing was written and someone else won.
         return Ok(Rotation::Reused(session));
     }
-    // The successor never outlives its session.
-    let successor = RefreshRecord {
-        expires_at: next.expires_at.min(session.expires_at),
-        ..next.clone()
-    };
-    insert_refresh_token(conn, &successor, &session.id).await?;
-    sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
-        .bind(now_db)
-        .bind(&session.id)
-        .execute(&mut *conn)
-        .await?;
     Ok(Rotation::Rotated(Session {
         last_used_at: now,
         ..session
@@ -533,12 +557,31 @@ impl SessionStore for SqliteStore {
         next: &RefreshRecord,
         now: u64,
     ) -> Result<Rotation> {
-        let mut tx = self.begin_write().await?;
-        // On an error the transaction is dropped, which rolls it back.
-        let outcome = rotate_locked(&mut tx, presented, next, now).await?;
-        // For `Reused` and `Invalid` nothing was written; committing just releases the lock.
-        tx.commit().await?;
-        Ok(outcome)
+        let turn = self.writer.clone().lock_owned().await;
+        let pool = self.pool.clone();
+        let (presented, next) = (*presented, next.clone());
+        // The whole rotation runs in a task of its own, holding the writer turn: a caller
+        // cancelled half-way (a client hanging up) cannot leave a connection inside the
+        // transaction, holding SQLite's write lock.
+        tokio::spawn(async move {
+            let _turn = turn;
+            let mut conn = pool.acquire().await?;
+            let outcome = rotate_in_two_trips(&mut conn, &presented, &next, now).await;
+            if outcome.is_err() {
+                // The transaction may be open: closing the connection rolls it back, where
+                // returning it to the pool would keep the write lock.
+                if let Err(err) = conn.close().await {
+                    tracing::warn!(error = %err, "closing a connection after a failed rotation");
+                }
+            }
+            outcome
+        })
+        .await
+        .map_err(|err| {
+            StoreError::Database(sqlx::Error::Protocol(format!(
+                "rotation task failed: {err}"
+            )))
+        })?
     }
 
     async fn session(&self, session_id: &str) -> Result<Option<Session>> {

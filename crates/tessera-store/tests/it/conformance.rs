@@ -370,6 +370,42 @@ pub async fn rotation_stores_the_successor_in_the_same_session(store: &dyn Store
     assert!(is_stored(store, digest(1)).await);
 }
 
+/// A rotation that fails half-way (its successor's digest is already stored) writes nothing: the
+/// presented token stays unused and rotates afterwards, and the store keeps accepting writes
+/// (no transaction is left open holding a lock).
+pub async fn a_failed_rotation_changes_nothing_and_releases_the_store(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    add_session(store, "u-alice", "s-2", NOW, digest(2)).await;
+    let err = store
+        .rotate_refresh_token(&digest(1), &refresh(digest(2), "", NOW + 60), NOW + 60)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("refresh token")),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.session("s-1").await.unwrap().unwrap().last_used_at,
+        NOW,
+        "the session was not touched"
+    );
+    assert_eq!(
+        store
+            .live_refresh_token(&digest(1), NOW + 60)
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some("s-1".to_owned()),
+        "the presented token is still unused"
+    );
+    assert!(matches!(
+        rotate(store, digest(1), digest(3), NOW + 61).await,
+        Rotation::Rotated(_)
+    ));
+    add_session(store, "u-alice", "s-3", NOW + 62, digest(4)).await;
+}
+
 /// A refresh token of a disabled user does not rotate.
 pub async fn a_refresh_token_of_a_disabled_user_is_invalid(store: &dyn Store) {
     add_user(store, "u-alice", "alice", NOW).await;

@@ -192,6 +192,7 @@ conformance_tests!(
     sessions_are_created_with_their_first_refresh_token,
     failed_session_creation_stores_nothing,
     rotation_stores_the_successor_in_the_same_session,
+    a_failed_rotation_changes_nothing_and_releases_the_store,
     a_used_refresh_token_is_reported_as_reused,
     only_unused_tokens_of_live_sessions_are_live,
     a_refresh_token_of_a_disabled_user_is_invalid,
