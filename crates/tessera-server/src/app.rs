@@ -20,7 +20,7 @@ use crate::layers::{edge, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::shared::{first_subscription, follow_revocations};
-use crate::state::AppState;
+use crate::state::{AppState, AppStateInner};
 use crate::throttle::{IpRateLimiter, LoginThrottle, SharedCounters};
 use tessera_store::redis::{RedisState, RevocationFeed};
 
@@ -211,7 +211,7 @@ impl App {
         }
         let login_throttle = Arc::new(login_throttle);
         let ip_limiter = Arc::new(ip_limiter);
-        let state = AppState {
+        let state = AppState::new(AppStateInner {
             config: Arc::new(config),
             keys,
             issuer: Arc::new(issuer),
@@ -224,7 +224,7 @@ impl App {
             ip_limiter,
             metrics: metrics.clone(),
             profiles: Arc::default(),
-        };
+        });
         let router = routes::router()
             .fallback(routes::ops::not_found)
             .method_not_allowed_fallback(routes::ops::method_not_allowed)

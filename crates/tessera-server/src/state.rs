@@ -11,9 +11,29 @@ use crate::metrics::Metrics;
 use crate::profiles::ProfileCache;
 use crate::throttle::{IpRateLimiter, LoginThrottle};
 
-/// Shared application state, cheap to clone (everything is behind `Arc`).
+/// Shared application state: one `Arc`, so that axum's per-request clone of the state is one
+/// atomic increment (fields are reached through `Deref`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    /// Wraps the state for sharing.
+    #[must_use]
+    pub fn new(inner: AppStateInner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppStateInner {
     /// The validated configuration.
     pub config: Arc<Config>,
     /// Signing and verification keys.
@@ -40,7 +60,7 @@ pub struct AppState {
     pub ip_limiter: Arc<IpRateLimiter>,
 }
 
-impl std::fmt::Debug for AppState {
+impl std::fmt::Debug for AppStateInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("store", &self.store.backend())
@@ -49,7 +69,13 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-impl AppState {
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl AppStateInner {
     /// Now, in seconds since the epoch, from the injected clock.
     #[must_use]
     pub fn now(&self) -> u64 {
