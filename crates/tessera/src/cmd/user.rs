@@ -193,7 +193,8 @@ async fn list(store: &dyn Store) -> anyhow::Result<()> {
 ///
 /// The flag comes first, so no login or refresh succeeds after the revocation's epoch; the
 /// revocation then denies every access token issued until now (`iat <= now`) for as long as such
-/// a token could be accepted; revoking the sessions ends the refresh tokens.
+/// a token could be accepted (broadcast through Redis when `REDIS_URL` is set); revoking the
+/// sessions ends the refresh tokens.
 async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Result<()> {
     let user = store
         .set_disabled(name, true)
@@ -201,18 +202,33 @@ async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Resu
         .context("disabling the user")?
         .ok_or_else(|| no_such_user(name))?;
     let now = SystemClock.now();
+    let revocation = Revocation {
+        kind: RevocationKind::User,
+        subject: user.id.clone(),
+        // Tokens are denied when `iat < not_before`: this includes those issued this second.
+        not_before: now.saturating_add(1),
+        expires_at: now
+            .saturating_add(config.access_ttl)
+            .saturating_add(config.leeway),
+    };
     store
-        .add_revocation(&Revocation {
-            kind: RevocationKind::User,
-            subject: user.id.clone(),
-            // Tokens are denied when `iat < not_before`: this includes those issued this second.
-            not_before: now.saturating_add(1),
-            expires_at: now
-                .saturating_add(config.access_ttl)
-                .saturating_add(config.leeway),
-        })
+        .add_revocation(&revocation)
         .await
         .context("recording the revocation of the user's tokens")?;
+    // With Redis, running servers apply it at once; without (or if Redis fails), they read it
+    // from the database within a second.
+    if let Some(redis) = tessera_server::app::open_redis(config)? {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+            });
+        if let Err(err) = redis.publish_revocation(&revocation, now, now_ms).await {
+            eprintln!(
+                "warning: the revocation is recorded, but could not be broadcast through Redis ({err}); servers pick it up from the database within a second"
+            );
+        }
+    }
     let sessions = store
         .revoke_user_sessions(&user.id, None, now)
         .await

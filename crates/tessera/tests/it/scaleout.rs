@@ -518,6 +518,32 @@ fn with_redis_stopped_authenticated_requests_fail_closed_then_recover_on_their_o
     );
     until(Duration::from_millis(100), || me(&a, &access).0 == 401)
         .expect("revocation propagated within 100 ms after the reconnect");
+    // The shared throttle counters work again too.
+    login(&a, "erin");
+}
+
+#[test]
+fn a_user_disabled_by_the_cli_is_refused_by_every_instance_within_100_ms() {
+    let Some((database_admin, redis)) = services() else {
+        return;
+    };
+    let database = TestDatabase::create(&database_admin);
+    let work = shared_workdir(&database.url(), &redis);
+    let a = Server::start(&work);
+    let b = Server::start(&work);
+    register(&a, "heidi");
+    let (access, _) = login(&a, "heidi");
+    assert_eq!(me(&b, &access).0, 200);
+    crate::ok(&work.tessera(&["user", "disable", "heidi"]));
+    let disabled = Instant::now();
+    for server in [&a, &b] {
+        until(Duration::from_millis(100), || me(server, &access).0 == 401).unwrap_or_else(|| {
+            panic!(
+                "still accepted {:?} after `tessera user disable`",
+                disabled.elapsed()
+            )
+        });
+    }
 }
 
 #[test]
