@@ -230,17 +230,7 @@ impl DenyList {
         // is harmless (applying is idempotent).
         self.write().apply(0, revocation.clone());
         if let Some(shared) = &self.shared {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |elapsed| {
-                    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-                });
-            let now = now_ms / 1000;
-            if let Err(err) = shared
-                .redis
-                .publish_revocation(&revocation, now, now_ms)
-                .await
-            {
+            if let Err(err) = shared.redis.publish_revocation(&revocation).await {
                 // Recorded durably and enforced here; other instances read it from the database
                 // within SYNC_INTERVAL, or refuse while they cannot reach Redis either.
                 tracing::warn!(error = %err, "revocation recorded but not broadcast through Redis; other instances pick it up from the database");

@@ -15,8 +15,8 @@
 //!    ([`RECONNECT_MIN`] doubling to [`RECONNECT_MAX`]).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tessera_store::redis::{RedisState, RevocationFeed};
+use std::time::Duration;
+use tessera_store::redis::{unix_time_ms, RedisState, RevocationFeed};
 use tessera_token::Clock;
 
 use crate::denylist::DenyList;
@@ -29,16 +29,6 @@ pub const RECONNECT_MIN: Duration = Duration::from_millis(100);
 
 /// The longest wait between reconnection attempts.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(2);
-
-/// Milliseconds since the Unix epoch on the system clock (broadcast timestamps compare machines'
-/// clocks, not the injected one).
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
 
 /// Subscribes once, for the server's start: `None` (and a warning) if Redis cannot be reached
 /// now; [`follow_revocations`] keeps trying.
@@ -119,7 +109,7 @@ pub async fn follow_revocations(
         let lost = loop {
             tokio::select! {
                 message = subscription.next() => match message {
-                    Some(Ok(broadcast)) => deny_list.apply_broadcast(broadcast, now_ms()),
+                    Some(Ok(broadcast)) => deny_list.apply_broadcast(broadcast, unix_time_ms()),
                     Some(Err(err)) => tracing::warn!(error = %err, "ignored a message on the revocation channel"),
                     None => break "connection closed",
                 },

@@ -102,6 +102,17 @@ pub struct Broadcast {
     pub published_at_ms: u64,
 }
 
+/// Milliseconds since the Unix epoch on the system clock (broadcast timestamps and TTLs compare
+/// machines' real clocks, not a test's injected one).
+#[must_use]
+pub fn unix_time_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
 /// A connection to the shared Redis, with the key prefix of this deployment.
 ///
 /// Cheap to share behind an `Arc`; commands are multiplexed over one connection that reconnects
@@ -203,28 +214,41 @@ impl RedisState {
         Ok(())
     }
 
-    /// Stores a deny-list entry with a TTL of the denied tokens' remaining life (nothing if they
-    /// have all expired), and broadcasts the revocation to every instance, in one transaction.
-    ///
-    /// # Errors
-    /// [`StoreError::Redis`]; the revocation is then still in the database (write it there
-    /// first), and instances pick it up from there.
-    pub async fn publish_revocation(
+    /// Queues the deny-list entry for `revocation` on `pipe`, with a TTL of the denied tokens'
+    /// remaining life from `now`; nothing if they have all expired. Returns whether it queued.
+    fn queue_deny_entry(
         &self,
+        pipe: &mut ::redis::Pipeline,
         revocation: &Revocation,
         now: u64,
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
-        let mut pipe = ::redis::pipe();
-        pipe.atomic();
-        if let Some(ttl) = revocation
+    ) -> bool {
+        match revocation
             .expires_at
             .checked_sub(now)
             .filter(|ttl| *ttl > 0)
         {
-            pipe.set_ex(self.deny_key(revocation), revocation.not_before, ttl)
-                .ignore();
+            Some(ttl) => {
+                pipe.set_ex(self.deny_key(revocation), revocation.not_before, ttl)
+                    .ignore();
+                true
+            }
+            None => false,
         }
+    }
+
+    /// Stores a deny-list entry with a TTL of the denied tokens' remaining life (nothing if they
+    /// have all expired), and broadcasts the revocation to every instance, in one transaction.
+    /// Times are this machine's system clock: Redis's TTLs and the other instances' clocks are
+    /// real time too.
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`]; the revocation is then still in the database (write it there
+    /// first), and instances pick it up from there.
+    pub async fn publish_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        let now_ms = unix_time_ms();
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        self.queue_deny_entry(&mut pipe, revocation, now_ms / 1000);
         pipe.publish(self.channel(), encode(revocation, now_ms))
             .ignore();
         let mut connection = self.commands.clone();
@@ -255,13 +279,7 @@ impl RedisState {
         for chunk in revocations.chunks(1000) {
             let mut pipe = ::redis::pipe();
             for revocation in chunk {
-                if let Some(ttl) = revocation
-                    .expires_at
-                    .checked_sub(now)
-                    .filter(|ttl| *ttl > 0)
-                {
-                    pipe.set_ex(self.deny_key(revocation), revocation.not_before, ttl)
-                        .ignore();
+                if self.queue_deny_entry(&mut pipe, revocation, now) {
                     written += 1;
                 }
             }

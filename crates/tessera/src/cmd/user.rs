@@ -218,12 +218,7 @@ async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Resu
     // With Redis, running servers apply it at once; without (or if Redis fails), they read it
     // from the database within a second.
     if let Some(redis) = tessera_server::app::open_redis(config)? {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| {
-                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-            });
-        if let Err(err) = redis.publish_revocation(&revocation, now, now_ms).await {
+        if let Err(err) = redis.publish_revocation(&revocation).await {
             eprintln!(
                 "warning: the revocation is recorded, but could not be broadcast through Redis ({err}); servers pick it up from the database within a second"
             );

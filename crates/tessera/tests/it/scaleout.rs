@@ -165,6 +165,49 @@ fn shared_workdir(database_url: &str, redis_url: &str) -> Workdir {
     work
 }
 
+/// What two instances share and what must outlive them: their working directory (and
+/// environment) and their database.
+struct Shared {
+    work: Workdir,
+    _database: TestDatabase,
+}
+
+/// Two instances sharing a fresh database and Redis (`redis`, or the shared test Redis), with
+/// `settings` on top of [`shared_workdir`]'s; `None` when the services are explicitly skipped.
+/// Keep the returned [`Shared`] bound (`_shared`, not `_`) for as long as the servers run.
+fn cluster(
+    redis: Option<&PrivateRedis>,
+    settings: &[(&str, &str)],
+) -> Option<(Shared, Server, Server)> {
+    let (database_admin, shared_redis) = services()?;
+    let database = TestDatabase::create(&database_admin);
+    let redis_url = redis.map_or(shared_redis, PrivateRedis::url);
+    let mut work = shared_workdir(&database.url(), &redis_url);
+    for (name, value) in settings {
+        work.set(name, value);
+    }
+    let (a, b) = (Server::start(&work), Server::start(&work));
+    Some((
+        Shared {
+            work,
+            _database: database,
+        },
+        a,
+        b,
+    ))
+}
+
+fn logout(server: &Server, access: &str) -> u16 {
+    server
+        .request(
+            "POST",
+            "/auth/logout",
+            &[("authorization", &format!("Bearer {access}"))],
+            "",
+        )
+        .0
+}
+
 fn credentials(username: &str, password: &str) -> String {
     format!(r#"{{"username":"{username}","password":"{password}"}}"#)
 }
@@ -220,27 +263,16 @@ fn until(limit: Duration, mut probe: impl FnMut() -> bool) -> Option<Duration> {
 
 #[test]
 fn an_account_made_on_one_instance_logs_in_on_the_other_and_logout_reaches_it_within_100_ms() {
-    let Some((database_admin, redis)) = services() else {
+    let Some((_shared, a, b)) = cluster(None, &[]) else {
         return;
     };
-    let database = TestDatabase::create(&database_admin);
-    let work = shared_workdir(&database.url(), &redis);
-    let a = Server::start(&work);
-    let b = Server::start(&work);
-
     register(&a, "alice");
     let (access, refresh) = login(&b, "alice");
     assert_eq!(me(&a, &access).0, 200);
     assert_eq!(me(&b, &access).0, 200);
 
     // Logout on A; B must refuse the access token within 100 ms of A's answer.
-    let (status, body) = a.request(
-        "POST",
-        "/auth/logout",
-        &[("authorization", &format!("Bearer {access}"))],
-        "",
-    );
-    assert_eq!(status, 204, "{body}");
+    assert_eq!(logout(&a, &access), 204);
     let logged_out = Instant::now();
     let mut probes = 0;
     loop {
@@ -271,15 +303,12 @@ fn an_account_made_on_one_instance_logs_in_on_the_other_and_logout_reaches_it_wi
 
 #[test]
 fn a_refresh_race_split_across_two_instances_has_exactly_one_winner() {
-    let Some((database_admin, redis)) = services() else {
+    let Some((_shared, a, b)) = cluster(None, &[]) else {
         return;
     };
-    let database = TestDatabase::create(&database_admin);
-    let work = shared_workdir(&database.url(), &redis);
-    let servers = [Server::start(&work), Server::start(&work)];
-    register(&servers[0], "bob");
-    let (_, refresh) = login(&servers[1], "bob");
-    let ports = [servers[0].port, servers[1].port];
+    register(&a, "bob");
+    let (_, refresh) = login(&b, "bob");
+    let ports = [a.port, b.port];
     let body = format!(r#"{{"refresh_token":"{refresh}"}}"#);
     let barrier = Arc::new(std::sync::Barrier::new(20));
     let threads: Vec<_> = (0..20)
@@ -316,14 +345,9 @@ fn a_refresh_race_split_across_two_instances_has_exactly_one_winner() {
 
 #[test]
 fn failed_logins_on_two_instances_add_up_to_one_lockout() {
-    let Some((database_admin, redis)) = services() else {
+    let Some((_shared, a, b)) = cluster(None, &[("TESSERA_LOGIN_MAX_FAILURES", "4")]) else {
         return;
     };
-    let database = TestDatabase::create(&database_admin);
-    let mut work = shared_workdir(&database.url(), &redis);
-    work.set("TESSERA_LOGIN_MAX_FAILURES", "4");
-    let a = Server::start(&work);
-    let b = Server::start(&work);
     register(&a, "carol");
     let wrong = credentials("carol", "not the password at all");
     for server in [&a, &b, &a, &b] {
@@ -408,27 +432,14 @@ impl Drop for PrivateRedis {
 
 #[test]
 fn after_flushall_revocations_stay_enforced_and_redis_is_rebuilt_from_the_database() {
-    let Some((database_admin, _)) = services() else {
+    let redis = PrivateRedis::start();
+    let Some((_shared, mut a, mut b)) = cluster(Some(&redis), &[]) else {
         return;
     };
-    let database = TestDatabase::create(&database_admin);
-    let redis = PrivateRedis::start();
-    let work = shared_workdir(&database.url(), &redis.url());
-    let mut a = Server::start(&work);
-    let mut b = Server::start(&work);
     register(&a, "dave");
     let (revoked, _) = login(&a, "dave");
     let (live, _) = login(&b, "dave");
-    assert_eq!(
-        a.request(
-            "POST",
-            "/auth/logout",
-            &[("authorization", &format!("Bearer {revoked}"))],
-            ""
-        )
-        .0,
-        204
-    );
+    assert_eq!(logout(&a, &revoked), 204);
     assert!(
         redis.cli(&["KEYS", "*deny:sid:*"]).contains("deny:sid:"),
         "the revocation is in Redis with its TTL"
@@ -453,14 +464,10 @@ fn after_flushall_revocations_stay_enforced_and_redis_is_rebuilt_from_the_databa
 
 #[test]
 fn with_redis_stopped_authenticated_requests_fail_closed_then_recover_on_their_own() {
-    let Some((database_admin, _)) = services() else {
+    let mut redis = PrivateRedis::start();
+    let Some((_shared, a, b)) = cluster(Some(&redis), &[]) else {
         return;
     };
-    let database = TestDatabase::create(&database_admin);
-    let mut redis = PrivateRedis::start();
-    let work = shared_workdir(&database.url(), &redis.url());
-    let a = Server::start(&work);
-    let b = Server::start(&work);
     register(&a, "erin");
     let (access, _) = login(&b, "erin");
     assert_eq!(me(&a, &access).0, 200);
@@ -506,16 +513,7 @@ fn with_redis_stopped_authenticated_requests_fail_closed_then_recover_on_their_o
         assert_eq!(server.request("GET", "/readyz", &[], "").0, 200);
     }
     // And the broadcast works again: a logout on B reaches A at once.
-    assert_eq!(
-        b.request(
-            "POST",
-            "/auth/logout",
-            &[("authorization", &format!("Bearer {access}"))],
-            ""
-        )
-        .0,
-        204
-    );
+    assert_eq!(logout(&b, &access), 204);
     until(Duration::from_millis(100), || me(&a, &access).0 == 401)
         .expect("revocation propagated within 100 ms after the reconnect");
     // The shared throttle counters work again too.
@@ -524,17 +522,13 @@ fn with_redis_stopped_authenticated_requests_fail_closed_then_recover_on_their_o
 
 #[test]
 fn a_user_disabled_by_the_cli_is_refused_by_every_instance_within_100_ms() {
-    let Some((database_admin, redis)) = services() else {
+    let Some((shared, a, b)) = cluster(None, &[]) else {
         return;
     };
-    let database = TestDatabase::create(&database_admin);
-    let work = shared_workdir(&database.url(), &redis);
-    let a = Server::start(&work);
-    let b = Server::start(&work);
     register(&a, "heidi");
     let (access, _) = login(&a, "heidi");
     assert_eq!(me(&b, &access).0, 200);
-    crate::ok(&work.tessera(&["user", "disable", "heidi"]));
+    crate::ok(&shared.work.tessera(&["user", "disable", "heidi"]));
     let disabled = Instant::now();
     for server in [&a, &b] {
         until(Duration::from_millis(100), || me(server, &access).0 == 401).unwrap_or_else(|| {
@@ -548,15 +542,11 @@ fn a_user_disabled_by_the_cli_is_refused_by_every_instance_within_100_ms() {
 
 #[test]
 fn with_the_database_fallback_a_redis_outage_keeps_serving_and_revocations_still_propagate() {
-    let Some((database_admin, _)) = services() else {
+    let mut redis = PrivateRedis::start();
+    let Some((_shared, a, b)) = cluster(Some(&redis), &[("TESSERA_REDIS_FALLBACK", "database")])
+    else {
         return;
     };
-    let database = TestDatabase::create(&database_admin);
-    let mut redis = PrivateRedis::start();
-    let mut work = shared_workdir(&database.url(), &redis.url());
-    work.set("TESSERA_REDIS_FALLBACK", "database");
-    let a = Server::start(&work);
-    let b = Server::start(&work);
     register(&a, "frank");
     let (access, _) = login(&b, "frank");
 
@@ -574,16 +564,7 @@ fn with_the_database_fallback_a_redis_outage_keeps_serving_and_revocations_still
     // Logins count locally meanwhile.
     login(&a, "frank");
     // A revocation on B reaches A through the database poll (every 100 ms).
-    assert_eq!(
-        b.request(
-            "POST",
-            "/auth/logout",
-            &[("authorization", &format!("Bearer {access}"))],
-            ""
-        )
-        .0,
-        204
-    );
+    assert_eq!(logout(&b, &access), 204);
     let took = until(Duration::from_secs(2), || me(&a, &access).0 == 401)
         .expect("revocation reaches A without Redis");
     assert!(took < Duration::from_millis(500), "{took:?}");
