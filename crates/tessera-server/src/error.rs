@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The body is larger than allowed (413).
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request's headers are larger than allowed (431).
+    #[error("request headers too large")]
+    HeadersTooLarge,
     /// The body is not JSON (415).
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
@@ -79,6 +82,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MissingToken
             | ApiError::InvalidToken
@@ -101,6 +105,13 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 ("invalid_request", "the request body is too large".into())
             }
+            ApiError::HeadersTooLarge => (
+                "invalid_request",
+                format!(
+                    "the request headers are larger than {} KiB",
+                    crate::layers::MAX_HEADER_BYTES / 1024
+                ),
+            ),
             ApiError::UnsupportedMediaType => ("invalid_request", self.to_string()),
             ApiError::MissingToken | ApiError::InvalidToken => {
                 ("invalid_token", INVALID_TOKEN_DESCRIPTION.into())

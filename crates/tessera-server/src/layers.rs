@@ -15,6 +15,12 @@ use std::sync::Arc;
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// Largest total size of a request's headers (names, values and separators), in bytes: beyond
+/// it, 431 with a JSON error. hyper's own read buffer (about 400 KiB, and at most 100 headers)
+/// is the hard limit before this one; an access token above its 8 KiB cap but within this bound
+/// is a plain 401.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// How long a request may take before it is answered with 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -42,15 +48,24 @@ const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
     (header::X_XSS_PROTECTION, "0"),
 ];
 
-/// The one middleware every request passes through: it answers 503 (JSON) if the handler takes
-/// longer than [`REQUEST_TIMEOUT`], adds the security headers to every response (errors and 404
+/// The one middleware every request passes through: it answers 431 (JSON) if the headers exceed
+/// [`MAX_HEADER_BYTES`], 503 (JSON) if the handler takes longer than [`REQUEST_TIMEOUT`], adds the security headers to every response (errors and 404
 /// included), and records the response's status class and latency in the metrics. One layer
 /// instead of three: each `from_fn` layer costs a boxed future per request.
 pub async fn edge(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Unavailable("the request took too long").into_response(),
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    let mut response = if header_bytes > MAX_HEADER_BYTES {
+        ApiError::HeadersTooLarge.into_response()
+    } else {
+        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::Unavailable("the request took too long").into_response(),
+        }
     };
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {

@@ -81,6 +81,50 @@ async fn bad_tokens_all_get_one_generic_401() {
 }
 
 #[tokio::test]
+async fn oversized_headers_get_a_json_431_and_the_server_keeps_answering() {
+    let app = TestApp::spawn().await;
+    // A token far over its 8 KiB cap, within the header bound: the generic 401.
+    assert_invalid_token(app.get_bearer("/auth/me", &"a".repeat(40_000)).await, true).await;
+    // Headers over 64 KiB in all: 431 with the JSON error body and the security headers.
+    let response = app
+        .client
+        .get(app.url("/auth/me"))
+        .header("x-padding", "p".repeat(70 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_security_headers(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("64 KiB"));
+    // Past hyper's read buffer the connection is refused before any handler: never a panic,
+    // and the next request is served.
+    let _ = app
+        .client
+        .get(app.url("/auth/me"))
+        .header("x-padding", "p".repeat(600 * 1024))
+        .send()
+        .await;
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_1mb_body_is_refused_and_the_server_keeps_answering() {
     let app = TestApp::spawn().await;
     let huge = format!(
