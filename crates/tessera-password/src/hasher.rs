@@ -1,10 +1,11 @@
 //! argon2id hashing and verification on Tokio's blocking pool, with a bound on hashes in flight.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{self, PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tessera_token::Secret;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -166,7 +167,7 @@ impl PasswordHasher {
     /// practice. A wrong password is not an error.
     ///
     /// # Security
-    /// The hash comparison inside argon2 is constant-time. `password` is dropped, and so
+    /// The outputs are compared in constant time (`password_hash::Output`). `password` is dropped, and so
     /// zeroized, inside the blocking task.
     pub async fn verify(&self, password: Secret, phc: Option<&str>) -> Result<bool, PasswordError> {
         let (stored, user_known) = match phc {
@@ -219,24 +220,87 @@ fn argon2id(params: Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+thread_local! {
+    /// argon2's working memory (19 MiB at the production parameters), kept by each blocking
+    /// thread that hashes instead of being allocated and page-faulted in for every hash: that
+    /// costs as much as a third of a hash. At most one per blocking thread that has hashed; Tokio
+    /// ends idle blocking threads after 10 s, and their memory with them.
+    static WORKING_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `argon2` over `password` and `salt` into an output of `output_len` bytes, in this
+/// thread's working memory, which is wiped afterwards (it is derived from the password).
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: Salt<'_>,
+    output_len: usize,
+) -> password_hash::Result<Output> {
+    let mut salt_buffer = [0u8; Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut salt_buffer)?;
+    let blocks = argon2.params().block_count();
+    WORKING_MEMORY.with(|memory| {
+        // Not re-entered: nothing below calls back into `compute` on this thread.
+        let mut memory = memory.borrow_mut();
+        memory.resize(blocks, Block::default());
+        let output = Output::init_with(output_len, |out| {
+            Ok(argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..])?)
+        });
+        memory.fill(Block::default());
+        output
+    })
+}
+
 /// Hashes `password` with a fresh random salt, on the current thread (CPU-bound).
 fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut OsRng);
-    argon2id(params.clone())
-        .hash_password(password, &salt)
-        .map(|hash| hash.to_string())
-        .map_err(PasswordError::Hashing)
+    let phc = (|| {
+        let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let output = compute(
+            &argon2id(params.clone()),
+            password,
+            salt.as_salt(),
+            output_len,
+        )?;
+        password_hash::Result::Ok(
+            PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(Version::V0x13.into()),
+                params: ParamsString::try_from(params)?,
+                salt: Some(salt.as_salt()),
+                hash: Some(output),
+            }
+            .to_string(),
+        )
+    })();
+    phc.map_err(PasswordError::Hashing)
 }
 
 /// Verifies `password` against the PHC string `stored`, on the current thread (CPU-bound).
-/// The algorithm, version and parameters come from `stored`.
+/// The algorithm, version and parameters come from `stored`; the comparison of the outputs is
+/// constant-time (`password_hash::Output`'s equality).
 fn verify_blocking(stored: &str, password: &[u8]) -> Result<bool, PasswordError> {
-    let hash = PasswordHash::new(stored).map_err(PasswordError::MalformedHash)?;
-    match Argon2::default().verify_password(password, &hash) {
-        Ok(()) => Ok(true),
-        Err(password_hash::Error::Password) => Ok(false),
-        Err(other) => Err(PasswordError::MalformedHash(other)),
-    }
+    let matched = (|| {
+        let hash = PasswordHash::new(stored)?;
+        let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+            return Err(password_hash::Error::PhcStringField);
+        };
+        let algorithm = Algorithm::try_from(hash.algorithm)?;
+        let version = hash
+            .version
+            .map(Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let params = Params::try_from(&hash)?;
+        let computed = compute(
+            &Argon2::new(algorithm, version, params),
+            password,
+            salt,
+            expected.len(),
+        )?;
+        Ok(computed == expected)
+    })();
+    matched.map_err(PasswordError::MalformedHash)
 }
 
 #[cfg(test)]
@@ -332,6 +396,42 @@ mod tests {
         // The dummy hash really is a hash of the dummy password, so the unknown-user path runs
         // argon2 to the end instead of failing early.
         assert!(verify_blocking(&hasher.inner.dummy_phc, DUMMY_PASSWORD).unwrap());
+    }
+
+    /// Vectors of the reference implementation (phc-winner-argon2), as the argon2 crate's
+    /// known-answer tests carry them: password `password`, salt `somesalt`.
+    #[test]
+    fn reference_vectors_verify_and_a_wrong_password_does_not() {
+        for phc in [
+            "$argon2id$v=19$m=256,t=2,p=2$c29tZXNhbHQ$bQk8UB/VmZZF4Oo79iDXuL5/0ttZwg2f/5U52iv1cDc",
+            "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+            "$argon2i$v=16$m=256,t=2,p=2$c29tZXNhbHQ$tsEVYKap1h6scGt5ovl9aLRGOqOth+AMB+KwHpDFZPs",
+        ] {
+            assert!(verify_blocking(phc, b"password").unwrap(), "{phc}");
+            assert!(!verify_blocking(phc, b"passwore").unwrap(), "{phc}");
+        }
+    }
+
+    #[test]
+    fn production_hashes_verify_with_the_argon2_crates_own_verifier_and_the_memory_is_wiped() {
+        use argon2::PasswordVerifier as _;
+        let params = Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap();
+        let phc = hash_blocking(&params, b"tr0ub4dor&3").unwrap();
+        let parsed = PasswordHash::new(&phc).unwrap();
+        Argon2::default()
+            .verify_password(b"tr0ub4dor&3", &parsed)
+            .unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"tr0ub4dor&4", &parsed)
+            .is_err());
+        // The working memory is kept for the next hash, and holds nothing of this one.
+        WORKING_MEMORY.with(|memory| {
+            let memory = memory.borrow();
+            assert_eq!(memory.len(), 19_456);
+            assert!(memory
+                .iter()
+                .all(|block| block.as_ref().iter().all(|word| *word == 0)));
+        });
     }
 
     #[tokio::test]
