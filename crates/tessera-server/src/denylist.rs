@@ -35,6 +35,12 @@ pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// revocations at once, is unreachable and `TESSERA_REDIS_FALLBACK=database`.
 pub const FALLBACK_SYNC_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How often, in seconds, entries whose tokens have all expired are dropped from the cache. It
+/// takes a scan of every entry (milliseconds at a million), done under the read lock, so checks
+/// go on meanwhile; an expired entry kept a minute longer only denies tokens that are expired
+/// anyway.
+pub const FORGET_INTERVAL: u64 = 60;
+
 /// How stale the cache may be before checks are refused.
 pub const MAX_STALENESS: Duration = Duration::from_secs(10);
 
@@ -74,6 +80,8 @@ struct Entries {
     cursor: i64,
     /// When the cache last matched the store.
     synced_at: Option<Instant>,
+    /// When expired entries were last dropped (clock seconds).
+    forgotten_at: u64,
 }
 
 impl Entries {
@@ -104,10 +112,44 @@ impl Entries {
         }
     }
 
-    fn forget_expired(&mut self, now: u64) {
-        self.tokens.retain(|_, expires| *expires > now);
-        self.sessions.retain(|_, expires| *expires > now);
-        self.users.retain(|_, (_, expires)| *expires > now);
+    /// The entries whose tokens have all expired at `now`.
+    fn expired(&self, now: u64) -> Vec<(RevocationKind, String)> {
+        let tokens = self
+            .tokens
+            .iter()
+            .filter(|(_, expires)| **expires <= now)
+            .map(|(jti, _)| (RevocationKind::Token, jti.clone()));
+        let sessions = self
+            .sessions
+            .iter()
+            .filter(|(_, expires)| **expires <= now)
+            .map(|(sid, _)| (RevocationKind::Session, sid.clone()));
+        let users = self
+            .users
+            .iter()
+            .filter(|(_, (_, expires))| *expires <= now)
+            .map(|(user, _)| (RevocationKind::User, user.clone()));
+        tokens.chain(sessions).chain(users).collect()
+    }
+
+    /// Drops the given entries if they are still expired at `now` (one may have been extended
+    /// since they were listed).
+    fn forget(&mut self, expired: Vec<(RevocationKind, String)>, now: u64) {
+        for (kind, subject) in expired {
+            let still_expired = match kind {
+                RevocationKind::Token => self.tokens.get(&subject).is_some_and(|e| *e <= now),
+                RevocationKind::Session => self.sessions.get(&subject).is_some_and(|e| *e <= now),
+                RevocationKind::User => self.users.get(&subject).is_some_and(|(_, e)| *e <= now),
+            };
+            if still_expired {
+                match kind {
+                    RevocationKind::Token => self.tokens.remove(&subject).map(drop),
+                    RevocationKind::Session => self.sessions.remove(&subject).map(drop),
+                    RevocationKind::User => self.users.remove(&subject).map(drop),
+                };
+            }
+        }
+        self.forgotten_at = now;
     }
 }
 
@@ -280,8 +322,8 @@ impl DenyList {
         Ok(None)
     }
 
-    /// Applies revocations recorded since the last sync (by any process) and forgets expired
-    /// entries.
+    /// Applies revocations recorded since the last sync (by any process), and forgets expired
+    /// entries every [`FORGET_INTERVAL`].
     ///
     /// # Errors
     /// The store's error; the cache then ages towards [`MAX_STALENESS`].
@@ -289,13 +331,28 @@ impl DenyList {
         let cursor = self.read().cursor;
         let news = self.store.revocations_since(cursor).await?;
         let count = news.len();
-        let mut entries = self.write();
-        for (seq, revocation) in news {
-            entries.apply(seq, revocation);
+        {
+            let mut entries = self.write();
+            for (seq, revocation) in news {
+                entries.apply(seq, revocation);
+            }
+            entries.synced_at = Some(Instant::now());
         }
-        entries.forget_expired(now);
-        entries.synced_at = Some(Instant::now());
+        self.forget_expired(now);
         Ok(count)
+    }
+
+    /// Drops the entries whose tokens have all expired, at most every [`FORGET_INTERVAL`]: found
+    /// under the read lock (checks continue), removed under the write lock (only those).
+    fn forget_expired(&self, now: u64) {
+        let expired = {
+            let entries = self.read();
+            if now < entries.forgotten_at.saturating_add(FORGET_INTERVAL) {
+                return;
+            }
+            entries.expired(now)
+        };
+        self.write().forget(expired, now);
     }
 
     /// Number of entries in the cache (for metrics).
@@ -345,5 +402,50 @@ impl DenyList {
         self.entries
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+mod tests {
+    use super::*;
+    use tessera_store::sqlite::SqliteStore;
+
+    fn broadcast(kind: RevocationKind, subject: &str, expires_at: u64) -> Broadcast {
+        Broadcast {
+            revocation: Revocation {
+                kind,
+                subject: subject.into(),
+                not_before: 0,
+                expires_at,
+            },
+            published_at_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_forgotten_at_most_every_forget_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let deny_list = DenyList::load(store, Arc::default(), 1_000).await.unwrap();
+        deny_list.apply_broadcast(broadcast(RevocationKind::Token, "old", 1_100), 0);
+        deny_list.apply_broadcast(broadcast(RevocationKind::Session, "sid", 1_200), 0);
+        deny_list.apply_broadcast(broadcast(RevocationKind::User, "user", 9_000), 0);
+        deny_list.sync(1_150).await.unwrap();
+        assert_eq!(deny_list.len(), 2, "the token entry expired at 1,100");
+        // Expired at 1,200, but the last scan was at 1,150: kept until 1,210.
+        deny_list.sync(1_205).await.unwrap();
+        assert_eq!(deny_list.len(), 2);
+        // An entry extended before the scan is kept.
+        deny_list.apply_broadcast(broadcast(RevocationKind::Session, "sid", 5_000), 0);
+        deny_list.sync(1_210).await.unwrap();
+        assert_eq!(deny_list.len(), 2);
+        deny_list.sync(9_000).await.unwrap();
+        assert!(deny_list.is_empty());
     }
 }

@@ -43,17 +43,32 @@ pub async fn first_subscription(redis: &RedisState) -> Option<RevocationFeed> {
 }
 
 /// Makes sure Redis holds the deny-list; rebuilds it from the database when it does not.
-async fn ensure_complete(redis: &RedisState, deny_list: &DenyList, clock: &dyn Clock) {
+///
+/// `seen_complete` remembers whether this process has seen Redis hold it: losing it afterwards
+/// (a flush, an empty restart) is a warning; finding none at the first start is not.
+async fn ensure_complete(
+    redis: &RedisState,
+    deny_list: &DenyList,
+    clock: &dyn Clock,
+    seen_complete: &mut bool,
+) {
     match redis.deny_list_is_complete().await {
-        Ok(true) => {}
+        Ok(true) => *seen_complete = true,
         Ok(false) => {
-            tracing::warn!(
-                "Redis holds no Tessera deny-list (flushed, restarted empty, or first start): rebuilding it from the database; every revocation stays enforced meanwhile"
-            );
+            if *seen_complete {
+                tracing::warn!(
+                    "Redis lost Tessera's deny-list (flushed, restarted empty): rebuilding it from the database; every revocation stays enforced meanwhile"
+                );
+            } else {
+                tracing::info!(
+                    "Redis holds no Tessera deny-list yet: writing it from the database"
+                );
+            }
             let now = clock.now();
             match deny_list.durable_revocations(now).await {
                 Ok(revocations) => match redis.rebuild_deny_list(&revocations, now).await {
                     Ok(entries) => {
+                        *seen_complete = true;
                         tracing::info!(entries, "deny-list rebuilt in Redis from the database");
                     }
                     Err(err) => {
@@ -78,6 +93,7 @@ pub async fn follow_revocations(
 ) {
     let mut backoff = RECONNECT_MIN;
     let mut reported_down = false;
+    let mut seen_complete = false;
     loop {
         let mut subscription = match feed.take() {
             Some(subscription) => subscription,
@@ -102,7 +118,7 @@ pub async fn follow_revocations(
         deny_list.set_connected(true);
         tracing::info!("following revocations through Redis");
         backoff = RECONNECT_MIN;
-        ensure_complete(&redis, &deny_list, clock.as_ref()).await;
+        ensure_complete(&redis, &deny_list, clock.as_ref(), &mut seen_complete).await;
         let mut health = tokio::time::interval(HEALTH_INTERVAL);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         health.tick().await;
@@ -117,7 +133,7 @@ pub async fn follow_revocations(
                     if subscription.ping().await.is_err() {
                         break "no answer to ping";
                     }
-                    ensure_complete(&redis, &deny_list, clock.as_ref()).await;
+                    ensure_complete(&redis, &deny_list, clock.as_ref(), &mut seen_complete).await;
                 }
             }
         };
