@@ -5,6 +5,11 @@
 //!   process (a committed transaction is in the WAL file, which the operating system keeps); only a
 //!   power loss or kernel crash can roll back the last few commits, and it never corrupts the file.
 //!   `FULL` would add an `fsync` to every commit (every login and refresh) for that last case.
+//! - **Checkpoints** (copying the WAL into the database file, with an `fsync`) run in a
+//!   background task every [`CHECKPOINT_INTERVAL`] (`PRAGMA wal_checkpoint(PASSIVE)`), not in
+//!   whichever commit crosses SQLite's automatic threshold: a slow disk then never stalls the
+//!   writer, and so never stalls every login and refresh queued behind it. Closing the last
+//!   connection checkpoints the rest, as SQLite always does.
 //! - **Concurrency:** every transaction that reads and then writes starts with `BEGIN IMMEDIATE`,
 //!   taking SQLite's single write lock before its first read. Two writers, in this process or in
 //!   another process sharing the file, are therefore serialized; a waiting writer sleeps for up to
@@ -36,6 +41,9 @@ pub const DATABASE_FILE: &str = "tessera.db";
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often the background task checkpoints the WAL into the database file.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Connections in the pool. SQLite has one writer at a time; more connections serve readers.
 const MAX_CONNECTIONS: u32 = 8;
 
@@ -63,6 +71,40 @@ pub struct SqliteStore {
     /// SQLite's busy handler, which backs off by sleeping (up to 100 ms a try) and collapses
     /// throughput under concurrent writes. Other processes are still kept out by the file lock.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// The background checkpoints, stopped when the last clone of the store is dropped.
+    _checkpoints: Arc<Checkpoints>,
+}
+
+/// The background checkpoint task; aborted on drop.
+#[derive(Debug)]
+struct Checkpoints(tokio::task::JoinHandle<()>);
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Checkpoints the WAL every [`CHECKPOINT_INTERVAL`] until the pool is closed. `PASSIVE` copies
+/// what no reader still needs and never waits for (or blocks) a writer; a failure is logged and
+/// retried at the next round.
+async fn checkpoint_regularly(pool: SqlitePool) {
+    let mut ticker = tokio::time::interval(CHECKPOINT_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; the first checkpoint is one interval after opening.
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %err, "SQLite checkpoint failed; retrying");
+        }
+    }
 }
 
 /// A `BEGIN IMMEDIATE` transaction holding this process's writer turn until it ends.
@@ -146,16 +188,20 @@ impl SqliteStore {
             // WAL + NORMAL: durable across process crashes; see the module documentation.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Checkpoints run in the background (see the module documentation).
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)
             .await?;
         migrate(&pool).await?;
         tracing::debug!(path = %path.display(), "opened the SQLite store");
+        let checkpoints = Checkpoints(tokio::spawn(checkpoint_regularly(pool.clone())));
         Ok(Self {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            _checkpoints: Arc::new(checkpoints),
         })
     }
 
@@ -336,29 +382,61 @@ async fn insert_refresh_token(
     Ok(())
 }
 
-/// The body of [`SessionStore::rotate_refresh_token`] on one connection, in two round trips to
-/// SQLite's worker thread instead of one per statement (each trip costs tens of microseconds, and
-/// rotations are serialized, so trips bound the refresh rate):
+/// The body of [`SessionStore::rotate_refresh_token`] on one connection. Each round trip to
+/// SQLite's worker thread costs two thread switches, and rotations are serialized, so trips bound
+/// the refresh rate: a rotation that succeeds takes one.
 ///
-/// 1. `BEGIN IMMEDIATE` and the read of the token, its session and its user, under the write
-///    lock;
-/// 2. for a rotation: mark the token used, insert its successor, touch the session, `COMMIT`,
-///    as one batch in which each write runs only if the one before changed exactly one row
-///    (`changes() = 1`), so the batch is all or nothing by construction; for any other outcome:
-///    `ROLLBACK`.
+/// 1. One batch: `BEGIN IMMEDIATE`; mark the token used only if it, its session and its user are
+///    all live (the conditions of [`crate::decide_rotation`]); insert its successor (expiring no
+///    later than the session); touch the session and return it; `COMMIT`. Each write runs only if
+///    the one before changed exactly one row (`changes() = 1`), so the batch is all or nothing by
+///    construction.
+/// 2. Only if nothing was rotated: read the token's state to say why (`Reused` or `Invalid`).
 ///
 /// On an error the transaction may still be open: the caller must close the connection (which
 /// rolls it back), never return it to the pool.
-async fn rotate_in_two_trips(
+async fn rotate_on(
     conn: &mut SqliteConnection,
     presented: &TokenHash,
     next: &RefreshRecord,
     now: u64,
 ) -> Result<Rotation> {
     let now_db = db_time(now)?;
-    let rows = sqlx::query(
+    let rotated = sqlx::query(&format!(
         "BEGIN IMMEDIATE; \
-         SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
+         UPDATE refresh_tokens SET used_at = ? \
+          WHERE hash = ? AND used_at IS NULL AND expires_at > ? \
+            AND session_id IN (SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id \
+                               WHERE s.revoked_at IS NULL AND s.expires_at > ? \
+                                 AND u.disabled = 0); \
+         INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) \
+          SELECT ?, s.id, ?, MIN(?, s.expires_at) \
+          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+          WHERE t.hash = ? AND changes() = 1; \
+         UPDATE sessions SET last_used_at = ? \
+          WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?) AND changes() = 1 \
+          RETURNING {SESSION_COLUMNS}; \
+         COMMIT"
+    ))
+    .bind(now_db)
+    .bind(&presented.0[..])
+    .bind(now_db)
+    .bind(now_db)
+    .bind(&next.hash.0[..])
+    .bind(db_time(next.created_at)?)
+    .bind(db_time(next.expires_at)?)
+    .bind(&presented.0[..])
+    .bind(now_db)
+    .bind(&presented.0[..])
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(conflict_as("refresh token"))?;
+    if let Some(row) = rotated.first() {
+        return Ok(Rotation::Rotated(session_from_row(row)?));
+    }
+    // Nothing was written (and the transaction is over): say why.
+    let row = sqlx::query(
+        "SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
                 s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
                 s.user_agent, s.ip, s.revoked_at, u.disabled AS user_disabled \
          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
@@ -366,61 +444,26 @@ async fn rotate_in_two_trips(
          WHERE t.hash = ?",
     )
     .bind(&presented.0[..])
-    .fetch_all(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    let decided = match rows.first() {
-        None => Err(Rotation::Invalid),
-        Some(row) => {
-            let session = session_from_row(row)?;
-            match crate::decide_rotation(
-                optional_time_column(row, "token_used_at")?.is_some(),
-                time_column(row, "token_expires_at")?,
-                &session,
-                column(row, "user_disabled")?,
-                now,
-            ) {
-                crate::RotationDecision::Reused => Err(Rotation::Reused(session)),
-                crate::RotationDecision::Invalid => Err(Rotation::Invalid),
-                crate::RotationDecision::Rotate => Ok(session),
-            }
-        }
+    let Some(row) = row else {
+        return Ok(Rotation::Invalid);
     };
-    let session = match decided {
-        Ok(session) => session,
-        Err(outcome) => {
-            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-            return Ok(outcome);
-        }
-    };
-    // The successor never outlives its session.
-    let expires_at = db_time(next.expires_at.min(session.expires_at))?;
-    let touched = sqlx::query(
-        "UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL; \
-         INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) \
-             SELECT ?, ?, ?, ? WHERE changes() = 1; \
-         UPDATE sessions SET last_used_at = ? WHERE id = ? AND changes() = 1 RETURNING id; \
-         COMMIT",
+    let session = session_from_row(&row)?;
+    Ok(
+        match crate::decide_rotation(
+            optional_time_column(&row, "token_used_at")?.is_some(),
+            time_column(&row, "token_expires_at")?,
+            &session,
+            column(&row, "user_disabled")?,
+            now,
+        ) {
+            crate::RotationDecision::Reused => Rotation::Reused(session),
+            // `Rotate` cannot be decided here (the batch would have rotated a live token); if
+            // it ever were, refusing is the safe answer.
+            crate::RotationDecision::Invalid | crate::RotationDecision::Rotate => Rotation::Invalid,
+        },
     )
-    .bind(now_db)
-    .bind(&presented.0[..])
-    .bind(&next.hash.0[..])
-    .bind(&session.id)
-    .bind(db_time(next.created_at)?)
-    .bind(expires_at)
-    .bind(now_db)
-    .bind(&session.id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(conflict_as("refresh token"))?;
-    if touched.len() != 1 {
-        // Cannot happen while we hold the write lock (the token was unused when read); if it
-        // ever did, nothing was written and someone else won.
-        return Ok(Rotation::Reused(session));
-    }
-    Ok(Rotation::Rotated(Session {
-        last_used_at: now,
-        ..session
-    }))
 }
 
 #[async_trait]
@@ -566,7 +609,7 @@ impl SessionStore for SqliteStore {
         tokio::spawn(async move {
             let _turn = turn;
             let mut conn = pool.acquire().await?;
-            let outcome = rotate_in_two_trips(&mut conn, &presented, &next, now).await;
+            let outcome = rotate_on(&mut conn, &presented, &next, now).await;
             if outcome.is_err() {
                 // The transaction may be open: closing the connection rolls it back, where
                 // returning it to the pool would keep the write lock.

@@ -243,6 +243,39 @@ async fn a_revocation_survives_closing_and_reopening_the_store() {
 }
 
 #[tokio::test]
+async fn the_wal_is_checkpointed_in_the_background_not_only_at_close() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data).await.unwrap();
+    let file = data.join(DATABASE_FILE);
+    // Past the first round (which checkpoints the schema), so what follows is what we write.
+    tokio::time::sleep(tessera_store::sqlite::CHECKPOINT_INTERVAL + Duration::from_millis(500))
+        .await;
+    let before = std::fs::metadata(&file).unwrap().len();
+    // Fewer pages than SQLite's automatic threshold (1,000): without the background task they
+    // would stay in the WAL until the store closes.
+    for n in 0..300 {
+        store
+            .add_revocation(&Revocation {
+                kind: RevocationKind::Token,
+                subject: format!("jti-{n:04}-{}", "x".repeat(40)),
+                not_before: 0,
+                expires_at: NOW + 3_600,
+            })
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::fs::metadata(&file).unwrap().len() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file did not grow within 5 s: no checkpoint ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.live_revocations(NOW).await.unwrap().len(), 300);
+}
+
+#[tokio::test]
 async fn the_database_is_created_in_wal_mode_with_private_modes() {
     let (_tmp, data) = data_dir();
     let store = SqliteStore::open(&data.join("nested")).await.unwrap();
