@@ -167,8 +167,9 @@ impl App {
             deny_list =
                 deny_list.with_shared(SharedDenyList::new(redis.clone(), config.redis_fallback));
             feed = first_subscription(redis).await;
-            // Subscribed before anything is served, so this instance misses no broadcast; the
-            // following task catches up with the database and marks it connected.
+            // Subscribed before anything is served, so this instance misses no broadcast. It
+            // catches up with the database and counts as connected from the first request; the
+            // task that follows the broadcast does the same after every reconnection.
             deny_list.set_connected(false);
             if feed.is_some() {
                 deny_list

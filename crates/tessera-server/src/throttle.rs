@@ -58,16 +58,6 @@ impl SharedCounters {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
-}
-
 /// Most accounts [`LoginThrottle`] tracks at once (about 60 bytes each).
 pub const MAX_TRACKED_ACCOUNTS: usize = 100_000;
 
@@ -238,7 +228,7 @@ impl LoginThrottle {
     /// `closed`.
     pub async fn attempt(&self, username: &str, now: u64) -> Result<Result<u32, u64>, ApiError> {
         if let Some(shared) = &self.shared {
-            let account = hex(&account_key(username));
+            let account = tessera_token::base64url::encode(&account_key(username));
             match shared
                 .redis
                 .login_attempt(&account, now, self.max_failures, self.lockout)
@@ -298,7 +288,11 @@ impl LoginThrottle {
     pub async fn record_success(&self, username: &str) {
         let key = self.forget_locally(username);
         if let Some(shared) = &self.shared {
-            if let Err(err) = shared.redis.login_success(&hex(&key)).await {
+            if let Err(err) = shared
+                .redis
+                .login_success(&tessera_token::base64url::encode(&key))
+                .await
+            {
                 tracing::warn!(error = %err, "could not reset the shared failed-login count");
             }
         }

@@ -7,7 +7,7 @@
 //! - **Revocation broadcast** (channel `{prefix}revocations`): a revocation made on one instance
 //!   is published, and every instance applies it to its in-process cache at once
 //!   ([`RedisState::subscribe`]). The hot path never waits on Redis.
-//! - **Throttle counters**: failed logins per account (`{prefix}login:{sha256 of username}`) and
+//! - **Throttle counters**: failed logins per account (`{prefix}login:{base64url SHA-256 of the username}`) and
 //!   requests per client address (`{prefix}ip:{address}`), counted by Lua scripts so that each
 //!   step is atomic whichever instance runs it.
 //! - **A marker** (`{prefix}deny-list`) that says the deny-list entries in Redis are complete. If
@@ -292,7 +292,7 @@ impl RedisState {
     }
 
     /// Counts a login attempt for the account `account` (an opaque, fixed-size key such as a
-    /// hex SHA-256) at `now`, locking it after `max_failures` within `lockout` seconds.
+    /// base64url SHA-256) at `now`, locking it after `max_failures` within `lockout` seconds.
     ///
     /// # Errors
     /// [`StoreError::Redis`]; the caller decides whether to fail closed.
