@@ -605,12 +605,24 @@ impl SessionStore for PostgresStore {
         next: &RefreshRecord,
         now: u64,
     ) -> Result<Rotation> {
-        let mut tx = begin(&self.pool).await?;
-        // On an error the transaction is dropped, which rolls it back.
-        let outcome = rotate_locked(&mut tx, presented, next, now).await?;
-        // For `Reused` and `Invalid` nothing was written; committing just releases the locks.
-        tx.commit().await?;
-        Ok(outcome)
+        let pool = self.pool.clone();
+        let (presented, next) = (*presented, next.clone());
+        // The whole rotation runs in a task of its own: a caller cancelled half-way (a client
+        // hanging up) cannot interrupt it between its statements or during its COMMIT.
+        tokio::spawn(async move {
+            let mut tx = begin(&pool).await?;
+            // On an error the transaction is dropped, which rolls it back.
+            let outcome = rotate_locked(&mut tx, &presented, &next, now).await?;
+            // For `Reused` and `Invalid` nothing was written; committing just releases the locks.
+            tx.commit().await?;
+            Ok(outcome)
+        })
+        .await
+        .map_err(|err| {
+            StoreError::Database(sqlx::Error::Protocol(format!(
+                "rotation task failed: {err}"
+            )))
+        })?
     }
 
     async fn session(&self, session_id: &str) -> Result<Option<Session>> {
