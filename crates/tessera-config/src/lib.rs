@@ -22,7 +22,7 @@
 //! | `DATABASE_URL` | `postgres://...` selects PostgreSQL; unset: SQLite in the data dir | unset |
 //! | `TESSERA_DATABASE_POOL_SIZE` | PostgreSQL connections | `10` |
 //! | `REDIS_URL` | `redis://...`: share the deny-list, throttle counters and revocation broadcast across instances | unset |
-//! | `TESSERA_REDIS_PREFIX` | prefix of every Redis key and channel Tessera uses | `tessera:` |
+//! | `TESSERA_REDIS_PREFIX` | prefix of every Redis key and channel Tessera uses | `tessera:<deployment id>:`, the id being a random value stored in the database, so instances sharing a database share keys and other deployments do not |
 //! | `TESSERA_REDIS_FALLBACK` | when Redis is unreachable: `closed` refuses authenticated requests (503); `database` checks revocations from the database instead | `closed` |
 //! | `TESSERA_BIND` | server listen address | `127.0.0.1:8080` |
 //! | `TESSERA_LOGIN_MAX_FAILURES` | failed logins per account before lockout | `5` |
@@ -150,9 +150,6 @@ pub enum RedisFallback {
     Database,
 }
 
-/// Default prefix of Redis keys and channels.
-pub const DEFAULT_REDIS_PREFIX: &str = "tessera:";
-
 /// Default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
@@ -184,9 +181,10 @@ pub struct Config {
     /// revocation broadcast); unset means each instance keeps them in memory. A secret: it may
     /// carry a password.
     pub redis_url: Option<Secret>,
-    /// Prefix of every Redis key and channel (`TESSERA_REDIS_PREFIX`), so that several
-    /// deployments (or tests) can share one Redis.
-    pub redis_prefix: String,
+    /// Prefix of every Redis key and channel (`TESSERA_REDIS_PREFIX`). `None`: the server derives
+    /// it from the database's deployment id, so that deployments sharing one Redis never share
+    /// keys while the instances of one deployment always do.
+    pub redis_prefix: Option<String>,
     /// What happens while Redis is unreachable (`TESSERA_REDIS_FALLBACK`).
     pub redis_fallback: RedisFallback,
     /// Keys that no longer sign but still verify (rotation), each with its algorithm
@@ -428,19 +426,19 @@ impl Config {
                 ))
             }
         };
-        let redis_prefix = vars
-            .get("TESSERA_REDIS_PREFIX")
-            .unwrap_or(DEFAULT_REDIS_PREFIX)
-            .to_owned();
-        if redis_prefix.len() > 64
-            || !redis_prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
-        {
-            return Err(invalid(
-                "TESSERA_REDIS_PREFIX",
-                "use at most 64 of the characters A-Z a-z 0-9 - _ : .",
-            ));
+        let redis_prefix = vars.get("TESSERA_REDIS_PREFIX").map(str::to_owned);
+        if let Some(prefix) = &redis_prefix {
+            if prefix.is_empty()
+                || prefix.len() > 64
+                || !prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+            {
+                return Err(invalid(
+                    "TESSERA_REDIS_PREFIX",
+                    "use 1 to 64 of the characters A-Z a-z 0-9 - _ : .",
+                ));
+            }
         }
         let redis_fallback = match vars.get("TESSERA_REDIS_FALLBACK") {
             None | Some("closed") => RedisFallback::Closed,
@@ -676,7 +674,10 @@ mod tests {
     fn redis_settings() {
         let c = config(&[]).unwrap();
         assert!(c.redis_url.is_none());
-        assert_eq!(c.redis_prefix, "tessera:");
+        assert_eq!(
+            c.redis_prefix, None,
+            "derived from the database by the server"
+        );
         assert_eq!(c.redis_fallback, RedisFallback::Closed);
         let c = config(&[
             ("REDIS_URL", "redis://:sekrit@cache:6379/2"),
@@ -688,7 +689,7 @@ mod tests {
             c.redis_url.as_ref().unwrap().expose(),
             b"redis://:sekrit@cache:6379/2"
         );
-        assert_eq!(c.redis_prefix, "prod-eu:");
+        assert_eq!(c.redis_prefix.as_deref(), Some("prod-eu:"));
         assert_eq!(c.redis_fallback, RedisFallback::Database);
         assert!(!format!("{c:?}").contains("sekrit"));
         for (var, value) in [

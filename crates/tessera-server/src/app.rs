@@ -66,18 +66,27 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, tessera_store
     }
 }
 
-/// Prepares the connection to the shared Redis when `REDIS_URL` is set.
+/// Prepares the connection to the shared Redis when `REDIS_URL` is set, with the key prefix of
+/// `TESSERA_REDIS_PREFIX` or, by default, `tessera:<deployment id>:` from `store`.
 ///
 /// # Errors
 /// [`tessera_store::StoreError::Redis`] if the URL is not a valid Redis URL (an unreachable
-/// Redis is not an error: the server starts, refuses what needs it, and keeps reconnecting).
-pub fn open_redis(config: &Config) -> Result<Option<RedisState>, tessera_store::StoreError> {
+/// Redis is not an error: the server starts, refuses what needs it, and keeps reconnecting); the
+/// store's error if the deployment id cannot be read.
+pub async fn open_redis(
+    config: &Config,
+    store: &dyn Store,
+) -> Result<Option<RedisState>, tessera_store::StoreError> {
     let Some(url) = &config.redis_url else {
         return Ok(None);
     };
     let url = std::str::from_utf8(url.expose())
         .map_err(|_| tessera_store::StoreError::Redis("REDIS_URL is not UTF-8".into()))?;
-    RedisState::new(url, &config.redis_prefix).map(Some)
+    let prefix = match &config.redis_prefix {
+        Some(prefix) => prefix.clone(),
+        None => format!("tessera:{}:", store.deployment_id().await?),
+    };
+    RedisState::new(url, &prefix).map(Some)
 }
 
 /// What tests (and embedders) may replace.
@@ -158,7 +167,7 @@ impl App {
         tracing::info!(backend = store.backend(), "store opened");
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let metrics = Arc::new(Metrics::default());
-        let redis = open_redis(&config)?;
+        let redis = open_redis(&config, store.as_ref()).await?;
         let mut deny_list = DenyList::load(store.clone(), metrics.clone(), clock.now())
             .await
             .map_err(StartError::DenyList)?;
@@ -177,7 +186,7 @@ impl App {
                     .await
                     .map_err(StartError::DenyList)?;
                 deny_list.set_connected(true);
-                tracing::info!(prefix = %config.redis_prefix, fallback = ?config.redis_fallback, "shared state in Redis");
+                tracing::info!(prefix = %redis.prefix(), fallback = ?config.redis_fallback, "shared state in Redis");
             }
         }
         let deny_list = Arc::new(deny_list);

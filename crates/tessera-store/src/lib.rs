@@ -237,6 +237,14 @@ pub trait Store: AccountStore + SessionStore + RevocationStore + ClientStore {
     /// Checks that the database answers (for readiness probes).
     async fn ping(&self) -> Result<()>;
 
+    /// A random id of this database, made when its schema was created and the same for every
+    /// process that uses it: the default prefix of the Redis keys, so that deployments sharing
+    /// one Redis never share keys.
+    ///
+    /// # Errors
+    /// The store's error; [`StoreError::Corrupt`] if the id is missing.
+    async fn deployment_id(&self) -> Result<String>;
+
     /// A short name of the backend for logs (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
 

@@ -59,7 +59,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema migrations, in order: applying `MIGRATIONS[i]` takes the database from schema
 /// version `i` to `i + 1`. Append only; never edit a released migration.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_deployment.sql"),
+];
 
 /// The advisory lock held while migrating ("tessera" in ASCII, then 1), so that instances starting
 /// together take turns. Advisory locks are per database, so other applications sharing the server
@@ -876,6 +879,13 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn deployment_id(&self) -> Result<String> {
+        sqlx::query_scalar("SELECT id FROM deployment LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))
     }
 
     fn backend(&self) -> &'static str {

@@ -20,6 +20,9 @@
 //! Redis: deny-list entries name token ids, session ids and user ids, and account counters are
 //! keyed by a SHA-256 of the username. The URL may carry a password and is kept out of `Debug`.
 //!
+//! The prefix is the caller's: the server uses `TESSERA_REDIS_PREFIX`, or by default
+//! `tessera:<deployment id>:` ([`crate::Store::deployment_id`]).
+//!
 //! Every command has a deadline ([`COMMAND_TIMEOUT`]), so an unreachable Redis makes calls fail
 //! quickly with [`StoreError::Redis`] instead of hanging a request.
 

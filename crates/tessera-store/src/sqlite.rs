@@ -49,7 +49,10 @@ const MAX_CONNECTIONS: u32 = 8;
 
 /// The schema migrations, in order: applying `MIGRATIONS[i]` takes the database from
 /// `PRAGMA user_version` `i` to `i + 1`. Append only; never edit a released migration.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/sqlite/0002_deployment.sql"),
+];
 
 /// The columns of `sessions`, in the order [`session_from_row`] reads them.
 const SESSION_COLUMNS: &str =
@@ -870,6 +873,13 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn deployment_id(&self) -> Result<String> {
+        sqlx::query_scalar("SELECT id FROM deployment LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))
     }
 
     fn backend(&self) -> &'static str {

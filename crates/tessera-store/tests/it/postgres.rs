@@ -354,7 +354,7 @@ async fn the_schema_version_is_recorded_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     conn.close().await.unwrap();
 }
 
@@ -384,7 +384,13 @@ async fn instances_starting_together_migrate_once() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2);
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM deployment")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1, "one deployment id, made once");
+    assert_eq!(ids[0].len(), 32);
     conn.close().await.unwrap();
 }
 

@@ -298,7 +298,7 @@ async fn the_database_is_created_in_wal_mode_with_private_modes() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(version, 1, "the schema version after the migrations");
+    assert_eq!(version, 2, "the schema version after the migrations");
 }
 
 #[tokio::test]
@@ -312,6 +312,32 @@ async fn reopening_a_migrated_database_keeps_its_data() {
     let users = reopened.list_users().await.unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].username, "alice");
+}
+
+#[tokio::test]
+async fn the_deployment_id_is_one_per_database_and_survives_reopening() {
+    let (_tmp, data) = data_dir();
+    let first = SqliteStore::open(&data).await.unwrap();
+    let second = SqliteStore::open(&data).await.unwrap();
+    let id = first.deployment_id().await.unwrap();
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert_eq!(
+        second.deployment_id().await.unwrap(),
+        id,
+        "shared by every process"
+    );
+    first.close().await;
+    second.close().await;
+    let reopened = SqliteStore::open(&data).await.unwrap();
+    assert_eq!(reopened.deployment_id().await.unwrap(), id);
+    let (_other_tmp, other) = data_dir();
+    let elsewhere = SqliteStore::open(&other).await.unwrap();
+    assert_ne!(
+        elsewhere.deployment_id().await.unwrap(),
+        id,
+        "another database, another id"
+    );
 }
 
 #[tokio::test]

@@ -604,7 +604,8 @@ async fn check_redis(config: &Config) -> (Report, Option<ServerClock>) {
         return (report, None);
     };
     let shown = redact_url(url);
-    let redis = match RedisState::new(url, &config.redis_prefix) {
+    // Only reachability, persistence and the clock are checked: the key prefix does not matter.
+    let redis = match RedisState::new(url, config.redis_prefix.as_deref().unwrap_or("tessera:")) {
         Ok(redis) => redis,
         Err(err) => {
             report.error(REDIS, scrub(&err.to_string(), url));
@@ -628,8 +629,11 @@ async fn check_redis(config: &Config) -> (Report, Option<ServerClock>) {
     report.ok(
         REDIS,
         format!(
-            "Redis at {shown} answers (key prefix `{}`, fallback while unreachable: {fallback})",
-            config.redis_prefix
+            "Redis at {shown} answers (key prefix {}, fallback while unreachable: {fallback})",
+            config.redis_prefix.as_deref().map_or_else(
+                || "tessera:<the database's deployment id>:".to_owned(),
+                |prefix| format!("`{prefix}`")
+            )
         ),
     );
     match redis.persistence().await {

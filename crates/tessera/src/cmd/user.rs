@@ -217,7 +217,7 @@ async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Resu
         .context("recording the revocation of the user's tokens")?;
     // With Redis, running servers apply it at once; without (or if Redis fails), they read it
     // from the database within a second.
-    if let Some(redis) = tessera_server::app::open_redis(config)? {
+    if let Some(redis) = tessera_server::app::open_redis(config, store).await? {
         if let Err(err) = redis.publish_revocation(&revocation).await {
             eprintln!(
                 "warning: the revocation is recorded, but could not be broadcast through Redis ({err}); servers pick it up from the database within a second"

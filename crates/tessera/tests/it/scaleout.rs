@@ -150,12 +150,13 @@ impl Drop for TestDatabase {
     }
 }
 
-/// The environment both instances share: one database, one Redis prefix, one HS256 secret.
+/// The environment both instances share: one database and one HS256 secret. No
+/// `TESSERA_REDIS_PREFIX`: the default prefix comes from the database's deployment id, so the
+/// two instances share keys and every test's instances are apart from every other test's.
 fn shared_workdir(database_url: &str, redis_url: &str) -> Workdir {
     let mut work = Workdir::new();
     work.set("DATABASE_URL", database_url)
         .set("REDIS_URL", redis_url)
-        .set("TESSERA_REDIS_PREFIX", &format!("{}:", unique("t")))
         .set(
             "JWT_SECRET_KEY",
             "a-test-secret-of-more-than-32-bytes-for-hs256",
