@@ -24,11 +24,10 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tessera_config::{Config, ConfigError, KeySource, RedisFallback, DEFAULT_ISSUER};
 use tessera_store::postgres::PostgresStore;
-use tessera_store::redis::RedisState;
+use tessera_store::redis::{unix_time_ms, RedisState};
 use tessera_token::{Algorithm, KeySet, SigningKey};
 use zeroize::Zeroizing;
 
@@ -505,10 +504,10 @@ async fn check_database(config: &Config) -> (Report, Option<ServerClock>) {
         return (report, None);
     };
     let shown = redact_url(url);
-    let before_ms = now_ms();
+    let before_ms = unix_time_ms();
     match PostgresStore::probe(url).await {
         Ok(server_ms) => {
-            let after_ms = now_ms();
+            let after_ms = unix_time_ms();
             report.ok(DATABASE, format!("PostgreSQL at {shown} answers"));
             let clock = ServerClock {
                 name: "PostgreSQL",
@@ -664,14 +663,14 @@ async fn check_redis(config: &Config) -> (Report, Option<ServerClock>) {
             ),
         ),
     }
-    let before_ms = now_ms();
+    let before_ms = unix_time_ms();
     match redis.server_time_ms().await {
         Ok(server_ms) => {
             let clock = ServerClock {
                 name: "Redis",
                 before_ms,
                 server_ms,
-                after_ms: now_ms(),
+                after_ms: unix_time_ms(),
             };
             (report, Some(clock))
         }
@@ -690,7 +689,7 @@ async fn check_redis(config: &Config) -> (Report, Option<ServerClock>) {
 
 /// `clock`: the system clock is plausible, and within the leeway of the servers' clocks.
 fn check_clock(config: &Config, servers: &[ServerClock], report: &mut Report) {
-    let now = now_ms() / 1000;
+    let now = unix_time_ms() / 1000;
     if SANE_CLOCK_SECONDS.contains(&now) {
         report.ok(CLOCK, format!("system clock reads {}", utc(now)));
     } else {
@@ -963,13 +962,6 @@ fn scrub(message: &str, url: &str) -> String {
         }
     }
     scrubbed
-}
-
-/// Milliseconds since the Unix epoch by the system clock (0 if it reads before 1970).
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Seconds as the largest whole unit: `90s`, `15m`, `2h`, `7d`.
