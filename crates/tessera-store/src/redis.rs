@@ -137,23 +137,18 @@ impl std::fmt::Debug for RedisState {
     }
 }
 
-/// Runs a Redis call under [`COMMAND_TIMEOUT`].
+/// Runs a Redis call under [`COMMAND_TIMEOUT`]. Redis errors carry the server's message and the
+/// I/O error, never the URL or the values sent, so their text is safe to log.
 async fn bounded<T>(
     call: impl std::future::Future<Output = ::redis::RedisResult<T>>,
 ) -> Result<T, StoreError> {
     match tokio::time::timeout(COMMAND_TIMEOUT, call).await {
-        Ok(result) => result.map_err(|err| StoreError::Redis(redact(&err))),
+        Ok(result) => result.map_err(|err| StoreError::Redis(err.to_string())),
         Err(_) => Err(StoreError::Redis(format!(
             "no answer within {} ms",
             COMMAND_TIMEOUT.as_millis()
         ))),
     }
-}
-
-/// A Redis error as text without anything the server sent back verbatim beyond its kind and
-/// message (which never carry our values: we send no secrets).
-fn redact(err: &::redis::RedisError) -> String {
-    err.to_string()
 }
 
 impl RedisState {
@@ -172,7 +167,7 @@ impl RedisState {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(|err| StoreError::Redis(redact(&err)))?;
+            .map_err(|err| StoreError::Redis(err.to_string()))?;
         Ok(RedisState {
             client,
             commands,

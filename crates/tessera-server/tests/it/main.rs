@@ -106,6 +106,22 @@ impl TestApp {
         }
     }
 
+    /// Asserts the server still serves `/healthz` (after something that tried to break it).
+    pub async fn assert_still_answering(&self) {
+        let status = self
+            .client
+            .get(self.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(
+            status,
+            reqwest::StatusCode::OK,
+            "the server stopped answering"
+        );
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -203,6 +219,33 @@ pub fn config_with(data: &Path, vars: &[(&str, &str)]) -> Config {
 }
 
 /// Asserts the generic 401 for a bad or missing access token.
+/// The security headers every response carries (errors and 404 included).
+pub fn assert_security_headers(response: &reqwest::Response) {
+    let headers = response.headers();
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        ("referrer-policy", "no-referrer"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("x-xss-protection", "0"),
+    ] {
+        assert_eq!(
+            headers.get(name).map(|v| v.to_str().unwrap()),
+            Some(value),
+            "{name} on {}",
+            response.status()
+        );
+    }
+}
+
 pub async fn assert_invalid_token(response: Response, token_given: bool) {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let challenge = response.headers()["www-authenticate"]
