@@ -4,7 +4,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::Router;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tessera_config::Config;
 use tessera_password::PasswordHasher;
@@ -19,6 +18,7 @@ use crate::error::ApiError;
 use crate::layers::{edge, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::serve::{serve, ConnectionLimits};
 use crate::shared::{first_subscription, follow_revocations};
 use crate::state::{AppState, AppStateInner};
 use crate::throttle::{IpRateLimiter, LoginThrottle, SharedCounters};
@@ -96,6 +96,8 @@ pub struct AppOptions {
     pub clock: Option<Arc<dyn Clock>>,
     /// The password hasher; OWASP-minimum argon2id when `None`.
     pub passwords: Option<PasswordHasher>,
+    /// The connection loop's timeouts.
+    pub connections: ConnectionLimits,
 }
 
 impl std::fmt::Debug for AppOptions {
@@ -137,6 +139,8 @@ pub struct App {
     state: AppState,
     /// The revocation subscription opened at start, handed to the task that follows it.
     feed: Option<RevocationFeed>,
+    /// The connection loop's timeouts.
+    connections: ConnectionLimits,
 }
 
 impl std::fmt::Debug for App {
@@ -246,6 +250,7 @@ impl App {
             router,
             state,
             feed,
+            connections: options.connections,
         })
     }
 
@@ -263,14 +268,9 @@ impl App {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
-    ///
-    /// # Errors
-    /// If the listener fails.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    /// Serves until `shutdown` completes, then lets open connections finish the requests they
+    /// are serving, for at most [`ConnectionLimits::shutdown_grace`].
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let deny_list = self.state.deny_list.clone();
         let clock = self.state.clock.clone();
         let store = self.state.store.clone();
@@ -312,18 +312,11 @@ impl App {
         if let Ok(address) = self.listener.local_addr() {
             tracing::info!(%address, "listening");
         }
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        serve(self.listener, self.router, self.connections, shutdown).await;
         sync.abort();
         if let Some(follow) = follow {
             follow.abort();
         }
-        served
     }
 }
 

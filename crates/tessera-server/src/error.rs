@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The request's headers are larger than allowed (431).
     #[error("request headers too large")]
     HeadersTooLarge,
+    /// The request has more header fields than allowed (431).
+    #[error("too many request header fields")]
+    TooManyHeaders,
     /// The body is not JSON (415).
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
@@ -82,7 +85,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::HeadersTooLarge | ApiError::TooManyHeaders => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MissingToken
             | ApiError::InvalidToken
@@ -110,6 +115,13 @@ impl ApiError {
                 format!(
                     "the request headers are larger than {} KiB",
                     crate::layers::MAX_HEADER_BYTES / 1024
+                ),
+            ),
+            ApiError::TooManyHeaders => (
+                "invalid_request",
+                format!(
+                    "the request has more than {} header fields",
+                    crate::layers::MAX_HEADER_COUNT
                 ),
             ),
             ApiError::UnsupportedMediaType => ("invalid_request", self.to_string()),

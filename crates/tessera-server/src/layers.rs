@@ -16,10 +16,13 @@ use std::sync::Arc;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Largest total size of a request's headers (names, values and separators), in bytes: beyond
-/// it, 431 with a JSON error. hyper's own read buffer (about 400 KiB, and at most 100 headers)
-/// is the hard limit before this one; an access token above its 8 KiB cap but within this bound
-/// is a plain 401.
+/// it, 431 with a JSON error. hyper's own read buffer (about 400 KiB) is the hard limit before
+/// this one; an access token above its 8 KiB cap but within this bound is a plain 401.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Most header fields a request may carry: beyond it, 431 with a JSON error. hyper parses up to
+/// 256 and answers a bare 431 past that (see [`crate::serve`]).
+pub const MAX_HEADER_COUNT: usize = 100;
 
 /// How long a request may take before it is answered with 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,7 +52,7 @@ const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
 ];
 
 /// The one middleware every request passes through: it answers 431 (JSON) if the headers exceed
-/// [`MAX_HEADER_BYTES`], 503 (JSON) if the handler takes longer than [`REQUEST_TIMEOUT`], adds the security headers to every response (errors and 404
+/// [`MAX_HEADER_BYTES`] or [`MAX_HEADER_COUNT`], 503 (JSON) if the handler takes longer than [`REQUEST_TIMEOUT`], adds the security headers to every response (errors and 404
 /// included), and records the response's status class and latency in the metrics. One layer
 /// instead of three: each `from_fn` layer costs a boxed future per request.
 pub async fn edge(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
@@ -61,6 +64,8 @@ pub async fn edge(State(metrics): State<Arc<Metrics>>, request: Request, next: N
         .sum();
     let mut response = if header_bytes > MAX_HEADER_BYTES {
         ApiError::HeadersTooLarge.into_response()
+    } else if request.headers().len() > MAX_HEADER_COUNT {
+        ApiError::TooManyHeaders.into_response()
     } else {
         match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
             Ok(response) => response,

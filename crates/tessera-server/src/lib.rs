@@ -35,6 +35,7 @@ pub mod layers;
 pub mod metrics;
 pub mod profiles;
 pub mod routes;
+pub mod serve;
 pub mod shared;
 pub mod state;
 pub mod throttle;

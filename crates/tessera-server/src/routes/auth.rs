@@ -235,10 +235,10 @@ pub async fn refresh(
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         _ => ApiError::BadRequest("the request body could not be read".into()),
     })?;
-    let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RefreshBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|_| {
+    let body: RefreshBody = match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        None => RefreshBody::default(),
+        // serde would fill the struct from an array by position: only an object is a body.
+        Some(first) => serde_json::from_slice(&body).ok().filter(|_| *first == b'{').ok_or_else(|| {
             ApiError::BadRequest(
                 "the body must be a JSON object {\"refresh_token\": \"tsr_...\"}, or empty when the refresh cookie is sent".into(),
             )

@@ -1,5 +1,6 @@
 //! `/auth/sessions` and `/auth/password`: a user's own sessions and password.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -46,12 +47,16 @@ pub async fn list(
 /// `DELETE /auth/sessions/{id}` -> 204; that session's tokens stop working at once.
 ///
 /// # Errors
-/// 401 without a valid token; 404 if the session is not one of the user's.
+/// 401 without a valid token; 400 if the id in the path is not text (percent-encoded bytes that
+/// are not UTF-8); 404 if the session is not one of the user's.
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(session_id): Path<String>,
+    session_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(session_id) = session_id.map_err(|_| {
+        ApiError::BadRequest("the session id in the path is not valid UTF-8 text".into())
+    })?;
     let session = state.store.session(&session_id).await?;
     if session.is_none_or(|session| session.user_id != auth.claims.sub) {
         return Err(ApiError::NotFound);

@@ -1,8 +1,10 @@
 //! Headers on every response, limits, and the ops endpoints.
 
-use crate::{assert_invalid_token, assert_security_headers, TestApp};
+use crate::{assert_invalid_token, assert_security_headers, TestApp, PASSWORD};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tessera_server::serve::ConnectionLimits;
 
 #[tokio::test]
 async fn security_headers_on_200_401_404_and_405() {
@@ -308,4 +310,129 @@ async fn an_oversized_refresh_body_gets_the_json_413() {
         "{text}"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn too_many_header_fields_get_a_json_431() {
+    let app = TestApp::spawn().await;
+    let mut request = app.client.get(app.url("/auth/me"));
+    for index in 0..150 {
+        request = request.header(format!("x-field-{index}"), "v");
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_security_headers(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("100"),
+        "{body}"
+    );
+    app.assert_still_answering().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_json_array_is_not_a_body() {
+    let app = TestApp::spawn().await;
+    let (_, refresh_token) = app.user_with_session("alice").await;
+    for (path, body) in [
+        ("/auth/register", json!(["bob", PASSWORD])),
+        ("/auth/login", json!(["alice", PASSWORD])),
+        ("/auth/refresh", json!([refresh_token])),
+    ] {
+        let response = app.post_json(path, &body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_security_headers(&response);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_request", "{path}");
+        assert!(
+            error["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("JSON object"),
+            "{path}: {error}"
+        );
+    }
+    // The refresh token was not rotated by the refused request.
+    assert_eq!(app.refresh(&refresh_token).await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_id_that_is_not_text_gets_a_json_400() {
+    let app = TestApp::spawn().await;
+    let (access_token, _) = app.user_with_session("alice").await;
+    let response = app
+        .client
+        .delete(app.url("/auth/sessions/%ff%fe"))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_security_headers(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    app.stop().await;
+}
+
+/// Sends half a request head on a raw connection and returns the connection.
+async fn half_sent_request(app: &TestApp) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: tessera\r\n")
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn a_half_sent_request_head_is_cut_off_after_the_header_read_timeout() {
+    use tokio::io::AsyncReadExt as _;
+    let app = TestApp::spawn_with_limits(ConnectionLimits {
+        header_read_timeout: Duration::from_millis(300),
+        ..ConnectionLimits::default()
+    })
+    .await;
+    let started = Instant::now();
+    let mut stream = half_sent_request(&app).await;
+    let mut buffer = Vec::new();
+    // The server closes the connection (perhaps after a 408); without the timeout this read
+    // would wait for ever.
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buffer))
+        .await
+        .expect("the server kept a half-sent request open past its header read timeout");
+    assert!(
+        read.is_ok() || read.is_err_and(|err| err.kind() == std::io::ErrorKind::ConnectionReset)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed after {:?}, before the timeout",
+        started.elapsed()
+    );
+    app.assert_still_answering().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_half_sent_request_does_not_hold_the_shutdown() {
+    let app = TestApp::spawn_with_limits(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(60),
+        shutdown_grace: Duration::from_millis(500),
+    })
+    .await;
+    let _stream = half_sent_request(&app).await;
+    // The connection is surely being served before the shutdown starts.
+    app.assert_still_answering().await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), app.stop())
+        .await
+        .expect("the shutdown waited on a half-sent request");
+    assert!(started.elapsed() < Duration::from_secs(3));
 }

@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tessera_config::{Config, Vars};
 use tessera_password::PasswordHasher;
+use tessera_server::serve::ConnectionLimits;
 use tessera_server::{App, AppOptions};
 use tessera_token::{Clock, FixedClock, SystemClock};
 
@@ -67,12 +68,33 @@ impl TestApp {
         clock: Arc<FixedClock>,
         vars: &[(&str, &str)],
     ) -> TestApp {
+        Self::spawn_full(data, clock, vars, ConnectionLimits::default()).await
+    }
+
+    /// Starts a server with other connection timeouts.
+    pub async fn spawn_with_limits(connections: ConnectionLimits) -> TestApp {
+        Self::spawn_full(
+            Arc::new(tempfile::tempdir().unwrap()),
+            Arc::new(FixedClock::new(SystemClock.now())),
+            &[],
+            connections,
+        )
+        .await
+    }
+
+    async fn spawn_full(
+        data: Arc<tempfile::TempDir>,
+        clock: Arc<FixedClock>,
+        vars: &[(&str, &str)],
+        connections: ConnectionLimits,
+    ) -> TestApp {
         let config = config_with(data.path(), vars);
         let app = App::build(
             config,
             AppOptions {
                 clock: Some(clock.clone()),
                 passwords: Some(fast_passwords()),
+                connections,
             },
         )
         .await
@@ -83,8 +105,7 @@ impl TestApp {
             app.run(async {
                 let _ = signal.await;
             })
-            .await
-            .unwrap();
+            .await;
         });
         TestApp {
             base: format!("http://127.0.0.1:{port}"),

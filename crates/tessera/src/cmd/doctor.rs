@@ -13,7 +13,8 @@
 //! - `clock`: the system clock is plausible and agrees with PostgreSQL's and Redis's;
 //! - `cookies`: browsers will keep the `Secure` session cookies at the issuer's address;
 //! - `issuer`: `JWT_ISSUER` is an absolute http(s) URL without query or fragment (RFC 8414
-//!   section 2), and not left at its default where that cannot be right; `JWT_AUDIENCE` is set.
+//!   section 2), and not left at its default where that cannot be right (several instances, or
+//!   `TESSERA_BIND` other than the default's `127.0.0.1:8080`); `JWT_AUDIENCE` is set.
 //!
 //! # Security
 //! Doctor only reads. It creates no key, no data directory and no schema (PostgreSQL is probed
@@ -21,7 +22,7 @@
 //! `scheme://host:port/path`, without user, password or query.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -41,6 +42,11 @@ const REDIS: &str = "redis";
 const CLOCK: &str = "clock";
 const COOKIES: &str = "cookies";
 const ISSUER: &str = "issuer";
+
+/// The listen address that the default issuer, [`DEFAULT_ISSUER`], names: a server bound
+/// anywhere else is not reached at the issuer's URL or at the metadata URLs built from it.
+const DEFAULT_ISSUER_ADDRESS: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 
 /// Width of the check column: the longest check name.
 const CHECK_WIDTH: usize = PREVIOUS_KEYS.len();
@@ -826,6 +832,15 @@ fn is_loopback_bind(bind: &str) -> bool {
     }
 }
 
+/// Whether `address` (`host:port`, as `TESSERA_BIND` gives it) is the address the default issuer
+/// names, `127.0.0.1:8080`. A host name never is, not even `localhost`: it may resolve to `::1`
+/// first, and the server then listens there only.
+pub(crate) fn is_default_issuer_address(address: &str) -> bool {
+    address
+        .parse::<SocketAddr>()
+        .is_ok_and(|address| address == DEFAULT_ISSUER_ADDRESS)
+}
+
 /// `cookies`: the session cookies are always `Secure`; browsers keep them only over HTTPS (or
 /// from localhost). The issuer is the address browsers use. Skipped if the issuer does not parse
 /// (the `issuer` check reports that).
@@ -899,6 +914,13 @@ fn check_issuer(config: &Config, issuer: &Result<IssuerUrl<'_>, String>, report:
         } else if !is_loopback_bind(&config.server.bind) {
             Some(format!(
                 "TESSERA_BIND ({}) accepts connections from other machines",
+                config.server.bind
+            ))
+        } else if !is_default_issuer_address(&config.server.bind) {
+            Some(format!(
+                "the server listens at TESSERA_BIND ({}), not {DEFAULT_ISSUER_ADDRESS}, so the \
+                 issuer and the metadata URLs (jwks_uri and the others) name an address where it \
+                 is not found",
                 config.server.bind
             ))
         } else {
@@ -1153,6 +1175,28 @@ mod tests {
         assert!(!is_loopback_bind("0.0.0.0:8080"));
         assert!(!is_loopback_bind("[::]:8080"));
         assert!(!is_loopback_bind("auth.internal:8080"));
+    }
+
+    #[test]
+    fn only_127_0_0_1_port_8080_is_the_default_issuers_address() {
+        assert_eq!(
+            DEFAULT_ISSUER,
+            format!("http://{DEFAULT_ISSUER_ADDRESS}"),
+            "the address must follow the default issuer"
+        );
+        assert!(is_default_issuer_address("127.0.0.1:8080"));
+        for address in [
+            "127.0.0.1:8081",
+            "127.0.0.1:0",
+            "127.0.0.2:8080",
+            "0.0.0.0:8080",
+            "[::1]:8080",
+            "localhost:8080",
+            "auth.internal:8080",
+            "not an address",
+        ] {
+            assert!(!is_default_issuer_address(address), "{address}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `tessera serve`: the authentication server.
 
 use anyhow::Context as _;
-use tessera_config::LogFormat;
+use tessera_config::{LogFormat, DEFAULT_ISSUER};
 use tessera_server::{App, AppOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -50,6 +50,32 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
+/// `bind` (`host:port`) with the port the server actually bound, which differs when `bind` asks
+/// for port 0.
+fn bound_address(bind: &str, port: u16) -> String {
+    let host = bind.rsplit_once(':').map_or(bind, |(host, _)| host);
+    format!("{host}:{port}")
+}
+
+/// Warns when the issuer is the default, `http://127.0.0.1:8080`, but the server listens
+/// elsewhere: the `iss` of its tokens and the URLs of its metadata (`jwks_uri` and the others)
+/// then name an address where it is not found.
+///
+/// The default is kept rather than derived from the bound address, because tokens minted by the
+/// CLI carry it. The configuration does not record whether `JWT_ISSUER` was given, so an issuer
+/// equal to the default counts as not set.
+fn warn_if_default_issuer_is_elsewhere(issuer: &str, bound: &str) {
+    if issuer == DEFAULT_ISSUER && !super::doctor::is_default_issuer_address(bound) {
+        tracing::warn!(
+            issuer = DEFAULT_ISSUER,
+            bound,
+            "JWT_ISSUER is not set: the issuer and the metadata URLs (jwks_uri and the others) \
+             name {DEFAULT_ISSUER}, which is not where this server listens; set JWT_ISSUER to \
+             the server's public URL"
+        );
+    }
+}
+
 /// Runs `tessera serve`.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut config = super::load_config()?;
@@ -61,10 +87,28 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let (issuer, bind) = (config.issuer.clone(), config.server.bind.clone());
     runtime.block_on(async {
         let app = App::build(config, AppOptions::default()).await?;
-        app.run(shutdown_signal()).await.context("serving")?;
+        // A bound socket always has a local address; were it missing, only the warning is lost.
+        if let Ok(port) = app.port() {
+            warn_if_default_issuer_is_elsewhere(&issuer, &bound_address(&bind, port));
+        }
+        app.run(shutdown_signal()).await;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bound_address_carries_the_port_actually_bound() {
+        assert_eq!(bound_address("127.0.0.1:0", 38_413), "127.0.0.1:38413");
+        assert_eq!(bound_address("127.0.0.1:8080", 8_080), "127.0.0.1:8080");
+        assert_eq!(bound_address("[::1]:0", 9_000), "[::1]:9000");
+        assert_eq!(bound_address("localhost:0", 9_000), "localhost:9000");
+    }
 }

@@ -3,20 +3,27 @@
 //! The same rules as `POST /auth/register` apply (username and password policy from
 //! `tessera-password`, argon2id with the production parameters). `disable` takes effect on a
 //! running server within about a second: the user revocation is written to the durable deny-list,
-//! which every server polls.
+//! which every server polls. `enable` may wait up to a second, until that revocation no longer
+//! covers newly issued tokens.
 
 use anyhow::{bail, Context as _};
 use serde_json::json;
 use std::io::BufRead;
+use std::time::Duration;
 use tessera_config::Config;
 use tessera_password::{
     check_password, check_username, PasswordHasher, PasswordRejection, MAX_PASSWORD_CHARS,
 };
 use tessera_server::credentials::new_user_id;
+use tessera_store::redis::unix_time_ms;
 use tessera_store::Store;
 use tessera_store::{NewUser, Revocation, RevocationKind, StoreError, User};
 use tessera_token::{Clock as _, Secret, SystemClock};
 use zeroize::Zeroizing;
+
+/// The longest `enable` waits for the disable's revocation epoch to pass: `disable` puts it at
+/// most one second ahead of the wall clock.
+const MAX_REVOCATION_EPOCH_WAIT: Duration = Duration::from_secs(1);
 
 /// Longest password in bytes: every character may take four bytes in UTF-8.
 const MAX_PASSWORD_BYTES: usize = MAX_PASSWORD_CHARS * 4;
@@ -53,8 +60,10 @@ pub enum Command {
     Disable(NameArgs),
     /// Re-enable a disabled user: logins work again.
     ///
-    /// Tokens revoked by `disable` stay revoked; the user logs in again to get new ones. Running
-    /// it on an enabled user is harmless. Prints {"id", "username", "disabled": false}.
+    /// Tokens revoked by `disable` stay revoked; the user logs in again to get new ones. Right
+    /// after a `disable` it may wait up to a second first: the revocation covers every token
+    /// issued in the disable's own second, so the user must not log in before that second ends.
+    /// Running it on an enabled user is harmless. Prints {"id", "username", "disabled": false}.
     Enable(NameArgs),
 }
 
@@ -241,7 +250,19 @@ async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Resu
 }
 
 /// `tessera user enable NAME`: clears the disabled flag; revoked tokens stay revoked.
+///
+/// A disabled user is re-enabled only once the wall clock has reached the `not_before` of the
+/// user revocation that `disable` recorded (see [`wait_for_revocation_epoch`]): otherwise a login
+/// in the disable's own second would get a 200 and an access token the deny-list refuses.
 async fn enable(store: &dyn Store, name: &str) -> anyhow::Result<()> {
+    let user = store
+        .user_by_username(name)
+        .await
+        .context("looking up the user")?
+        .ok_or_else(|| no_such_user(name))?;
+    if user.disabled {
+        wait_for_revocation_epoch(store, &user.id).await?;
+    }
     let user = store
         .set_disabled(name, false)
         .await
@@ -251,6 +272,44 @@ async fn enable(store: &dyn Store, name: &str) -> anyhow::Result<()> {
         "{}",
         json!({ "id": user.id, "username": user.username, "disabled": false })
     );
+    Ok(())
+}
+
+/// Waits until the wall clock reaches the `not_before` of the user's live user revocation, if
+/// that is still ahead: at most [`MAX_REVOCATION_EPOCH_WAIT`].
+///
+/// `disable` denies tokens with `iat < now + 1`, to cover the tokens issued in its own second;
+/// a token issued in that second after the flag is cleared would be denied too. Waiting before
+/// the flag is cleared means no login succeeds while the revocation still covers its token.
+///
+/// # Errors
+/// When the store cannot be read.
+async fn wait_for_revocation_epoch(store: &dyn Store, user_id: &str) -> anyhow::Result<()> {
+    let now_ms = unix_time_ms();
+    let not_before = store
+        .live_revocations(now_ms / 1_000)
+        .await
+        .context("reading the user's revocations")?
+        .into_iter()
+        .filter(|(_, revocation)| {
+            revocation.kind == RevocationKind::User && revocation.subject == user_id
+        })
+        .map(|(_, revocation)| revocation.not_before)
+        .max();
+    let Some(not_before) = not_before else {
+        return Ok(());
+    };
+    let wait = Duration::from_millis(not_before.saturating_mul(1_000).saturating_sub(now_ms));
+    if wait > MAX_REVOCATION_EPOCH_WAIT {
+        // Only a clock set back since the disable (or a disable on a machine whose clock is
+        // ahead) gets here: waiting it out is not this command's job, but it is worth saying.
+        eprintln!(
+            "warning: the user's revocation covers tokens issued for another {} s by this \
+             machine's clock; logins until then get tokens the server refuses",
+            wait.as_secs_f64().ceil()
+        );
+    }
+    tokio::time::sleep(wait.min(MAX_REVOCATION_EPOCH_WAIT)).await;
     Ok(())
 }
 

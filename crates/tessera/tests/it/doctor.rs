@@ -279,6 +279,30 @@ fn the_default_issuer_on_a_public_bind_address_is_a_warning() {
 }
 
 #[test]
+fn the_default_issuer_on_another_loopback_port_is_a_warning_unless_jwt_issuer_is_set() {
+    let mut work = Workdir::new();
+    work.set("TESSERA_BIND", "127.0.0.1:38413");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect(
+        "warn",
+        "issuer",
+        "TESSERA_BIND (127.0.0.1:38413), not 127.0.0.1:8080",
+    );
+    doctor.expect("warn", "issuer", "jwks_uri");
+
+    work.set("JWT_ISSUER", "http://127.0.0.1:38413");
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    assert!(
+        doctor.messages("warn", "issuer").is_empty(),
+        "{}",
+        doctor.stdout
+    );
+    doctor.expect("ok", "issuer", "iss http://127.0.0.1:38413");
+}
+
+#[test]
 fn key_files_are_loaded_and_checked_for_algorithm_and_permissions() {
     let mut work = Workdir::new();
     let key = work.path().join("es256.pem");

@@ -208,3 +208,74 @@ fn zero_configuration_serve_shares_its_store_with_the_cli_and_stops_on_sigterm()
         );
     }
 }
+
+/// Logs `username` in over HTTP and returns its access token.
+fn login(server: &Server, username: &str, password: &str) -> String {
+    let credentials = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
+    let (status, body) = server.request(
+        "POST",
+        "/auth/login",
+        &[("content-type", "application/json")],
+        &credentials,
+    );
+    assert_eq!(status, 200, "{body}");
+    json(&body)["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The status of `GET /auth/me` with `access` as the bearer token.
+fn me_status(server: &Server, access: &str) -> u16 {
+    let bearer = format!("Bearer {access}");
+    server
+        .request("GET", "/auth/me", &[("authorization", &bearer)], "")
+        .0
+}
+
+#[test]
+fn a_login_right_after_disable_and_enable_gets_a_token_the_server_accepts() {
+    let work = Workdir::new();
+    let server = Server::start(&work);
+    let password = "correct horse battery staple";
+    ok(&work.tessera_with_stdin(&["user", "add", "alice"], Some(&format!("{password}\n"))));
+    let before_disable = login(&server, "alice", password);
+
+    // Start just after a second begins, so that disable, enable and login would all fall in the
+    // disable's own second (the one its revocation covers) if `enable` did not wait.
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(
+        1_010 - u64::from(since_epoch.subsec_millis()),
+    ));
+    ok(&work.tessera(&["user", "disable", "alice"]));
+    ok(&work.tessera(&["user", "enable", "alice"]));
+    let after_enable = login(&server, "alice", password);
+
+    // Once the server has applied the revocation (the token from before the disable is
+    // refused), the token from after the enable must still be accepted.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while me_status(&server, &before_disable) != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "token still accepted 5 s after disable"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(me_status(&server, &after_enable), 200);
+}
+
+#[test]
+fn the_default_issuer_on_another_address_is_a_startup_warning() {
+    let warning = "not where this server listens";
+    let work = Workdir::new();
+    let mut server = Server::start(&work);
+    let line = server.wait_for_log(warning, Duration::from_secs(5));
+    assert!(
+        line.contains("WARN") && line.contains("JWT_ISSUER"),
+        "{line}"
+    );
+
+    let mut work = Workdir::new();
+    work.set("JWT_ISSUER", "http://auth.example.com");
+    let mut server = Server::start(&work);
+    assert_eq!(server.count_log(warning), 0, "{:#?}", server.seen);
+}
