@@ -10,6 +10,9 @@
 //!   whichever commit crosses SQLite's automatic threshold: a slow disk then never stalls the
 //!   writer, and so never stalls every login and refresh queued behind it. Closing the last
 //!   connection checkpoints the rest, as SQLite always does.
+//! - **Connections:** every write goes through one dedicated connection (which keeps its page
+//!   cache warm: nothing else in the process writes); reads use a pool of
+//!   [`MAX_CONNECTIONS`].
 //! - **Concurrency:** every transaction that reads and then writes starts with `BEGIN IMMEDIATE`,
 //!   taking SQLite's single write lock before its first read. Two writers, in this process or in
 //!   another process sharing the file, are therefore serialized; a waiting writer sleeps for up to
@@ -68,12 +71,18 @@ const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled";
 /// guarantees rest on SQLite's file locks, not on anything in this process.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Connections for reads (and the background checkpoints).
     pool: SqlitePool,
-    /// One write transaction at a time from this process. SQLite allows one writer anyway; taking
-    /// turns here, instead of letting every pooled connection race for the file lock, avoids
-    /// SQLite's busy handler, which backs off by sleeping (up to 100 ms a try) and collapses
-    /// throughput under concurrent writes. Other processes are still kept out by the file lock.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// The one connection every write goes through, so this process writes one transaction at a
+    /// time. SQLite allows one writer anyway; taking turns here, instead of letting every pooled
+    /// connection race for the file lock, avoids SQLite's busy handler, which backs off by
+    /// sleeping (up to 100 ms a try) and collapses throughput under concurrent writes. One
+    /// connection also keeps its page cache: in WAL mode a connection drops its cache whenever
+    /// another one has written since its last transaction, and would read every page again.
+    /// Other processes are still kept out by the file lock.
+    writer: SqlitePool,
+    /// The queue of the task that rotates refresh tokens in batches on the writer connection.
+    rotations: tokio::sync::mpsc::Sender<PendingRotation>,
     /// The background checkpoints, stopped when the last clone of the store is dropped.
     _checkpoints: Arc<Checkpoints>,
 }
@@ -110,10 +119,9 @@ async fn checkpoint_regularly(pool: SqlitePool) {
     }
 }
 
-/// A `BEGIN IMMEDIATE` transaction holding this process's writer turn until it ends.
+/// A `BEGIN IMMEDIATE` transaction on the writer connection, which it holds until it ends.
 struct WriteTransaction {
     transaction: sqlx::Transaction<'static, Sqlite>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl WriteTransaction {
@@ -138,12 +146,10 @@ impl std::ops::DerefMut for WriteTransaction {
 }
 
 impl SqliteStore {
-    /// Starts a write transaction: waits for this process's writer turn, then `BEGIN IMMEDIATE`.
+    /// Starts a write transaction: waits for the writer connection, then `BEGIN IMMEDIATE`.
     async fn begin_write(&self) -> Result<WriteTransaction> {
-        let turn = self.writer.clone().lock_owned().await;
         Ok(WriteTransaction {
-            transaction: begin_immediate(&self.pool).await?,
-            _turn: turn,
+            transaction: begin_immediate(&self.writer).await?,
         })
     }
 
@@ -194,16 +200,24 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             // Checkpoints run in the background (see the module documentation).
             .pragma("wal_autocheckpoint", "0");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        migrate(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)
             .await?;
-        migrate(&pool).await?;
         tracing::debug!(path = %path.display(), "opened the SQLite store");
         let checkpoints = Checkpoints(tokio::spawn(checkpoint_regularly(pool.clone())));
+        // Ends when the last clone of the store, and so the last sender, is dropped.
+        let (rotations, queue) = tokio::sync::mpsc::channel(ROTATION_QUEUE);
+        tokio::spawn(rotate_in_batches(writer.clone(), queue));
         Ok(Self {
             pool,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer,
+            rotations,
             _checkpoints: Arc::new(checkpoints),
         })
     }
@@ -212,6 +226,7 @@ impl SqliteStore {
     /// on this store (and its clones) fails; the last connection to close checkpoints the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -404,33 +419,15 @@ async fn rotate_on(
     next: &RefreshRecord,
     now: u64,
 ) -> Result<Rotation> {
-    let now_db = db_time(now)?;
-    let rotated = sqlx::query(&format!(
-        "BEGIN IMMEDIATE; \
-         UPDATE refresh_tokens SET used_at = ? \
-          WHERE hash = ? AND used_at IS NULL AND expires_at > ? \
-            AND session_id IN (SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id \
-                               WHERE s.revoked_at IS NULL AND s.expires_at > ? \
-                                 AND u.disabled = 0); \
-         INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) \
-          SELECT ?, s.id, ?, MIN(?, s.expires_at) \
-          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
-          WHERE t.hash = ? AND changes() = 1; \
-         UPDATE sessions SET last_used_at = ? \
-          WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?) AND changes() = 1 \
-          RETURNING {SESSION_COLUMNS}; \
-         COMMIT"
-    ))
-    .bind(now_db)
-    .bind(&presented.0[..])
-    .bind(now_db)
-    .bind(now_db)
-    .bind(&next.hash.0[..])
-    .bind(db_time(next.created_at)?)
-    .bind(db_time(next.expires_at)?)
-    .bind(&presented.0[..])
-    .bind(now_db)
-    .bind(&presented.0[..])
+    let rotated = bind_rotation(
+        sqlx::query(&format!(
+            "BEGIN IMMEDIATE; {}COMMIT",
+            rotation_statements(0)
+        )),
+        presented,
+        next,
+        now,
+    )?
     .fetch_all(&mut *conn)
     .await
     .map_err(conflict_as("refresh token"))?;
@@ -438,6 +435,15 @@ async fn rotate_on(
         return Ok(Rotation::Rotated(session_from_row(row)?));
     }
     // Nothing was written (and the transaction is over): say why.
+    explain_unrotated(conn, presented, now).await
+}
+
+/// Why a token was not rotated (`Reused` or `Invalid`), read after the rotation's transaction.
+async fn explain_unrotated(
+    conn: &mut SqliteConnection,
+    presented: &TokenHash,
+    now: u64,
+) -> Result<Rotation> {
     let row = sqlx::query(
         "SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
                 s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
@@ -469,6 +475,164 @@ async fn rotate_on(
     )
 }
 
+/// The SQL of one rotation inside a batch: the statements of [`rotate_on`] without the
+/// transaction around them, returning the session tagged with the rotation's `slot` in the batch.
+/// Ten parameters, in the order [`bind_rotation`] binds them.
+fn rotation_statements(slot: usize) -> String {
+    format!(
+        "UPDATE refresh_tokens SET used_at = ? \
+          WHERE hash = ? AND used_at IS NULL AND expires_at > ? \
+            AND session_id IN (SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id \
+                               WHERE s.revoked_at IS NULL AND s.expires_at > ? \
+                                 AND u.disabled = 0); \
+         INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) \
+          SELECT ?, s.id, ?, MIN(?, s.expires_at) \
+          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+          WHERE t.hash = ? AND changes() = 1; \
+         UPDATE sessions SET last_used_at = ? \
+          WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?) AND changes() = 1 \
+          RETURNING {SESSION_COLUMNS}, {slot} AS batch_slot; "
+    )
+}
+
+/// A rotation waiting for the writer connection, and where its outcome goes.
+pub(crate) struct PendingRotation {
+    presented: TokenHash,
+    next: RefreshRecord,
+    now: u64,
+    outcome: tokio::sync::oneshot::Sender<Result<Rotation>>,
+}
+
+/// Most rotations committed in one transaction.
+const MAX_ROTATION_BATCH: usize = 32;
+
+/// Rotations queued for the writer task at most; callers beyond wait for room.
+const ROTATION_QUEUE: usize = 1024;
+
+/// The writer task's loop: takes every rotation queued (up to [`MAX_ROTATION_BATCH`]) and
+/// commits them in one transaction, until every sender (every clone of the store) is gone.
+///
+/// Group commit: while a batch is in SQLite, the requests arriving meanwhile queue and go in the
+/// next one, so the hand-offs to SQLite's thread, the write lock and the WAL append are paid per
+/// batch instead of per refresh. Each rotation keeps its own conditions, so the outcome of each
+/// is what it would have been alone, in queue order: of two rotations of one token in a batch,
+/// the first rotates it and the second finds it used.
+async fn rotate_in_batches(
+    writer: SqlitePool,
+    mut queue: tokio::sync::mpsc::Receiver<PendingRotation>,
+) {
+    let mut batch = Vec::with_capacity(MAX_ROTATION_BATCH);
+    while queue.recv_many(&mut batch, MAX_ROTATION_BATCH).await > 0 {
+        let outcomes = rotate_batch(&writer, &batch).await;
+        for (pending, outcome) in batch.drain(..).zip(outcomes) {
+            // The caller may have gone (a client hanging up): the rotation stands regardless.
+            let _ = pending.outcome.send(outcome);
+        }
+    }
+}
+
+/// Rotates `batch` in one transaction and says what happened to each, in order. If the batch
+/// fails as a whole, each rotation is retried alone, so that one failing rotation (or a
+/// database that is down) gives each caller its own answer.
+async fn rotate_batch(writer: &SqlitePool, batch: &[PendingRotation]) -> Vec<Result<Rotation>> {
+    if batch.len() > 1 {
+        match writer.acquire().await {
+            Ok(mut conn) => match rotate_batch_on(&mut conn, batch).await {
+                Ok(outcomes) => return outcomes,
+                Err(err) => {
+                    tracing::debug!(error = %err, size = batch.len(), "a rotation batch failed; rotating one by one");
+                    close_after_failure(conn).await;
+                }
+            },
+            Err(err) => {
+                tracing::debug!(error = %err, "no writer connection for a rotation batch");
+            }
+        }
+    }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for pending in batch {
+        outcomes.push(rotate_alone(writer, pending).await);
+    }
+    outcomes
+}
+
+/// One rotation in its own transaction ([`rotate_on`]).
+async fn rotate_alone(writer: &SqlitePool, pending: &PendingRotation) -> Result<Rotation> {
+    let mut conn = writer.acquire().await?;
+    let outcome = rotate_on(&mut conn, &pending.presented, &pending.next, pending.now).await;
+    if outcome.is_err() {
+        close_after_failure(conn).await;
+    }
+    outcome
+}
+
+/// Closes a connection whose transaction may still be open: closing rolls it back, where
+/// returning it to the pool would keep SQLite's write lock.
+async fn close_after_failure(conn: sqlx::pool::PoolConnection<Sqlite>) {
+    if let Err(err) = conn.close().await {
+        tracing::warn!(error = %err, "closing a connection after a failed rotation");
+    }
+}
+
+/// The body of [`rotate_batch`] on one connection: one round trip for the whole batch
+/// (`BEGIN IMMEDIATE`, each rotation's statements, `COMMIT`), then, for each rotation that did
+/// not happen, the read that says why.
+///
+/// On an error the transaction may still be open: the caller must close the connection.
+async fn rotate_batch_on(
+    conn: &mut SqliteConnection,
+    batch: &[PendingRotation],
+) -> Result<Vec<Result<Rotation>>> {
+    let mut sql = String::from("BEGIN IMMEDIATE; ");
+    for slot in 0..batch.len() {
+        sql.push_str(&rotation_statements(slot));
+    }
+    sql.push_str("COMMIT");
+    let mut query = sqlx::query(&sql);
+    for pending in batch {
+        query = bind_rotation(query, &pending.presented, &pending.next, pending.now)?;
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut rotated: Vec<Option<Session>> = vec![None; batch.len()];
+    for row in &rows {
+        let slot: i64 = column(row, "batch_slot")?;
+        let slot = usize::try_from(slot)
+            .ok()
+            .filter(|slot| *slot < batch.len())
+            .ok_or_else(|| StoreError::Corrupt(format!("rotation batch slot {slot}")))?;
+        rotated[slot] = Some(session_from_row(row)?);
+    }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (pending, session) in batch.iter().zip(rotated) {
+        outcomes.push(match session {
+            Some(session) => Ok(Rotation::Rotated(session)),
+            None => explain_unrotated(conn, &pending.presented, pending.now).await,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// Binds the ten parameters of one rotation's statements ([`rotation_statements`]).
+fn bind_rotation<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    presented: &'q TokenHash,
+    next: &'q RefreshRecord,
+    now: u64,
+) -> Result<sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>> {
+    let now_db = db_time(now)?;
+    Ok(query
+        .bind(now_db)
+        .bind(&presented.0[..])
+        .bind(now_db)
+        .bind(now_db)
+        .bind(&next.hash.0[..])
+        .bind(db_time(next.created_at)?)
+        .bind(db_time(next.expires_at)?)
+        .bind(&presented.0[..])
+        .bind(now_db)
+        .bind(&presented.0[..]))
+}
+
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn create_user(&self, user: &NewUser) -> Result<User> {
@@ -479,7 +643,7 @@ impl AccountStore for SqliteStore {
         .bind(&user.username)
         .bind(&user.password_hash)
         .bind(db_time(user.created_at)?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|error| match &error {
             // The primary key is reported as SQLITE_CONSTRAINT_PRIMARYKEY (1555), the username
@@ -540,7 +704,7 @@ impl AccountStore for SqliteStore {
         let changed = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
             .bind(password_hash)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
         Ok(changed > 0)
@@ -552,7 +716,7 @@ impl AccountStore for SqliteStore {
         ))
         .bind(i64::from(disabled))
         .bind(username)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?
         .as_ref()
         .map(user_from_row)
@@ -590,10 +754,11 @@ impl SessionStore for SqliteStore {
         Ok(())
     }
 
-    /// Rotates in one `BEGIN IMMEDIATE` transaction: the write lock is taken before the token is
-    /// read, so of any number of concurrent rotations of one token (in this process or another
-    /// sharing the file) exactly one sees it unused. The successor always joins the presented
-    /// token's session, whatever `next.session_id` says.
+    /// Rotates in a `BEGIN IMMEDIATE` transaction, with the other rotations queued meanwhile
+    /// ([`rotate_in_batches`]): the write lock is taken before the token is read, so of any
+    /// number of concurrent rotations of one token (in this process or another sharing the file)
+    /// exactly one sees it unused. The successor always joins the presented token's session,
+    /// whatever `next.session_id` says.
     ///
     /// A used token is [`Rotation::Reused`] even when its session is already revoked or expired:
     /// reuse is reported before validity.
@@ -603,31 +768,22 @@ impl SessionStore for SqliteStore {
         next: &RefreshRecord,
         now: u64,
     ) -> Result<Rotation> {
-        let turn = self.writer.clone().lock_owned().await;
-        let pool = self.pool.clone();
-        let (presented, next) = (*presented, next.clone());
-        // The whole rotation runs in a task of its own, holding the writer turn: a caller
-        // cancelled half-way (a client hanging up) cannot leave a connection inside the
-        // transaction, holding SQLite's write lock.
-        tokio::spawn(async move {
-            let _turn = turn;
-            let mut conn = pool.acquire().await?;
-            let outcome = rotate_on(&mut conn, &presented, &next, now).await;
-            if outcome.is_err() {
-                // The transaction may be open: closing the connection rolls it back, where
-                // returning it to the pool would keep the write lock.
-                if let Err(err) = conn.close().await {
-                    tracing::warn!(error = %err, "closing a connection after a failed rotation");
-                }
-            }
-            outcome
-        })
-        .await
-        .map_err(|err| {
-            StoreError::Database(sqlx::Error::Protocol(format!(
-                "rotation task failed: {err}"
-            )))
-        })?
+        let (outcome, answer) = tokio::sync::oneshot::channel();
+        let pending = PendingRotation {
+            presented: *presented,
+            next: next.clone(),
+            now,
+            outcome,
+        };
+        let gone = || {
+            StoreError::Database(sqlx::Error::Protocol(
+                "the rotation task has stopped".into(),
+            ))
+        };
+        // The rotation runs in the writer task, whole, even if this caller is cancelled half-way
+        // (a client hanging up): it can never leave the writer inside a transaction.
+        self.rotations.send(pending).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     async fn session(&self, session_id: &str) -> Result<Option<Session>> {
@@ -753,7 +909,7 @@ impl SessionStore for SqliteStore {
         // Refresh tokens go with their session (ON DELETE CASCADE; foreign keys are on).
         let purged = sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
             .bind(db_time(before)?)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
         Ok(purged)
@@ -832,7 +988,7 @@ impl RevocationStore for SqliteStore {
     async fn purge_expired_revocations(&self, before: u64) -> Result<u64> {
         let purged = sqlx::query("DELETE FROM revocations WHERE expires_at < ?")
             .bind(db_time(before)?)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
         Ok(purged)
@@ -849,7 +1005,7 @@ impl ClientStore for SqliteStore {
         .bind(&client.name)
         .bind(&client.secret_hash.0[..])
         .bind(db_time(client.created_at)?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(conflict_as("client"))?;
         Ok(())
@@ -887,6 +1043,129 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        SqliteStore::close(self).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+    const LIFE: u64 = 86_400;
+
+    fn record(hash: u8, session_id: &str) -> RefreshRecord {
+        RefreshRecord {
+            hash: TokenHash([hash; 32]),
+            session_id: session_id.to_owned(),
+            created_at: NOW,
+            expires_at: NOW + LIFE,
+        }
+    }
+
+    fn pending(presented: u8, next: u8) -> PendingRotation {
+        PendingRotation {
+            presented: TokenHash([presented; 32]),
+            next: record(next, ""),
+            now: NOW + 60,
+            outcome: tokio::sync::oneshot::channel().0,
+        }
+    }
+
+    /// A store on a fresh data directory with user `u-1` and the given sessions, each with
+    /// its first refresh token.
+    async fn store_with_sessions(sessions: &[(&str, u8)]) -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store
+            .create_user(&NewUser {
+                id: "u-1".into(),
+                username: "alice".into(),
+                password_hash: "$argon2id$unused".into(),
+                created_at: NOW,
+            })
+            .await
+            .unwrap();
+        for (session, token) in sessions {
+            store
+                .create_session(
+                    &NewSession {
+                        id: (*session).into(),
+                        user_id: "u-1".into(),
+                        created_at: NOW,
+                        expires_at: NOW + LIFE,
+                        user_agent: None,
+                        ip: None,
+                    },
+                    &record(*token, session),
+                )
+                .await
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    /// One batch holding a rotation that cannot commit (its successor's hash is taken): the
+    /// batch's transaction fails as a whole, and each rotation is then decided alone, so the
+    /// others still rotate (or see reuse) and only the faulty one fails.
+    #[tokio::test]
+    async fn a_failing_rotation_in_a_batch_fails_alone() {
+        let (_dir, store) = store_with_sessions(&[("s-1", 1), ("s-2", 2), ("s-3", 3)]).await;
+        // Token 2's successor would be token 3, which exists.
+        let batch = [
+            pending(1, 11),
+            pending(2, 3),
+            pending(1, 12),
+            pending(3, 13),
+        ];
+        let outcomes = rotate_batch(&store.writer, &batch).await;
+        assert!(
+            matches!(&outcomes[0], Ok(Rotation::Rotated(session)) if session.id == "s-1"),
+            "{:?}",
+            outcomes[0]
+        );
+        assert!(
+            matches!(&outcomes[1], Err(StoreError::Conflict("refresh token"))),
+            "{:?}",
+            outcomes[1]
+        );
+        assert!(
+            matches!(&outcomes[2], Ok(Rotation::Reused(session)) if session.id == "s-1"),
+            "{:?}",
+            outcomes[2]
+        );
+        assert!(
+            matches!(&outcomes[3], Ok(Rotation::Rotated(session)) if session.id == "s-3"),
+            "{:?}",
+            outcomes[3]
+        );
+        assert!(store
+            .live_refresh_token(&TokenHash([2; 32]), NOW + 60)
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    /// A batch without faults commits whole, in one transaction, with each rotation decided in
+    /// queue order.
+    #[tokio::test]
+    async fn a_batch_decides_each_rotation_in_queue_order() {
+        let (_dir, store) = store_with_sessions(&[("s-1", 1)]).await;
+        // The successor rotates within the same batch; the original is then reuse; an unknown
+        // token is invalid.
+        let batch = [pending(1, 2), pending(2, 3), pending(1, 4), pending(9, 10)];
+        let mut conn = store.writer.acquire().await.unwrap();
+        let outcomes = rotate_batch_on(&mut conn, &batch).await.unwrap();
+        let kinds: Vec<&str> = outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                Ok(Rotation::Rotated(_)) => "rotated",
+                Ok(Rotation::Reused(_)) => "reused",
+                Ok(Rotation::Invalid) => "invalid",
+                Err(err) => panic!("{err}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["rotated", "rotated", "reused", "invalid"]);
     }
 }

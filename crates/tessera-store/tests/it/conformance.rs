@@ -638,6 +638,99 @@ pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner(stores: &
     }
 }
 
+/// Many rotations at once (stores batch them; see the SQLite store's group commit): 30 live
+/// tokens each presented twice, an unknown token, and a rotation whose successor collides with
+/// an existing token. Each is decided as if it were alone: per token exactly one `Rotated` (its
+/// own session) and one `Reused`; the unknown one `Invalid`; the colliding one fails alone with
+/// a conflict and leaves its token unused; every winner's successor is live.
+pub async fn concurrent_rotations_of_many_tokens_are_each_decided_alone(stores: &[Arc<dyn Store>]) {
+    const TOKENS: u8 = 30;
+    let first = stores.first().expect("at least one store");
+    add_user(first.as_ref(), "u-alice", "alice", NOW).await;
+    for i in 0..=TOKENS {
+        add_session(
+            first.as_ref(),
+            "u-alice",
+            &format!("s-{i}"),
+            NOW,
+            digest(1 + i),
+        )
+        .await;
+    }
+    // (presented, successor): each of the first TOKENS tokens twice; an unknown token; and
+    // session s-TOKENS's token with a successor that already exists (token 1).
+    let mut contenders: Vec<(TokenHash, TokenHash)> = Vec::new();
+    for i in 0..TOKENS {
+        contenders.push((digest(1 + i), digest(100 + 2 * i)));
+        contenders.push((digest(1 + i), digest(101 + 2 * i)));
+    }
+    contenders.push((digest(200), digest(201)));
+    contenders.push((digest(1 + TOKENS), digest(1)));
+    let start = Arc::new(Barrier::new(contenders.len()));
+    let mut running = JoinSet::new();
+    for (index, (presented, next)) in contenders.iter().copied().enumerate() {
+        let store = Arc::clone(&stores[index % stores.len()]);
+        let start = Arc::clone(&start);
+        running.spawn(async move {
+            start.wait().await;
+            let outcome = store
+                .rotate_refresh_token(&presented, &refresh(next, "", NOW + 60), NOW + 60)
+                .await;
+            (presented, next, outcome)
+        });
+    }
+    let mut rotated: BTreeSet<u8> = BTreeSet::new();
+    let mut reused: BTreeSet<u8> = BTreeSet::new();
+    let mut winners = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        let (presented, next, outcome) = joined.expect("a contender panicked");
+        let token = presented.0[0];
+        match (token, outcome) {
+            (200, outcome) => assert!(
+                matches!(outcome, Ok(Rotation::Invalid)),
+                "unknown token: {outcome:?}"
+            ),
+            (token, outcome) if token == 1 + TOKENS => assert!(
+                matches!(outcome, Err(StoreError::Conflict("refresh token"))),
+                "colliding successor: {outcome:?}"
+            ),
+            (token, Ok(Rotation::Rotated(session))) => {
+                assert_eq!(session.id, format!("s-{}", token - 1));
+                assert!(rotated.insert(token), "token {token} rotated twice");
+                winners.push((token, next));
+            }
+            (token, Ok(Rotation::Reused(session))) => {
+                assert_eq!(session.id, format!("s-{}", token - 1));
+                assert!(reused.insert(token), "token {token} reused twice");
+            }
+            (token, outcome) => panic!("token {token}: {outcome:?}"),
+        }
+    }
+    let all: BTreeSet<u8> = (1..=TOKENS).collect();
+    assert_eq!(rotated, all, "every token rotates exactly once");
+    assert_eq!(reused, all, "every token's second presentation is reuse");
+    for (token, successor) in winners {
+        assert_eq!(
+            first
+                .live_refresh_token(&successor, NOW + 60)
+                .await
+                .unwrap()
+                .map(|session| session.id),
+            Some(format!("s-{}", token - 1)),
+            "the successor of token {token} is live in its session"
+        );
+    }
+    assert_eq!(
+        first
+            .live_refresh_token(&digest(1 + TOKENS), NOW + 60)
+            .await
+            .unwrap()
+            .map(|session| session.id),
+        Some(format!("s-{TOKENS}")),
+        "the token whose rotation failed is still unused"
+    );
+}
+
 /// `live_sessions` is the user's unrevoked, unexpired sessions, newest first.
 pub async fn live_sessions_are_newest_first_and_exclude_revoked_and_expired(store: &dyn Store) {
     add_user(store, "u-alice", "alice", NOW).await;

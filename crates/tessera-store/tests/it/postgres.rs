@@ -224,6 +224,17 @@ async fn concurrent_rotations_in_one_pool_have_exactly_one_winner() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rotations_of_many_tokens_are_each_decided_alone() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.connect().await;
+    let stores: [Arc<dyn Store>; 1] = [Arc::new(store.clone())];
+    conformance::concurrent_rotations_of_many_tokens_are_each_decided_alone(&stores).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_across_two_stores_have_exactly_one_winner() {
     // Two pools on one database: to PostgreSQL, two instances.
     let Some(db) = TestDatabase::create().await else {

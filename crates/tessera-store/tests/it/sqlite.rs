@@ -97,6 +97,22 @@ async fn concurrent_rotations_in_one_pool_have_exactly_one_winner() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rotations_of_many_tokens_in_one_store_are_each_decided_alone() {
+    let (_tmp, store) = fresh_store().await;
+    let stores: [Arc<dyn Store>; 1] = [Arc::new(store)];
+    conformance::concurrent_rotations_of_many_tokens_are_each_decided_alone(&stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rotations_of_many_tokens_across_two_stores_are_each_decided_alone() {
+    let (_tmp, data) = data_dir();
+    let a = SqliteStore::open(&data).await.unwrap();
+    let b = SqliteStore::open(&data).await.unwrap();
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(a), Arc::new(b)];
+    conformance::concurrent_rotations_of_many_tokens_are_each_decided_alone(&stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_across_two_stores_on_one_file_have_exactly_one_winner() {
     // Two pools on one file: to SQLite, as good as two processes.
     let (_tmp, data) = data_dir();
