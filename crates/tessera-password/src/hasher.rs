@@ -145,6 +145,7 @@ impl PasswordHasher {
         let permit = self.permit().await?;
         let params = self.inner.params.clone();
         tokio::task::spawn_blocking(move || {
+            deprioritize_this_thread();
             let phc = hash_blocking(&params, password.expose());
             drop(password);
             drop(permit);
@@ -176,6 +177,7 @@ impl PasswordHasher {
         };
         let permit = self.permit().await?;
         let matched = tokio::task::spawn_blocking(move || {
+            deprioritize_this_thread();
             let matched = verify_blocking(&stored, password.expose());
             drop(password);
             drop(permit);
@@ -220,12 +222,41 @@ fn argon2id(params: Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// The niceness a thread takes on the first time it hashes (0 is the default, 19 the lowest
+/// priority): a login flood then keeps every core busy only with time nothing else wants, and
+/// the threads answering other requests get a core as soon as they wake. Alone on the machine
+/// a hash runs at full speed: priority only decides who goes first.
+const HASHING_NICENESS: i32 = 10;
+
 thread_local! {
+    /// Whether this thread already runs at [`HASHING_NICENESS`].
+    static DEPRIORITIZED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+
     /// argon2's working memory (19 MiB at the production parameters), kept by each blocking
     /// thread that hashes instead of being allocated and page-faulted in for every hash: that
     /// costs as much as a third of a hash. At most one per blocking thread that has hashed; Tokio
     /// ends idle blocking threads after 10 s, and their memory with them.
     static WORKING_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Lowers the calling thread's scheduling priority to [`HASHING_NICENESS`], once per thread.
+/// Called by the blocking tasks of [`PasswordHasher::hash`] and [`PasswordHasher::verify`], never
+/// on the caller's thread.
+///
+/// Linux keeps the nice value per thread, and an unprivileged thread cannot raise its priority
+/// again, so the blocking-pool thread stays at this niceness for whatever it runs later (in
+/// Tessera, only hashes run there under load). A failure is ignored: the hash runs the same,
+/// only without yielding to the rest of the process.
+fn deprioritize_this_thread() {
+    DEPRIORITIZED.with(|done| {
+        if !done.replace(true) {
+            #[cfg(target_os = "linux")]
+            let _ = rustix::process::setpriority_process(
+                Some(rustix::thread::gettid()),
+                HASHING_NICENESS,
+            );
+        }
+    });
 }
 
 /// Runs `argon2` over `password` and `salt` into an output of `output_len` bytes, in this
@@ -351,6 +382,28 @@ mod tests {
             .await
             .unwrap();
         assert!(ok);
+    }
+
+    /// The thread that hashed runs at the hashing niceness from then on; the caller's thread
+    /// keeps its priority.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn hashing_threads_run_at_a_lower_priority_and_callers_do_not() {
+        fn niceness() -> i32 {
+            rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+        }
+        let own = niceness();
+        // One blocking thread: the hash runs on it, and so does the probe after it.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let hashing_thread = runtime.block_on(async {
+            fast(1).hash(secret("correct horse battery")).await.unwrap();
+            tokio::task::spawn_blocking(niceness).await.unwrap()
+        });
+        assert_eq!(hashing_thread, HASHING_NICENESS.max(own));
+        assert_eq!(niceness(), own, "the caller's thread keeps its priority");
     }
 
     #[tokio::test]
