@@ -138,7 +138,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
                     _ => ApiError::BadRequest("the request body could not be read".into()),
                 })?;
-        if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        if !starts_as_json_object(&body) {
             return Err(ApiError::BadRequest(
                 "invalid JSON body: expected a JSON object".into(),
             ));
@@ -148,6 +148,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             Err(rejection) => Err(json_rejection(&rejection)),
         }
     }
+}
+
+/// Whether `body`'s first non-whitespace byte opens a JSON object. serde fills a struct from a
+/// JSON array by position, so the handlers check this before deserializing.
+pub(crate) fn starts_as_json_object(body: &[u8]) -> bool {
+    body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// Whether the request says its body is JSON: `application/json` or `application/<x>+json`,

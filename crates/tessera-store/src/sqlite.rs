@@ -400,44 +400,6 @@ async fn insert_refresh_token(
     Ok(())
 }
 
-/// The body of [`SessionStore::rotate_refresh_token`] on one connection. Each round trip to
-/// SQLite's worker thread costs two thread switches, and rotations are serialized, so trips bound
-/// the refresh rate: a rotation that succeeds takes one.
-///
-/// 1. One batch: `BEGIN IMMEDIATE`; mark the token used only if it, its session and its user are
-///    all live (the conditions of [`crate::decide_rotation`]); insert its successor (expiring no
-///    later than the session); touch the session and return it; `COMMIT`. Each write runs only if
-///    the one before changed exactly one row (`changes() = 1`), so the batch is all or nothing by
-///    construction.
-/// 2. Only if nothing was rotated: read the token's state to say why (`Reused` or `Invalid`).
-///
-/// On an error the transaction may still be open: the caller must close the connection (which
-/// rolls it back), never return it to the pool.
-async fn rotate_on(
-    conn: &mut SqliteConnection,
-    presented: &TokenHash,
-    next: &RefreshRecord,
-    now: u64,
-) -> Result<Rotation> {
-    let rotated = bind_rotation(
-        sqlx::query(&format!(
-            "BEGIN IMMEDIATE; {}COMMIT",
-            rotation_statements(0)
-        )),
-        presented,
-        next,
-        now,
-    )?
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(conflict_as("refresh token"))?;
-    if let Some(row) = rotated.first() {
-        return Ok(Rotation::Rotated(session_from_row(row)?));
-    }
-    // Nothing was written (and the transaction is over): say why.
-    explain_unrotated(conn, presented, now).await
-}
-
 /// Why a token was not rotated (`Reused` or `Invalid`), read after the rotation's transaction.
 async fn explain_unrotated(
     conn: &mut SqliteConnection,
@@ -475,9 +437,12 @@ async fn explain_unrotated(
     )
 }
 
-/// The SQL of one rotation inside a batch: the statements of [`rotate_on`] without the
-/// transaction around them, returning the session tagged with the rotation's `slot` in the batch.
-/// Ten parameters, in the order [`bind_rotation`] binds them.
+/// The SQL of one rotation inside a batch ([`rotate_batch_on`] puts the transaction around it):
+/// mark the token used only if it, its session and its user are all live (the conditions of
+/// [`crate::decide_rotation`]); insert its successor (expiring no later than the session); touch
+/// the session and return it, tagged with the rotation's `slot` in the batch. Each write runs
+/// only if the one before changed exactly one row (`changes() = 1`), so each rotation is all or
+/// nothing by construction. Ten parameters, in the order [`bind_rotation`] binds them.
 fn rotation_statements(slot: usize) -> String {
     format!(
         "UPDATE refresh_tokens SET used_at = ? \
@@ -556,14 +521,20 @@ async fn rotate_batch(writer: &SqlitePool, batch: &[PendingRotation]) -> Vec<Res
     outcomes
 }
 
-/// One rotation in its own transaction ([`rotate_on`]).
+/// One rotation in its own transaction: a batch of one.
 async fn rotate_alone(writer: &SqlitePool, pending: &PendingRotation) -> Result<Rotation> {
     let mut conn = writer.acquire().await?;
-    let outcome = rotate_on(&mut conn, &pending.presented, &pending.next, pending.now).await;
-    if outcome.is_err() {
-        close_after_failure(conn).await;
+    match rotate_batch_on(&mut conn, std::slice::from_ref(pending)).await {
+        Ok(mut outcomes) => outcomes.pop().unwrap_or_else(|| {
+            Err(StoreError::Corrupt(
+                "a rotation batch of one answered nothing".into(),
+            ))
+        }),
+        Err(err) => {
+            close_after_failure(conn).await;
+            Err(err)
+        }
     }
-    outcome
 }
 
 /// Closes a connection whose transaction may still be open: closing rolls it back, where
@@ -574,11 +545,12 @@ async fn close_after_failure(conn: sqlx::pool::PoolConnection<Sqlite>) {
     }
 }
 
-/// The body of [`rotate_batch`] on one connection: one round trip for the whole batch
-/// (`BEGIN IMMEDIATE`, each rotation's statements, `COMMIT`), then, for each rotation that did
-/// not happen, the read that says why.
+/// The body of [`rotate_batch`] on one connection: one round trip to SQLite's worker thread for
+/// the whole batch (`BEGIN IMMEDIATE`, each rotation's statements, `COMMIT`), then, only for
+/// each rotation that did not happen, the read that says why (`Reused` or `Invalid`).
 ///
-/// On an error the transaction may still be open: the caller must close the connection.
+/// On an error the transaction may still be open: the caller must close the connection (which
+/// rolls it back), never return it to the pool.
 async fn rotate_batch_on(
     conn: &mut SqliteConnection,
     batch: &[PendingRotation],
@@ -592,7 +564,10 @@ async fn rotate_batch_on(
     for pending in batch {
         query = bind_rotation(query, &pending.presented, &pending.next, pending.now)?;
     }
-    let rows = query.fetch_all(&mut *conn).await?;
+    let rows = query
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(conflict_as("refresh token"))?;
     let mut rotated: Vec<Option<Session>> = vec![None; batch.len()];
     for row in &rows {
         let slot: i64 = column(row, "batch_slot")?;

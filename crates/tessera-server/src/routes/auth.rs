@@ -22,7 +22,7 @@ use crate::credentials::{
     new_user_id,
 };
 use crate::error::ApiError;
-use crate::extract::{check_csrf, Authenticated, JsonBody};
+use crate::extract::{check_csrf, starts_as_json_object, Authenticated, JsonBody};
 use crate::metrics::LoginOutcome;
 use crate::profiles::Profile;
 use crate::state::AppState;
@@ -235,14 +235,18 @@ pub async fn refresh(
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         _ => ApiError::BadRequest("the request body could not be read".into()),
     })?;
-    let body: RefreshBody = match body.iter().find(|byte| !byte.is_ascii_whitespace()) {
-        None => RefreshBody::default(),
-        // serde would fill the struct from an array by position: only an object is a body.
-        Some(first) => serde_json::from_slice(&body).ok().filter(|_| *first == b'{').ok_or_else(|| {
+    let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshBody::default()
+    } else {
+        let refused = || {
             ApiError::BadRequest(
                 "the body must be a JSON object {\"refresh_token\": \"tsr_...\"}, or empty when the refresh cookie is sent".into(),
             )
-        })?
+        };
+        if !starts_as_json_object(&body) {
+            return Err(refused());
+        }
+        serde_json::from_slice(&body).map_err(|_| refused())?
     };
     let presented = match body.refresh_token {
         Some(token) => Secret::from(token),
