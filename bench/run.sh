@@ -157,17 +157,7 @@ wait_quiet() {
   record "{\"kind\":\"quiet\",\"what\":\"$what\",\"quiet\":true,\"rustc\":0,\"busy\":$busy,\"waited_s\":$waited}"
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_ready() {  # name port pid
-  local i
-  for i in $(seq 1 150); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$2/healthz" 2>/dev/null; then return 0; fi
-    kill -0 "$3" 2>/dev/null || die "$1 exited during start-up (logs in $WORK)"
-    sleep 0.2
-  done
-  die "$1 not ready on port $2 after 30 s"
-}
+. "$BENCH/lib.sh"  # port_free, wait_ready
 
 # run_wrk ROUND SCENARIO PEER PORT LUA THREADS CONNECTIONS DURATION [extra wrk args...]
 # Runs one measured wrk run, keeps its full output, records its BENCH line.
@@ -259,7 +249,7 @@ for ROUND in $ROUNDS; do
   start_tessera() {
     env "${TESSERA_ENV[@]}" "$TESSERA" serve >>"$WORK/tessera-$ROUND.log" 2>&1 &
     TESSERA_PID=$!; PIDS+=("$TESSERA_PID")
-    wait_ready tessera "$PORT_TESSERA" "$TESSERA_PID"
+    wait_ready tessera "$PORT_TESSERA" "$TESSERA_PID" "$WORK"
   }
   log "== round $ROUND: starting tessera on 127.0.0.1:$PORT_TESSERA"
   start_tessera
@@ -282,8 +272,8 @@ for ROUND in $ROUNDS; do
     "$BENCH/.venv/bin/gunicorn" -c "$BENCH/gunicorn.conf.py" --chdir "$BENCH" flask_app:app \
     >"$WORK/flask.log" 2>&1 &
   FLASK_PID=$!; PIDS+=("$FLASK_PID")
-  wait_ready bare-axum "$PORT_BARE" "$BARE_PID"
-  wait_ready flask "$PORT_FLASK" "$FLASK_PID"
+  wait_ready bare-axum "$PORT_BARE" "$BARE_PID" "$WORK"
+  wait_ready flask "$PORT_FLASK" "$FLASK_PID" "$WORK"
 
   # The three answer the same token with the same body (compared as JSON).
   for port in "$PORT_BARE" "$PORT_FLASK"; do

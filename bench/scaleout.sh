@@ -142,17 +142,7 @@ wait_quiet() {
   record "{\"kind\":\"quiet\",\"what\":\"$what\",\"quiet\":true,\"compilers\":0,\"busy\":$busy,\"waited_s\":$waited}"
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_ready() {  # name port pid
-  local i
-  for i in $(seq 1 150); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$2/healthz" 2>/dev/null; then return 0; fi
-    kill -0 "$3" 2>/dev/null || die "$1 exited during start-up (log: $OUT/tessera-$1.log)"
-    sleep 0.2
-  done
-  die "$1 not ready on port $2 after 30 s"
-}
+. "$BENCH/lib.sh"  # port_free, wait_ready
 
 SECRET=$("$TESSERA" keygen --alg HS256)
 COMMON_ENV=(
@@ -173,7 +163,7 @@ start_instance() {  # A | B | S
   # Its own working directory: no stray .env is read.
   (cd "$WORK/data-$name" && exec env "${vars[@]}" "$TESSERA" serve) >>"$OUT/tessera-$name.log" 2>&1 &
   PID[$name]=$!; PIDS+=("$!")
-  wait_ready "$name" "${PORT[$name]}" "${PID[$name]}"
+  wait_ready "$name" "${PORT[$name]}" "${PID[$name]}" "$OUT/tessera-$name.log"
 }
 restart_instance() {
   stop_pid "${PID[$1]}"
