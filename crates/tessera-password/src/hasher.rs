@@ -1,7 +1,9 @@
 //! argon2id hashing and verification on Tokio's blocking pool, with a bound on hashes in flight.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString};
@@ -15,6 +17,10 @@ const M_COST_KIB: u32 = 19_456;
 const T_COST: u32 = 2;
 /// Parallelism (lanes) of production hashes.
 const P_COST: u32 = 1;
+
+/// How much hashing work may wait for a permit before new requests are refused at once: about
+/// two seconds of it, spread over the permits.
+pub const DEFAULT_MAX_QUEUED_WORK: Duration = Duration::from_secs(2);
 
 /// What the dummy hash for unknown users is made of. Its value does not matter: a verification
 /// against it is always reported as a failure.
@@ -44,6 +50,14 @@ pub enum PasswordError {
     /// The concurrency limit was closed. Nothing in this crate closes it, so this is a bug.
     #[error("the password hasher's concurrency limit is closed")]
     Closed,
+    /// More hashing work is already waiting than [`PasswordHasher::with_max_queued_work`]
+    /// allows: this request was refused at once rather than queued. Over HTTP: 503 with
+    /// `Retry-After`.
+    #[error("password hashing is busy; try again in {} s", retry_after.as_secs().max(1))]
+    Busy {
+        /// About how long the work already queued takes.
+        retry_after: Duration,
+    },
 }
 
 /// Hashes and verifies passwords with argon2id, off the async runtime, with at most
@@ -56,8 +70,12 @@ pub enum PasswordError {
 /// - Each hash and verification holds a permit from a semaphore of `max_in_flight` permits for as
 ///   long as argon2 runs, even if the caller's future is dropped mid-way (the permit moves into
 ///   the blocking task), so memory use stays under `max_in_flight` x m KiB and a flood of
-///   abandoned requests cannot pile up work. Callers wait for a permit; put a timeout around the
-///   call if waiting unboundedly is not acceptable.
+///   abandoned requests cannot pile up work.
+/// - The queue is bounded too: callers wait for a permit only while the work already waiting
+///   (callers waiting x the average time of a hash / `max_in_flight`) is under
+///   [`DEFAULT_MAX_QUEUED_WORK`]; past it, a new call fails at once with
+///   [`PasswordError::Busy`], so a flood cannot grow the wait of everyone behind it without
+///   limit.
 /// - Passwords are moved into the blocking task as [`Secret`] and zeroized there when dropped.
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -72,6 +90,14 @@ struct Inner {
     in_flight: Arc<Semaphore>,
     /// A PHC string made with `params`, verified against when the user is unknown.
     dummy_phc: String,
+    /// The permits in all (`max_in_flight`).
+    permits: usize,
+    /// Callers waiting for a permit.
+    waiting: AtomicUsize,
+    /// A moving average of how long one hash takes, in microseconds.
+    average_micros: AtomicU64,
+    /// Past this much queued work, new calls are refused ([`PasswordError::Busy`]).
+    max_queued_work: Duration,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -119,14 +145,41 @@ impl PasswordHasher {
         }
         let params = Params::new(m_kib, t, p, None)
             .map_err(|e| PasswordError::InvalidConfig(format!("argon2 parameters: {e}")))?;
+        let started = Instant::now();
         let dummy_phc = hash_blocking(&params, DUMMY_PASSWORD)?;
+        let first = micros(started.elapsed());
         Ok(PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 in_flight: Arc::new(Semaphore::new(max_in_flight)),
                 dummy_phc,
+                permits: max_in_flight,
+                waiting: AtomicUsize::new(0),
+                average_micros: AtomicU64::new(first.max(1)),
+                max_queued_work: DEFAULT_MAX_QUEUED_WORK,
             }),
         })
+    }
+
+    /// The same hasher with another bound on queued work (see [`PasswordError::Busy`]). Call it
+    /// right after construction, before the hasher is cloned.
+    #[must_use]
+    pub fn with_max_queued_work(mut self, max_queued_work: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.max_queued_work = max_queued_work;
+        }
+        self
+    }
+
+    /// About how long the work waiting for a permit takes now: the callers waiting, times the
+    /// average hash, over the permits.
+    #[must_use]
+    pub fn queued_work(&self) -> Duration {
+        let inner = &self.inner;
+        let waiting = u64::try_from(inner.waiting.load(Ordering::Acquire)).unwrap_or(u64::MAX);
+        let average = inner.average_micros.load(Ordering::Relaxed);
+        let permits = u64::try_from(inner.permits.max(1)).unwrap_or(1);
+        Duration::from_micros(waiting.saturating_mul(average) / permits)
     }
 
     /// Hashes a password with a fresh random 16-byte salt and returns the PHC string to store,
@@ -144,9 +197,12 @@ impl PasswordHasher {
     pub async fn hash(&self, password: Secret) -> Result<String, PasswordError> {
         let permit = self.permit().await?;
         let params = self.inner.params.clone();
+        let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             deprioritize_this_thread();
+            let started = Instant::now();
             let phc = hash_blocking(&params, password.expose());
+            inner.record(started.elapsed());
             drop(password);
             drop(permit);
             phc
@@ -176,9 +232,12 @@ impl PasswordHasher {
             None => (self.inner.dummy_phc.clone(), false),
         };
         let permit = self.permit().await?;
+        let inner = Arc::clone(&self.inner);
         let matched = tokio::task::spawn_blocking(move || {
             deprioritize_this_thread();
+            let started = Instant::now();
             let matched = verify_blocking(&stored, password.expose());
+            inner.record(started.elapsed());
             drop(password);
             drop(permit);
             matched
@@ -207,14 +266,57 @@ impl PasswordHasher {
         self.inner.in_flight.available_permits()
     }
 
-    /// Waits for a permit to run one hash. The permit is owned so it can move into the blocking
-    /// task and outlive a cancelled caller.
+    /// Waits for a permit to run one hash, or refuses at once when the work already waiting is
+    /// past the bound. The permit is owned so it can move into the blocking task and outlive a
+    /// cancelled caller.
     async fn permit(&self) -> Result<OwnedSemaphorePermit, PasswordError> {
+        if let Ok(permit) = Arc::clone(&self.inner.in_flight).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let queued = self.queued_work();
+        if queued >= self.inner.max_queued_work {
+            return Err(PasswordError::Busy {
+                retry_after: queued,
+            });
+        }
+        let _waiting = Waiting::new(&self.inner.waiting);
         Arc::clone(&self.inner.in_flight)
             .acquire_owned()
             .await
             .map_err(|_closed| PasswordError::Closed)
     }
+}
+
+impl Inner {
+    /// Folds one hash's duration into the moving average (weight 1/8).
+    fn record(&self, took: Duration) {
+        let took = micros(took).max(1);
+        // A lost update under a race only makes the average a little less smooth.
+        let average = self.average_micros.load(Ordering::Relaxed);
+        let next = average.saturating_mul(7).saturating_add(took) / 8;
+        self.average_micros.store(next.max(1), Ordering::Relaxed);
+    }
+}
+
+/// Counts a caller as waiting for as long as it lives (also when the caller is cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A duration in whole microseconds, saturating.
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The argon2id hasher for `params`.
@@ -570,6 +672,33 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    /// Item 4 of the security review: past the bound on queued work, a hash is refused at once
+    /// (`Busy`, with the queued time as the retry hint) instead of joining the queue; what was
+    /// queued before still completes, and the queue takes work again once it drains.
+    #[test]
+    fn password_hashing_is_a_cpu_lever_past_the_queue_bound_new_work_is_refused_at_once() {
+        with_blocked_pool(|release| async move {
+            let hasher = fast(1).with_max_queued_work(Duration::from_nanos(1));
+            let mut running = std::pin::pin!(hasher.hash(secret("first password")));
+            assert!(poll_once(running.as_mut()).is_pending());
+            // Nothing is waiting yet: the second may wait.
+            let mut queued = std::pin::pin!(hasher.verify(secret("second password"), None));
+            assert!(poll_once(queued.as_mut()).is_pending());
+            assert!(hasher.queued_work() > Duration::ZERO);
+            // One waits already: that is the bound. The third is refused without waiting.
+            let refused = hasher.hash(secret("third password")).await;
+            let Err(PasswordError::Busy { retry_after }) = refused else {
+                panic!("expected Busy, got {refused:?}");
+            };
+            assert!(retry_after > Duration::ZERO);
+            release.send(()).unwrap();
+            assert!(running.await.is_ok());
+            assert!(!queued.await.unwrap());
+            assert_eq!(hasher.queued_work(), Duration::ZERO);
+            assert!(hasher.hash(secret("fourth password")).await.is_ok());
+        });
     }
 
     #[test]

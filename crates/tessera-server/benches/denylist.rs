@@ -1,8 +1,9 @@
 //! The in-process deny-list at scale: memory per entry and `DenyList::check` at 1,000,000 revoked
 //! tokens (issue 4).
 //!
-//! Setup: a `DenyList` loaded from an empty SQLite store (as a fresh server would be), then filled
-//! through `DenyList::apply_broadcast`, the path every revocation broadcast through Redis takes:
+//! Setup: a `DenyList` loaded from an empty SQLite store (as a fresh server would be, with a
+//! 15-minute longest access lifetime), then filled through `DenyList::apply`, the path every
+//! revocation read from the durable record takes:
 //! 1,000,000 token (`jti`) revocations, then 100,000 session and 10,000 user revocations. Every
 //! subject is 22 base64url characters, as the server makes them (`jti`, session and user ids are
 //! 128 random bits, base64url without padding).
@@ -44,7 +45,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_server::denylist::{Denial, DenyList};
 use tessera_server::metrics::Metrics;
-use tessera_store::redis::Broadcast;
 use tessera_store::sqlite::SqliteStore;
 use tessera_store::{Revocation, RevocationKind, Store};
 use tessera_token::{AccessClaims, Audience};
@@ -92,15 +92,17 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
-fn broadcast(kind: RevocationKind, subject: String, not_before: u64, expires_at: u64) -> Broadcast {
-    Broadcast {
-        revocation: Revocation {
-            kind,
-            subject,
-            not_before,
-            expires_at,
-        },
-        published_at_ms: 0,
+fn revocation(
+    kind: RevocationKind,
+    subject: String,
+    not_before: u64,
+    expires_at: u64,
+) -> Revocation {
+    Revocation {
+        kind,
+        subject,
+        not_before,
+        expires_at,
     }
 }
 
@@ -130,6 +132,10 @@ fn benches(c: &mut Criterion) {
         runtime.block_on(async {
             let store: Arc<dyn Store> =
                 Arc::new(SqliteStore::open(&path).await.expect("sqlite store"));
+            store
+                .raise_longest_access_ttl(900)
+                .await
+                .expect("longest lifetime");
             DenyList::load(store, Arc::new(Metrics::default()), now_secs())
                 .await
                 .expect("deny-list")
@@ -150,18 +156,18 @@ fn benches(c: &mut Criterion) {
         if i % (TOKENS / SPREAD) == 0 && revoked_jtis.len() < SPREAD {
             revoked_jtis.push(jti.clone());
         }
-        deny_list.apply_broadcast(broadcast(RevocationKind::Token, jti, 0, far), 0);
+        deny_list.apply(0, revocation(RevocationKind::Token, jti, 0, far));
     }
     let fill = started.elapsed();
     let rss_tokens = rss_kib();
     for _ in 0..SESSIONS {
-        deny_list.apply_broadcast(broadcast(RevocationKind::Session, ids.id(), 0, far), 0);
+        deny_list.apply(0, revocation(RevocationKind::Session, ids.id(), 0, far));
     }
     for _ in 0..USERS {
         // Users revoked (logout-all / disable) in the past: their newer tokens stay valid.
-        deny_list.apply_broadcast(
-            broadcast(RevocationKind::User, ids.id(), now - 3600, far),
+        deny_list.apply(
             0,
+            revocation(RevocationKind::User, ids.id(), now - 3600, far),
         );
     }
     let rss_all = rss_kib();
@@ -169,7 +175,7 @@ fn benches(c: &mut Criterion) {
     let token_bytes = (rss_tokens - rss_before) * 1024;
     let per_second = TOKENS as f64 / fill.as_secs_f64();
     eprintln!(
-        "denylist: {TOKENS} token entries: RSS {rss_before} KiB -> {rss_tokens} KiB, +{} bytes = {} bytes/entry (RSS delta, includes hash-table slack); filled through apply_broadcast in {:.2} s ({per_second:.0}/s)",
+        "denylist: {TOKENS} token entries: RSS {rss_before} KiB -> {rss_tokens} KiB, +{} bytes = {} bytes/entry (RSS delta, includes hash-table slack); filled through apply in {:.2} s ({per_second:.0}/s)",
         token_bytes,
         token_bytes / TOKENS as u64,
         fill.as_secs_f64(),

@@ -12,8 +12,12 @@ use tessera_store::sqlite::SqliteStore;
 use tessera_store::Store;
 use tessera_token::{Clock, SystemClock, TokenIssuer, Verifier};
 use tokio::net::TcpListener;
+use zeroize::Zeroizing;
 
-use crate::denylist::{DenyList, SharedDenyList, FALLBACK_SYNC_INTERVAL, SYNC_INTERVAL};
+use crate::credentials::{csrf_key, random_key};
+use crate::denylist::{
+    DenyList, SharedDenyList, FALLBACK_SYNC_INTERVAL, HINT_SPACING, SYNC_INTERVAL,
+};
 use crate::error::ApiError;
 use crate::layers::{edge, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
@@ -21,7 +25,10 @@ use crate::routes;
 use crate::serve::{serve, ConnectionLimits};
 use crate::shared::{first_subscription, follow_revocations};
 use crate::state::{AppState, AppStateInner};
-use crate::throttle::{IpRateLimiter, LoginThrottle, SharedCounters};
+use crate::throttle::{
+    AddressScope, IpRateLimiter, KeyRateLimiter, LoginThrottle, SharedCounters,
+    PASSWORD_CHANGES_PER_MINUTE,
+};
 use tessera_store::redis::{RedisState, RevocationFeed};
 
 /// Argon2id hashes allowed in flight at once: enough to keep every core busy, no more, so a
@@ -116,7 +123,8 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] tessera_store::StoreError),
-    /// The deny-list could not be loaded.
+    /// The deny-list could not be loaded (or another start-up step failed in a way the server
+    /// reports as an API error, such as the random source).
     #[error("deny-list: {0}")]
     DenyList(ApiError),
     /// The password hasher could not be prepared.
@@ -169,6 +177,15 @@ impl App {
         tracing::info!(algorithm = %signing.algorithm(), kid = %signing.kid(), verification_keys = keys.len(), "signing key loaded");
         let store = open_store(&config).await?;
         tracing::info!(backend = store.backend(), "store opened");
+        // Before any token is issued: revocations recorded from now on, by any process, are kept
+        // at least as long as the tokens this instance issues live.
+        let longest = store.raise_longest_access_ttl(config.access_ttl).await?;
+        tracing::debug!(
+            longest_access_ttl = longest,
+            "revocations outlive the longest access lifetime issued"
+        );
+        let candidate = random_key().map_err(StartError::DenyList)?;
+        let csrf_key = csrf_key(&Zeroizing::new(store.deployment_secret(&candidate).await?));
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let metrics = Arc::new(Metrics::default());
         let redis = open_redis(&config, store.as_ref()).await?;
@@ -214,14 +231,24 @@ impl App {
             config.server.login_max_failures,
             config.server.login_lockout,
         );
-        let mut ip_limiter = IpRateLimiter::new(config.server.rate_limit_per_ip);
+        let per_ip = config.server.rate_limit_per_ip;
+        let mut ip_limiter = IpRateLimiter::new(per_ip);
+        let mut oauth_ip_limiter = IpRateLimiter::for_scope(per_ip, AddressScope::OAuth);
+        let mut ops_ip_limiter = IpRateLimiter::for_scope(per_ip, AddressScope::Ops);
+        let mut password_change_limiter =
+            KeyRateLimiter::new(PASSWORD_CHANGES_PER_MINUTE, "password-change");
+        let mut introspection_limiter = KeyRateLimiter::new(per_ip, "introspection");
         if let Some(redis) = &redis {
             let shared = SharedCounters {
                 redis: redis.clone(),
                 fallback: config.redis_fallback,
             };
             login_throttle = login_throttle.with_shared(shared.clone());
-            ip_limiter = ip_limiter.with_shared(shared);
+            ip_limiter = ip_limiter.with_shared(shared.clone());
+            oauth_ip_limiter = oauth_ip_limiter.with_shared(shared.clone());
+            ops_ip_limiter = ops_ip_limiter.with_shared(shared.clone());
+            password_change_limiter = password_change_limiter.with_shared(shared.clone());
+            introspection_limiter = introspection_limiter.with_shared(shared);
         }
         let login_throttle = Arc::new(login_throttle);
         let ip_limiter = Arc::new(ip_limiter);
@@ -236,6 +263,12 @@ impl App {
             clock,
             login_throttle,
             ip_limiter,
+            oauth_ip_limiter: Arc::new(oauth_ip_limiter),
+            ops_ip_limiter: Arc::new(ops_ip_limiter),
+            password_change_limiter: Arc::new(password_change_limiter),
+            introspection_limiter: Arc::new(introspection_limiter),
+            csrf_key,
+            readiness: std::sync::Mutex::new(None),
             metrics: metrics.clone(),
             profiles: Arc::default(),
         });
@@ -282,9 +315,19 @@ impl App {
             let mut last_sync = std::time::Instant::now();
             let mut last_purge = std::time::Instant::now();
             loop {
-                ticker.tick().await;
-                if last_sync.elapsed() < SYNC_INTERVAL && !deny_list.polls_fast() {
-                    continue;
+                tokio::select! {
+                    _ = ticker.tick() => {
+                        if last_sync.elapsed() < SYNC_INTERVAL && !deny_list.polls_database_fast() {
+                            continue;
+                        }
+                    }
+                    () = deny_list.sync_wanted() => {
+                        // A hint: read now, but no more often than HINT_SPACING.
+                        let since = last_sync.elapsed();
+                        if since < HINT_SPACING {
+                            tokio::time::sleep(HINT_SPACING - since).await;
+                        }
+                    }
                 }
                 last_sync = std::time::Instant::now();
                 if let Err(err) = deny_list.sync(clock.now()).await {

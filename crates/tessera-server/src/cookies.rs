@@ -4,10 +4,18 @@
 //! - `__Secure-tessera-refresh`: the refresh token; HttpOnly, Secure, SameSite=Strict, sent
 //!   only to `/auth`.
 //! - `__Host-tessera-csrf`: the CSRF token, readable by scripts, to be echoed in `X-CSRF-Token`
-//!   on state-changing requests (double submit). The `__Host-` prefix means no other origin,
-//!   not even a sibling subdomain, can plant it.
+//!   on state-changing requests (double submit). It is an HMAC of the session id under a secret
+//!   all instances share ([`crate::credentials::csrf_token`]), so a token from one session is
+//!   worth nothing in another. The `__Host-` prefix means no other origin, not even a sibling
+//!   subdomain, can plant it.
+//!
+//! A request that carries two cookies of one of these names is refused
+//! ([`session_cookies`]): a sibling subdomain can plant a second `__Secure-` cookie with another
+//! `Path`, and browsers send both, in an order the server must not trust.
 
 use axum::http::{header, HeaderMap, HeaderValue};
+
+use crate::error::ApiError;
 
 /// Name of the access-token cookie.
 pub const ACCESS_COOKIE: &str = "__Host-tessera-access";
@@ -83,17 +91,57 @@ pub fn clear_session_cookies(headers: &mut HeaderMap) {
     );
 }
 
-/// The value of the request cookie `name`, if present.
+/// The value of the request cookie `name`, if present (the first, if several: use
+/// [`session_cookies`] for Tessera's own cookies, which refuses that case).
 #[must_use]
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    cookie_pairs(headers)
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|line| line.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+}
+
+/// Tessera's session cookies as the request carries them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RequestCookies<'h> {
+    /// `__Host-tessera-access`.
+    pub access: Option<&'h str>,
+    /// `__Secure-tessera-refresh`.
+    pub refresh: Option<&'h str>,
+    /// `__Host-tessera-csrf`.
+    pub csrf: Option<&'h str>,
+}
+
+/// Reads Tessera's session cookies from the request.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] if any of them appears more than once: another site (a sibling
+/// subdomain) may have planted one, and which is ours cannot be told, so neither is used.
+pub fn session_cookies(headers: &HeaderMap) -> Result<RequestCookies<'_>, ApiError> {
+    let mut found = RequestCookies::default();
+    for (name, value) in cookie_pairs(headers) {
+        let slot = match name {
+            ACCESS_COOKIE => &mut found.access,
+            REFRESH_COOKIE => &mut found.refresh,
+            CSRF_COOKIE => &mut found.csrf,
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return Err(ApiError::BadRequest(format!(
+                "the request carries the {name} cookie twice; another site may have set one: \
+                 clear this site's cookies and sign in again"
+            )));
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -111,6 +159,38 @@ mod tests {
         assert_eq!(cookie(&headers, CSRF_COOKIE), Some("xyz"));
         assert_eq!(cookie(&headers, "b"), Some("2"));
         assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn a_tessera_cookie_sent_twice_is_refused_whatever_the_order() {
+        for lines in [
+            [
+                "__Secure-tessera-refresh=mine",
+                "__Secure-tessera-refresh=planted",
+            ],
+            [
+                "__Secure-tessera-refresh=planted; a=1",
+                "__Secure-tessera-refresh=mine",
+            ],
+        ] {
+            let mut headers = HeaderMap::new();
+            for line in lines {
+                headers.append(header::COOKIE, HeaderValue::from_static(line));
+            }
+            assert!(session_cookies(&headers).is_err(), "{lines:?}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static(
+                "__Host-tessera-csrf=c; other=1; other=2; __Host-tessera-access=a",
+            ),
+        );
+        let cookies = session_cookies(&headers).unwrap();
+        assert_eq!(
+            (cookies.access, cookies.refresh, cookies.csrf),
+            (Some("a"), None, Some("c"))
+        );
     }
 
     #[test]

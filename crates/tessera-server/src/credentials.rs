@@ -1,7 +1,7 @@
 //! Random credentials the server hands out, and the digests it stores instead of them.
 
-use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::{digest, hmac};
 use tessera_store::TokenHash;
 use tessera_token::{base64url, Secret};
 use zeroize::Zeroizing;
@@ -81,12 +81,39 @@ pub fn new_user_id() -> Result<String, ApiError> {
     random_base64url(16)
 }
 
-/// A new CSRF token for the double-submit cookie (256 random bits).
+/// The CSRF token of a session: HMAC-SHA256 of its id under the deployment's secret
+/// (signed double submit). Every instance computes the same token for a session, and a token
+/// from one session does not match another.
+#[must_use]
+pub fn csrf_token(key: &hmac::Key, session_id: &str) -> String {
+    let mut context = hmac::Context::with_key(key);
+    context.update(b"tessera csrf v1\0");
+    context.update(session_id.as_bytes());
+    base64url::encode(context.sign().as_ref())
+}
+
+/// Whether `presented` is the CSRF token of `session_id` (compared in constant time).
+#[must_use]
+pub fn csrf_token_matches(key: &hmac::Key, session_id: &str, presented: &[u8]) -> bool {
+    constant_time_eq(csrf_token(key, session_id).as_bytes(), presented)
+}
+
+/// The key CSRF tokens are made with, from the deployment's shared secret.
+#[must_use]
+pub fn csrf_key(deployment_secret: &[u8; 32]) -> hmac::Key {
+    hmac::Key::new(hmac::HMAC_SHA256, deployment_secret)
+}
+
+/// 32 fresh random bytes (the candidate deployment secret).
 ///
 /// # Errors
 /// [`ApiError::Internal`] if the system random source fails.
-pub fn new_csrf_token() -> Result<String, ApiError> {
-    random_base64url(32)
+pub fn random_key() -> Result<Zeroizing<[u8; 32]>, ApiError> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    SystemRandom::new()
+        .fill(&mut key[..])
+        .map_err(|_| ApiError::Internal("system random source failed".into()))?;
+    Ok(key)
 }
 
 /// The SHA-256 digest under which a secret is stored.
@@ -136,6 +163,21 @@ mod tests {
             base64url::decode(secret.strip_prefix("tss_").unwrap().as_bytes()).unwrap();
         assert_eq!((id_bits.len(), secret_bits.len()), (16, 32));
         assert_ne!(new_client_secret().unwrap().expose(), secret.as_bytes());
+    }
+
+    #[test]
+    fn csrf_tokens_are_tied_to_their_session_and_key() {
+        let key = csrf_key(&[7; 32]);
+        let token = csrf_token(&key, "session-a");
+        assert_eq!(token, csrf_token(&key, "session-a"), "deterministic");
+        assert!(csrf_token_matches(&key, "session-a", token.as_bytes()));
+        assert!(!csrf_token_matches(&key, "session-b", token.as_bytes()));
+        assert!(!csrf_token_matches(
+            &csrf_key(&[8; 32]),
+            "session-a",
+            token.as_bytes()
+        ));
+        assert!(!csrf_token_matches(&key, "session-a", b"abc"));
     }
 
     #[test]

@@ -1,27 +1,37 @@
 //! The deny-list: revoked tokens, sessions and user epochs, answered in-process.
 //!
-//! The durable record is the store's revocations table ([`tessera_store::RevocationStore`]); this
-//! cache answers the hot path without I/O. [`DenyList::revoke`] writes the store first, then the
-//! cache, so a revocation that was acknowledged survives a restart. A background task
+//! The durable record is the store's revocations table ([`tessera_store::RevocationStore`]), and
+//! it is the only source: this cache follows it and answers the hot path without I/O.
+//! [`DenyList::revoke`] writes the store first, then the cache, so a revocation that was
+//! acknowledged survives a restart; revocations the store records as part of a larger step (a
+//! logout, a password change) are read back by [`DenyList::publish_recorded`]. A background task
 //! ([`DenyList::sync`], every [`SYNC_INTERVAL`]) picks up revocations recorded by other processes
 //! sharing the database (such as `tessera user disable`) and forgets expired entries.
 //!
-//! With Redis ([`SharedDenyList`]), a revocation is also stored in Redis with a TTL and broadcast;
-//! every instance applies broadcasts as they arrive (`crate::shared`), so a revocation made on
-//! one instance is enforced by all of them within milliseconds, and the database poll is only the
-//! backstop.
+//! With Redis ([`SharedDenyList`]), the instance that recorded a revocation also stores it in Redis
+//! with a TTL and publishes a hint; every instance that receives a hint reads the database at once
+//! (`crate::shared`), so a revocation made on one instance is enforced by all of them within
+//! milliseconds, and the periodic poll is only the backstop. A hint carries nothing to trust:
+//! whoever can publish on the channel can make instances read sooner, nothing more. A hint that
+//! could not be published (Redis down) goes out when Redis is back.
+//!
+//! Every token must also fit the deployment's longest access lifetime (`exp - iat` no longer than
+//! the mark of [`tessera_store::RevocationStore::longest_access_ttl`]): revocations are kept that
+//! long, so a longer-lived token (minted elsewhere with the same key) could outlive the
+//! revocation that covers it, and is refused.
 //!
 //! Fail closed: if the cache has not been synchronised with the store for [`MAX_STALENESS`], or
-//! it follows Redis and has lost its connection (unless `TESSERA_REDIS_FALLBACK=database`, which
-//! polls the database every [`FALLBACK_SYNC_INTERVAL`] instead), the check cannot be trusted and
-//! [`DenyList::check`] refuses.
+//! it follows Redis and has lost its connection for longer than [`REDIS_GRACE`] (unless
+//! `TESSERA_REDIS_FALLBACK=database`), the check cannot be trusted and [`DenyList::check`]
+//! refuses. While the connection is down the database is polled every
+//! [`FALLBACK_SYNC_INTERVAL`]. Revoking never waits for Redis ([`DenyList::check_to_revoke`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tessera_config::RedisFallback;
-use tessera_store::redis::{Broadcast, RedisState};
+use tessera_store::redis::{Hint, RedisState};
 use tessera_store::{Revocation, RevocationKind, Store};
 use tessera_token::AccessClaims;
 
@@ -44,6 +54,16 @@ pub const FORGET_INTERVAL: u64 = 60;
 /// How stale the cache may be before checks are refused.
 pub const MAX_STALENESS: Duration = Duration::from_secs(10);
 
+/// How long a lost Redis subscription is bridged by polling the database every
+/// [`FALLBACK_SYNC_INTERVAL`] before checks fail closed (`TESSERA_REDIS_FALLBACK=closed`): a
+/// reconnection (Redis drops subscribers whose output buffer overflows, for instance) then costs
+/// no refusals.
+pub const REDIS_GRACE: Duration = Duration::from_secs(1);
+
+/// The shortest time between two reads of the database asked for by hints: a flood of hints costs
+/// at most one read per this interval.
+pub const HINT_SPACING: Duration = Duration::from_millis(10);
+
 /// The Redis side of the deny-list: where revocations are stored with a TTL and broadcast, and
 /// whether this instance is currently receiving the broadcasts.
 #[derive(Debug)]
@@ -54,6 +74,11 @@ pub struct SharedDenyList {
     pub fallback: RedisFallback,
     /// Whether the subscription to the broadcast is up (set by the task that follows it).
     connected: AtomicBool,
+    /// Since when the subscription has been down, if it is.
+    lost_at: std::sync::Mutex<Option<Instant>>,
+    /// The sequence number after which revocations were recorded that could not be published:
+    /// they go out when Redis is back.
+    unpublished_after: std::sync::Mutex<Option<i64>>,
 }
 
 impl SharedDenyList {
@@ -64,8 +89,25 @@ impl SharedDenyList {
             redis,
             fallback,
             connected: AtomicBool::new(false),
+            lost_at: std::sync::Mutex::new(Some(Instant::now())),
+            unpublished_after: std::sync::Mutex::new(None),
         }
     }
+
+    /// Whether checks must fail closed: the subscription is down beyond [`REDIS_GRACE`] and the
+    /// fallback is `closed`.
+    fn refuses(&self) -> bool {
+        self.fallback == RedisFallback::Closed
+            && !self.connected.load(Ordering::Acquire)
+            && lock(&self.lost_at).is_none_or(|lost| lost.elapsed() > REDIS_GRACE)
+    }
+}
+
+/// Locks a mutex; a poisoned one still holds a consistent value (every write is one store).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[derive(Debug, Default)]
@@ -162,6 +204,9 @@ pub enum Denial {
     Session,
     /// It was issued before its user's epoch (logout-all, disable).
     User,
+    /// It claims a longer life (`exp - iat`, or no `iat`) than any access token this deployment
+    /// issues, so no revocation would be kept long enough to cover it.
+    Lifetime,
 }
 
 /// The in-process deny-list over the durable revocation record.
@@ -170,6 +215,10 @@ pub struct DenyList {
     metrics: Arc<Metrics>,
     entries: RwLock<Entries>,
     shared: Option<SharedDenyList>,
+    /// The deployment's longest access-token lifetime, as last read from the store.
+    longest_access_ttl: AtomicU64,
+    /// Set by hints: the sync task reads the store at once.
+    sync_wanted: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for DenyList {
@@ -196,11 +245,14 @@ impl DenyList {
             entries.apply(seq, revocation);
         }
         entries.synced_at = Some(Instant::now());
+        let longest = store.longest_access_ttl().await?;
         Ok(DenyList {
             store,
             metrics,
             entries: RwLock::new(entries),
             shared: None,
+            longest_access_ttl: AtomicU64::new(longest),
+            sync_wanted: tokio::sync::Notify::new(),
         })
     }
 
@@ -226,6 +278,14 @@ impl DenyList {
     /// Records whether the broadcast subscription is up.
     pub fn set_connected(&self, connected: bool) {
         if let Some(shared) = &self.shared {
+            {
+                let mut lost_at = lock(&shared.lost_at);
+                if connected {
+                    *lost_at = None;
+                } else if lost_at.is_none() {
+                    *lost_at = Some(Instant::now());
+                }
+            }
             shared.connected.store(connected, Ordering::Release);
             self.metrics.redis_connected(connected);
         }
@@ -239,8 +299,7 @@ impl DenyList {
             .is_some_and(|shared| !shared.connected.load(Ordering::Acquire))
     }
 
-    /// Whether the database should be polled every [`FALLBACK_SYNC_INTERVAL`]: Redis is down and
-    /// the fallback is `database`.
+    /// Whether Redis is down and the fallback is `database` (for readiness and logs).
     #[must_use]
     pub fn polls_fast(&self) -> bool {
         self.redis_disconnected()
@@ -250,35 +309,119 @@ impl DenyList {
                 .is_some_and(|shared| shared.fallback == RedisFallback::Database)
     }
 
-    /// Applies a revocation broadcast by an instance (this one included: applying is idempotent).
-    pub fn apply_broadcast(&self, broadcast: Broadcast, now_ms: u64) {
-        self.metrics
-            .revocation_propagated(now_ms.saturating_sub(broadcast.published_at_ms));
-        self.write().apply(0, broadcast.revocation);
+    /// Whether the database should be polled every [`FALLBACK_SYNC_INTERVAL`]: Redis is
+    /// configured and its subscription is down (whatever the fallback: in `closed` mode this
+    /// bridges [`REDIS_GRACE`]).
+    #[must_use]
+    pub fn polls_database_fast(&self) -> bool {
+        self.redis_disconnected()
     }
 
-    /// Records a revocation: durably in the store, then in the cache.
+    /// Applies a revocation read from the durable record, with its sequence number (0 if unknown:
+    /// the next sync reads it again, harmlessly). For followers of the record other than
+    /// [`DenyList::sync`]; the cache itself never invents a revocation.
+    pub fn apply(&self, seq: i64, revocation: Revocation) {
+        self.write().apply(seq, revocation);
+    }
+
+    /// A hint arrived (another instance recorded a revocation): the sync task reads the store now.
+    pub fn hint(&self, hint: Hint, now_ms: u64) {
+        self.metrics
+            .revocation_propagated(now_ms.saturating_sub(hint.published_at_ms));
+        self.sync_wanted.notify_one();
+    }
+
+    /// Completes when a hint asked for a sync (for the sync task).
+    pub async fn sync_wanted(&self) {
+        self.sync_wanted.notified().await;
+    }
+
+    /// Records a revocation: durably in the store, then in the cache, then (with Redis) stores
+    /// it there and hints every instance.
     ///
     /// # Errors
     /// The store's error; then nothing was revoked and the caller must not say it was.
     pub async fn revoke(&self, revocation: Revocation) -> Result<(), ApiError> {
-        self.store.add_revocation(&revocation).await?;
+        let (seq, stored) = self.store.add_revocation(&revocation).await?;
+        self.count(&stored);
+        self.write().apply(seq, stored.clone());
+        self.publish(&[stored], seq.saturating_sub(1)).await;
+        Ok(())
+    }
+
+    /// After the store recorded revocations as part of a larger step (a logout, a password
+    /// change, a disable): reads them into the cache and publishes them (see [`DenyList::revoke`]).
+    ///
+    /// # Errors
+    /// The store's error: the revocations are recorded durably (and other instances read them
+    /// within [`SYNC_INTERVAL`]), but this cache may not have them yet; answer 503 so the
+    /// client tries again (revoking twice is harmless).
+    pub async fn publish_recorded(&self, now: u64) -> Result<(), ApiError> {
+        let before = self.read().cursor;
+        let news = self.sync_news(now).await?;
+        for revocation in &news {
+            self.count(revocation);
+        }
+        self.publish(&news, before).await;
+        Ok(())
+    }
+
+    fn count(&self, revocation: &Revocation) {
         self.metrics.revocation(match revocation.kind {
             RevocationKind::Token => "token",
             RevocationKind::Session => "session",
             RevocationKind::User => "user",
         });
-        // The store assigned a sequence number we do not know; the next sync re-reads it, which
-        // is harmless (applying is idempotent).
-        self.write().apply(0, revocation.clone());
-        if let Some(shared) = &self.shared {
-            if let Err(err) = shared.redis.publish_revocation(&revocation).await {
-                // Recorded durably and enforced here; other instances read it from the database
-                // within SYNC_INTERVAL, or refuse while they cannot reach Redis either.
-                tracing::warn!(error = %err, "revocation recorded but not broadcast through Redis; other instances pick it up from the database");
+    }
+
+    /// Publishes `revocations` (recorded after sequence number `after`) through Redis, if
+    /// configured. A failure is logged and remembered: the hint goes out when Redis is back
+    /// ([`DenyList::publish_pending`]). Never a reason to refuse the revocation.
+    async fn publish(&self, revocations: &[Revocation], after: i64) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        if let Err(err) = shared.redis.publish_revocations(revocations).await {
+            // Recorded durably and enforced here; other instances read it from the database
+            // within SYNC_INTERVAL, or refuse while they cannot reach Redis either.
+            tracing::warn!(error = %err, "revocation recorded but not broadcast through Redis; other instances pick it up from the database, and the broadcast goes out when Redis is back");
+            let mut pending = lock(&shared.unpublished_after);
+            *pending = Some(pending.map_or(after, |earlier| earlier.min(after)));
+        }
+    }
+
+    /// Publishes what could not be published while Redis was unreachable (called once the
+    /// subscription is back).
+    pub async fn publish_pending(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let Some(after) = *lock(&shared.unpublished_after) else {
+            return;
+        };
+        let news = match self.store.revocations_since(after).await {
+            Ok(news) => news,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the revocations to broadcast; retrying at the next reconnection");
+                return;
+            }
+        };
+        let revocations: Vec<Revocation> = news.into_iter().map(|(_, r)| r).collect();
+        match shared.redis.publish_revocations(&revocations).await {
+            Ok(()) => {
+                let mut pending = lock(&shared.unpublished_after);
+                if *pending == Some(after) {
+                    *pending = None;
+                }
+                tracing::info!(
+                    revocations = revocations.len(),
+                    "revocations recorded while Redis was unreachable are broadcast now"
+                );
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "broadcasting the revocations recorded while Redis was unreachable failed; retrying at the next reconnection");
             }
         }
-        Ok(())
     }
 
     /// Whether the token with these claims is denied.
@@ -286,6 +429,35 @@ impl DenyList {
     /// # Errors
     /// [`ApiError::Unavailable`] when the cache is too stale to be trusted (fail closed).
     pub fn check(&self, claims: &AccessClaims) -> Result<Option<Denial>, ApiError> {
+        if self.shared.as_ref().is_some_and(SharedDenyList::refuses) {
+            return Err(ApiError::Unavailable(
+                "revocation status cannot be checked: the shared deny-list (Redis) is unreachable; try again",
+            ));
+        }
+        self.check_against_store(claims)
+    }
+
+    /// Like [`DenyList::check`] for a request whose only effect is to revoke (or that changes
+    /// credentials and revokes): Redis being unreachable is no reason to refuse it, since the
+    /// revocation is recorded in the database and broadcast when Redis is back. While Redis is
+    /// down, the cache is first brought up to date with the database, so the token is judged
+    /// against every revocation recorded until now.
+    ///
+    /// # Errors
+    /// [`ApiError::Unavailable`] when the cache cannot be brought up to date.
+    pub async fn check_to_revoke(
+        &self,
+        claims: &AccessClaims,
+        now: u64,
+    ) -> Result<Option<Denial>, ApiError> {
+        if self.redis_disconnected() {
+            self.sync(now).await?;
+        }
+        self.check_against_store(claims)
+    }
+
+    /// The check itself, trusting the cache if it matched the store within [`MAX_STALENESS`].
+    fn check_against_store(&self, claims: &AccessClaims) -> Result<Option<Denial>, ApiError> {
         let entries = self.read();
         let fresh = entries
             .synced_at
@@ -295,13 +467,12 @@ impl DenyList {
                 "revocation status cannot be checked right now; try again",
             ));
         }
-        if let Some(shared) = &self.shared {
-            if shared.fallback == RedisFallback::Closed && !shared.connected.load(Ordering::Acquire)
-            {
-                return Err(ApiError::Unavailable(
-                    "revocation status cannot be checked: the shared deny-list (Redis) is unreachable; try again",
-                ));
-            }
+        let longest = self.longest_access_ttl.load(Ordering::Acquire);
+        if claims
+            .iat
+            .is_none_or(|iat| claims.exp.saturating_sub(iat) > longest)
+        {
+            return Ok(Some(Denial::Lifetime));
         }
         if entries.tokens.contains_key(&claims.jti) {
             return Ok(Some(Denial::Token));
@@ -328,18 +499,27 @@ impl DenyList {
     /// # Errors
     /// The store's error; the cache then ages towards [`MAX_STALENESS`].
     pub async fn sync(&self, now: u64) -> Result<usize, ApiError> {
+        Ok(self.sync_news(now).await?.len())
+    }
+
+    /// [`DenyList::sync`], returning the revocations it applied; it also re-reads the
+    /// deployment's longest access lifetime (a new instance may have raised it).
+    async fn sync_news(&self, now: u64) -> Result<Vec<Revocation>, ApiError> {
         let cursor = self.read().cursor;
         let news = self.store.revocations_since(cursor).await?;
-        let count = news.len();
+        let longest = self.store.longest_access_ttl().await?;
+        self.longest_access_ttl.fetch_max(longest, Ordering::AcqRel);
+        let mut applied = Vec::with_capacity(news.len());
         {
             let mut entries = self.write();
             for (seq, revocation) in news {
-                entries.apply(seq, revocation);
+                entries.apply(seq, revocation.clone());
+                applied.push(revocation);
             }
             entries.synced_at = Some(Instant::now());
         }
         self.forget_expired(now);
-        Ok(count)
+        Ok(applied)
     }
 
     /// Drops the entries whose tokens have all expired, at most every [`FORGET_INTERVAL`]: found
@@ -416,33 +596,35 @@ mod tests {
     use super::*;
     use tessera_store::sqlite::SqliteStore;
 
-    fn broadcast(kind: RevocationKind, subject: &str, expires_at: u64) -> Broadcast {
-        Broadcast {
-            revocation: Revocation {
+    async fn record(store: &Arc<dyn Store>, kind: RevocationKind, subject: &str, expires_at: u64) {
+        store
+            .add_revocation(&Revocation {
                 kind,
                 subject: subject.into(),
                 not_before: 0,
                 expires_at,
-            },
-            published_at_ms: 0,
-        }
+            })
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn expired_entries_are_forgotten_at_most_every_forget_interval() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-        let deny_list = DenyList::load(store, Arc::default(), 1_000).await.unwrap();
-        deny_list.apply_broadcast(broadcast(RevocationKind::Token, "old", 1_100), 0);
-        deny_list.apply_broadcast(broadcast(RevocationKind::Session, "sid", 1_200), 0);
-        deny_list.apply_broadcast(broadcast(RevocationKind::User, "user", 9_000), 0);
+        let deny_list = DenyList::load(store.clone(), Arc::default(), 1_000)
+            .await
+            .unwrap();
+        record(&store, RevocationKind::Token, "old", 1_100).await;
+        record(&store, RevocationKind::Session, "sid", 1_200).await;
+        record(&store, RevocationKind::User, "user", 9_000).await;
         deny_list.sync(1_150).await.unwrap();
         assert_eq!(deny_list.len(), 2, "the token entry expired at 1,100");
         // Expired at 1,200, but the last scan was at 1,150: kept until 1,210.
         deny_list.sync(1_205).await.unwrap();
         assert_eq!(deny_list.len(), 2);
         // An entry extended before the scan is kept.
-        deny_list.apply_broadcast(broadcast(RevocationKind::Session, "sid", 5_000), 0);
+        record(&store, RevocationKind::Session, "sid", 5_000).await;
         deny_list.sync(1_210).await.unwrap();
         assert_eq!(deny_list.len(), 2);
         deny_list.sync(9_000).await.unwrap();

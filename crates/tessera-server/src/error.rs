@@ -25,9 +25,10 @@ pub enum ApiError {
     /// The request has more header fields than allowed (431).
     #[error("too many request header fields")]
     TooManyHeaders,
-    /// The body is not JSON (415).
-    #[error("expected a JSON body (Content-Type: application/json)")]
-    UnsupportedMediaType,
+    /// The body is not of the one media type the endpoint reads (415); names that type
+    /// (`application/json`, `application/x-www-form-urlencoded`).
+    #[error("expected a body of Content-Type: {0}")]
+    UnsupportedMediaType(&'static str),
     /// No access token was presented (401, `WWW-Authenticate: Bearer`).
     #[error("no access token")]
     MissingToken,
@@ -60,9 +61,17 @@ pub enum ApiError {
         /// Seconds until the client may try again.
         retry_after: u64,
     },
-    /// A dependency (the store, the deny-list) cannot answer; the request is refused (503).
+    /// A dependency (the store, the deny-list) cannot answer; the request is refused (503, with
+    /// `Retry-After: 1`).
     #[error("{0}")]
     Unavailable(&'static str),
+    /// Password hashing has more work queued than it can finish soon; the request is refused at
+    /// once (503 with `Retry-After`) instead of queueing more.
+    #[error("password hashing is busy")]
+    Busy {
+        /// Seconds until the queued work should be done.
+        retry_after: u64,
+    },
     /// No such route (404).
     #[error("not found")]
     NotFound,
@@ -88,7 +97,7 @@ impl ApiError {
             ApiError::HeadersTooLarge | ApiError::TooManyHeaders => {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MissingToken
             | ApiError::InvalidToken
             | ApiError::InvalidCredentials
@@ -97,7 +106,7 @@ impl ApiError {
             ApiError::Csrf(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -124,7 +133,7 @@ impl ApiError {
                     crate::layers::MAX_HEADER_COUNT
                 ),
             ),
-            ApiError::UnsupportedMediaType => ("invalid_request", self.to_string()),
+            ApiError::UnsupportedMediaType(_) => ("invalid_request", self.to_string()),
             ApiError::MissingToken | ApiError::InvalidToken => {
                 ("invalid_token", INVALID_TOKEN_DESCRIPTION.into())
             }
@@ -146,6 +155,12 @@ impl ApiError {
                 format!("too many attempts; try again in {retry_after} seconds"),
             ),
             ApiError::Unavailable(text) => ("temporarily_unavailable", (*text).into()),
+            ApiError::Busy { retry_after } => (
+                "temporarily_unavailable",
+                format!(
+                    "the server is busy checking passwords; try again in {retry_after} seconds"
+                ),
+            ),
             ApiError::NotFound => ("not_found", "no such resource".into()),
             ApiError::MethodNotAllowed => ("method_not_allowed", "method not allowed here".into()),
             ApiError::Internal(_) => ("server_error", "internal server error".into()),
@@ -185,8 +200,11 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Basic realm=\"tessera\""),
                 );
             }
-            ApiError::TooManyRequests { retry_after } => {
+            ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }
@@ -213,7 +231,12 @@ impl From<tessera_store::StoreError> for ApiError {
 
 impl From<tessera_password::PasswordError> for ApiError {
     fn from(err: tessera_password::PasswordError) -> Self {
-        ApiError::Internal(err.to_string())
+        match err {
+            tessera_password::PasswordError::Busy { retry_after } => ApiError::Busy {
+                retry_after: retry_after.as_secs().max(1),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

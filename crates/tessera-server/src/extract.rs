@@ -9,8 +9,10 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tessera_token::AccessClaims;
 
-use crate::cookies::{cookie, ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER};
-use crate::credentials::constant_time_eq;
+use aws_lc_rs::hmac;
+
+use crate::cookies::{session_cookies, CSRF_HEADER};
+use crate::credentials::{constant_time_eq, csrf_token_matches};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -25,10 +27,11 @@ pub enum TokenSource {
 
 /// A request carrying a valid, unrevoked access token.
 ///
-/// Checks, in order: a token is present (Bearer header first, then the access cookie); for a
-/// cookie on a state-changing method, the `X-CSRF-Token` header matches the CSRF cookie; the
-/// token verifies (signature and claims, [`tessera_token::Verifier`]); it carries a `sid`; and the
-/// deny-list does not deny it (fail closed if the deny-list cannot answer).
+/// Checks, in order: a token is present (Bearer header first, then the access cookie, refused if
+/// the request carries a Tessera cookie twice); the token verifies (signature and claims,
+/// [`tessera_token::Verifier`]); it carries a `sid`; for a cookie on a state-changing method,
+/// the `X-CSRF-Token` header matches the CSRF cookie and is the CSRF token of that session; and
+/// the deny-list does not deny it (fail closed if the deny-list cannot answer).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// The verified claims.
@@ -39,18 +42,43 @@ pub struct Authenticated {
     pub source: TokenSource,
 }
 
-/// Checks the double-submit CSRF token on a cookie-authenticated request.
+/// An [`Authenticated`] request to an endpoint that revokes (logout, logout-all, session
+/// delete, password change): served while Redis is unreachable, after bringing the deny-list up
+/// to date with the database ([`crate::denylist::DenyList::check_to_revoke`]). Revoking must
+/// always be possible.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedToRevoke(pub Authenticated);
+
+/// Checks the signed double-submit CSRF token of a cookie-authenticated request of session
+/// `session_id`: the `X-CSRF-Token` header equals the CSRF cookie, and is that session's token
+/// ([`crate::credentials::csrf_token`]).
 ///
 /// # Errors
-/// [`ApiError::Csrf`] saying exactly what is missing or wrong.
-pub fn check_csrf(headers: &HeaderMap) -> Result<(), ApiError> {
+/// [`ApiError::Csrf`] saying exactly what is missing or wrong; [`ApiError::BadRequest`] for a
+/// cookie sent twice.
+pub fn check_csrf(headers: &HeaderMap, key: &hmac::Key, session_id: &str) -> Result<(), ApiError> {
+    let header = csrf_header_echoing_cookie(headers)?;
+    if !csrf_token_matches(key, session_id, header) {
+        return Err(ApiError::Csrf(
+            "the CSRF token does not belong to this session: log in again to get one",
+        ));
+    }
+    Ok(())
+}
+
+/// The first half of [`check_csrf`]: the `X-CSRF-Token` header is present and equals the CSRF
+/// cookie. Returns the header's value.
+///
+/// # Errors
+/// As [`check_csrf`].
+pub fn csrf_header_echoing_cookie(headers: &HeaderMap) -> Result<&[u8], ApiError> {
     let header = headers
         .get(CSRF_HEADER)
         .ok_or(ApiError::Csrf(
             "missing X-CSRF-Token header: requests authenticated by cookie must echo the CSRF cookie in it",
         ))?
         .as_bytes();
-    let cookie = cookie(headers, CSRF_COOKIE).ok_or(ApiError::Csrf(
+    let cookie = session_cookies(headers)?.csrf.ok_or(ApiError::Csrf(
         "missing __Host-tessera-csrf cookie: log in again to get one",
     ))?;
     if cookie.is_empty() || !constant_time_eq(header, cookie.as_bytes()) {
@@ -58,69 +86,107 @@ pub fn check_csrf(headers: &HeaderMap) -> Result<(), ApiError> {
             "X-CSRF-Token header does not match the __Host-tessera-csrf cookie",
         ));
     }
-    Ok(())
+    Ok(header)
 }
 
 fn is_state_changing(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// What the request will do with its token: decides how a Redis outage is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Anything: fail closed as configured.
+    Use,
+    /// Revoke: never refused for Redis alone.
+    Revoke,
+}
+
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    purpose: Purpose,
+) -> Result<Authenticated, ApiError> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| {
+                    let (scheme, token) = text.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                })
+                .ok_or(ApiError::InvalidToken)
+        })
+        .transpose()
+        .inspect_err(|_| state.metrics.verification_failure("malformed_header"))?;
+    let (token, source) = match bearer {
+        Some(token) => (token, TokenSource::Bearer),
+        None => match session_cookies(&parts.headers)?.access {
+            Some(token) => (token, TokenSource::Cookie),
+            None => return Err(ApiError::MissingToken),
+        },
+    };
+    let claims = state.verifier.verify_access_token(token).map_err(|err| {
+        tracing::info!(
+            event = "token_rejected",
+            reason = err.reason(),
+            "access token rejected"
+        );
+        state.metrics.verification_failure(err.reason());
+        ApiError::InvalidToken
+    })?;
+    let session_id = claims.sid.clone().ok_or(ApiError::InvalidToken)?;
+    if source == TokenSource::Cookie && is_state_changing(&parts.method) {
+        check_csrf(&parts.headers, &state.csrf_key, &session_id)?;
+    }
+    let denial = match purpose {
+        Purpose::Use => state.deny_list.check(&claims)?,
+        Purpose::Revoke => {
+            state
+                .deny_list
+                .check_to_revoke(&claims, state.now())
+                .await?
+        }
+    };
+    if let Some(denial) = denial {
+        state.metrics.verification_failure("revoked");
+        tracing::info!(event = "token_rejected", reason = ?denial, sub = %claims.sub, "revoked access token presented");
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(Authenticated {
+        claims,
+        session_id,
+        source,
+    })
+}
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(|value| {
-                value
-                    .to_str()
-                    .ok()
-                    .and_then(|text| {
-                        let (scheme, token) = text.split_once(' ')?;
-                        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-                    })
-                    .ok_or(ApiError::InvalidToken)
-            })
-            .transpose()
-            .inspect_err(|_| state.metrics.verification_failure("malformed_header"))?;
-        let (token, source) = match bearer {
-            Some(token) => (token, TokenSource::Bearer),
-            None => match cookie(&parts.headers, ACCESS_COOKIE) {
-                Some(token) => (token, TokenSource::Cookie),
-                None => return Err(ApiError::MissingToken),
-            },
-        };
-        if source == TokenSource::Cookie && is_state_changing(&parts.method) {
-            check_csrf(&parts.headers)?;
-        }
-        let claims = state.verifier.verify_access_token(token).map_err(|err| {
-            tracing::info!(
-                event = "token_rejected",
-                reason = err.reason(),
-                "access token rejected"
-            );
-            state.metrics.verification_failure(err.reason());
-            ApiError::InvalidToken
-        })?;
-        let session_id = claims.sid.clone().ok_or(ApiError::InvalidToken)?;
-        if let Some(denial) = state.deny_list.check(&claims)? {
-            state.metrics.verification_failure("revoked");
-            tracing::info!(event = "token_rejected", reason = ?denial, sub = %claims.sub, "revoked access token presented");
-            return Err(ApiError::InvalidToken);
-        }
-        Ok(Authenticated {
-            claims,
-            session_id,
-            source,
-        })
+        authenticate(parts, state, Purpose::Use).await
     }
 }
 
-/// A JSON object body (`Content-Type: application/json` or `*/*+json`); every rejection becomes
-/// an [`ApiError`] with a JSON error body: 415 for another content type, 413 past the body
-/// limit, 400 for anything but a JSON object of the expected shape. serde would fill a struct
-/// from an array by position; the object check refuses that.
+impl FromRequestParts<AppState> for AuthenticatedToRevoke {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state, Purpose::Revoke)
+            .await
+            .map(AuthenticatedToRevoke)
+    }
+}
+
+/// A JSON object body (`Content-Type: application/json`, parameters such as `charset=utf-8`
+/// allowed); every rejection becomes an [`ApiError`] with a JSON error body: 415 for any other
+/// content type (a cross-site `<form>` can send `text/plain` that happens to be JSON, but never
+/// `application/json`), 413 past the body limit, 400 for anything but a JSON object of the
+/// expected shape. serde would fill a struct from an array by position; the object check refuses
+/// that.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -128,8 +194,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        if !has_json_content_type(request.headers()) {
-            return Err(ApiError::UnsupportedMediaType);
+        if !has_content_type(request.headers(), JSON) {
+            return Err(ApiError::UnsupportedMediaType(JSON));
         }
         let body =
             Bytes::from_request(request, state)
@@ -156,30 +222,33 @@ pub(crate) fn starts_as_json_object(body: &[u8]) -> bool {
     body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{')
 }
 
-/// Whether the request says its body is JSON: `application/json` or `application/<x>+json`,
-/// parameters (`; charset=utf-8`) allowed, case-insensitive.
-fn has_json_content_type(headers: &HeaderMap) -> bool {
+/// The media type of JSON bodies.
+pub const JSON: &str = "application/json";
+
+/// The media type of form bodies (the OAuth endpoints).
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Whether the request's `Content-Type` is `media_type` (parameters such as `; charset=utf-8`
+/// allowed; compared without regard to case).
+pub fn has_content_type(headers: &HeaderMap, media_type: &str) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
     else {
         return false;
     };
-    let essence = value
+    value
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
-    essence
-        .strip_prefix("application/")
-        .is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
+        .eq_ignore_ascii_case(media_type)
 }
 
 fn json_rejection(rejection: &JsonRejection) -> ApiError {
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(JSON),
         _ => ApiError::BadRequest(format!("invalid JSON body: {}", rejection.body_text())),
     }
 }

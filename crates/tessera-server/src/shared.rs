@@ -5,14 +5,17 @@
 //! 1. It subscribes to the revocation channel, then catches up from the database (so nothing
 //!    revoked while it was not listening is missed: subscribe first, then read), and marks the
 //!    deny-list connected.
-//! 2. It applies every broadcast revocation to the in-process cache as it arrives.
+//! 2. For every hint that arrives it has the deny-list read the database at once (coalesced:
+//!    a flood of hints costs at most one read per [`crate::denylist::HINT_SPACING`]). A message
+//!    that is not a hint is ignored; none is trusted beyond "read the database".
 //! 3. Every [`HEALTH_INTERVAL`] it pings the subscription (a dead peer is otherwise noticed only
 //!    when TCP gives up) and checks that Redis still holds the deny-list. If Redis was flushed or
 //!    restarted empty, it logs so and rebuilds the entries from the database; the in-process
 //!    cache never depended on them, so every revocation stays enforced throughout.
-//! 4. When the connection is lost it marks the deny-list disconnected (checks then fail closed,
-//!    or poll the database with `TESSERA_REDIS_FALLBACK=database`) and reconnects with backoff
-//!    ([`RECONNECT_MIN`] doubling to [`RECONNECT_MAX`]).
+//! 4. When the connection is lost it marks the deny-list disconnected (the database is then
+//!    polled every 100 ms; after [`crate::denylist::REDIS_GRACE`] checks fail closed, unless
+//!    `TESSERA_REDIS_FALLBACK=database`) and reconnects with backoff ([`RECONNECT_MIN`] doubling
+//!    to [`RECONNECT_MAX`]). Once reconnected it broadcasts what was revoked meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +120,7 @@ pub async fn follow_revocations(
         }
         deny_list.set_connected(true);
         tracing::info!("following revocations through Redis");
+        deny_list.publish_pending().await;
         backoff = RECONNECT_MIN;
         ensure_complete(&redis, &deny_list, clock.as_ref(), &mut seen_complete).await;
         let mut health = tokio::time::interval(HEALTH_INTERVAL);
@@ -125,8 +129,9 @@ pub async fn follow_revocations(
         let lost = loop {
             tokio::select! {
                 message = subscription.next() => match message {
-                    Some(Ok(broadcast)) => deny_list.apply_broadcast(broadcast, unix_time_ms()),
-                    Some(Err(err)) => tracing::warn!(error = %err, "ignored a message on the revocation channel"),
+                    Some(Ok(hint)) => deny_list.hint(hint, unix_time_ms()),
+                    // Debug, not warn: whoever floods the channel must not flood the logs too.
+                    Some(Err(err)) => tracing::debug!(error = %err, "ignored a message on the revocation channel"),
                     None => break "connection closed",
                 },
                 _ = health.tick() => {
@@ -142,7 +147,7 @@ pub async fn follow_revocations(
         if deny_list.polls_fast() {
             tracing::warn!(reason = lost, "lost the connection to Redis: checking revocations against the database until it is back (TESSERA_REDIS_FALLBACK=database)");
         } else {
-            tracing::warn!(reason = lost, "lost the connection to Redis: authenticated requests are refused (503) until it is back");
+            tracing::warn!(reason = lost, "lost the connection to Redis: authenticated requests are refused (503) if it is not back within a second");
         }
         tokio::time::sleep(backoff).await;
     }

@@ -9,7 +9,7 @@ use tessera_token::{Clock, KeySet, TokenIssuer, Verifier};
 use crate::denylist::DenyList;
 use crate::metrics::Metrics;
 use crate::profiles::ProfileCache;
-use crate::throttle::{IpRateLimiter, LoginThrottle};
+use crate::throttle::{IpRateLimiter, KeyRateLimiter, LoginThrottle};
 
 /// Shared application state: one `Arc`, so that axum's per-request clone of the state is one
 /// atomic increment (fields are reached through `Deref`).
@@ -58,6 +58,18 @@ pub struct AppStateInner {
     pub login_throttle: Arc<LoginThrottle>,
     /// Requests per client address on the credential endpoints.
     pub ip_limiter: Arc<IpRateLimiter>,
+    /// Requests per client address on the OAuth endpoints (revoke, introspect).
+    pub oauth_ip_limiter: Arc<IpRateLimiter>,
+    /// Requests per client address on readiness.
+    pub ops_ip_limiter: Arc<IpRateLimiter>,
+    /// Password changes per user.
+    pub password_change_limiter: Arc<KeyRateLimiter>,
+    /// Introspections per client.
+    pub introspection_limiter: Arc<KeyRateLimiter>,
+    /// The key of the signed double-submit CSRF tokens, from the deployment's shared secret.
+    pub csrf_key: aws_lc_rs::hmac::Key,
+    /// The last store check of readiness, and when it was made (one check per second at most).
+    pub readiness: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
 
 impl std::fmt::Debug for AppStateInner {
@@ -80,14 +92,5 @@ impl AppStateInner {
     #[must_use]
     pub fn now(&self) -> u64 {
         self.clock.now()
-    }
-
-    /// How long a revocation entry must be kept so that every token it denies has expired:
-    /// the access-token lifetime plus the leeway, from now.
-    #[must_use]
-    pub fn access_token_horizon(&self) -> u64 {
-        self.now()
-            .saturating_add(self.config.access_ttl)
-            .saturating_add(self.config.leeway)
     }
 }

@@ -6,8 +6,12 @@
 //!   the window passes, even with the right password. A success resets the count. Other accounts
 //!   are unaffected.
 //! - [`IpRateLimiter`]: at most `TESSERA_RATE_LIMIT_PER_IP` requests per minute from one client
-//!   address on register, login and refresh (0 turns it off). The [`RateLimitedPeer`] extractor
-//!   applies it before the handler reads the body.
+//!   address (0 turns it off), counted separately for each group of endpoints
+//!   ([`AddressScope`]): the credential endpoints (register, login, refresh, password change;
+//!   the [`RateLimitedPeer`] extractor), the OAuth endpoints (revoke, introspect; [`OAuthPeer`])
+//!   and readiness ([`OpsPeer`]). Each applies before the handler reads the body.
+//! - [`KeyRateLimiter`]: requests per minute per account or client: password changes per user
+//!   ([`PASSWORD_CHANGES_PER_MINUTE`]) and introspections per client (the per-address limit).
 //!
 //! Both count in fixed windows of the injected clock ([`AppState::clock`]), so tests step time
 //! instead of sleeping. Without `REDIS_URL` they live in this process's memory, behind a mutex
@@ -46,17 +50,36 @@ pub struct SharedCounters {
 
 impl SharedCounters {
     /// What to do about a Redis failure: the 503 to answer (fail closed), or `None` to count
-    /// locally instead (fallback).
-    fn on_failure(&self, err: &tessera_store::StoreError, what: &'static str) -> Option<ApiError> {
+    /// locally instead (fallback, or a request that must work without Redis: `local`).
+    fn on_failure(
+        &self,
+        err: &tessera_store::StoreError,
+        what: &'static str,
+        local: OnRedisFailure,
+    ) -> Option<ApiError> {
         tracing::debug!(error = %err, what, "shared counter unavailable");
-        match self.fallback {
-            RedisFallback::Closed => Some(ApiError::Unavailable(
+        match (self.fallback, local) {
+            (_, OnRedisFailure::CountLocally) | (RedisFallback::Database, _) => None,
+            (RedisFallback::Closed, OnRedisFailure::AsConfigured) => Some(ApiError::Unavailable(
                 "the shared throttle counters (Redis) are unreachable; try again",
             )),
-            RedisFallback::Database => None,
         }
     }
 }
+
+/// What a counter does when Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedisFailure {
+    /// What `TESSERA_REDIS_FALLBACK` says: refuse (`closed`) or count locally (`database`).
+    AsConfigured,
+    /// Count in this process whatever the fallback: for requests that must work while Redis is
+    /// down (a password change, which also revokes).
+    CountLocally,
+}
+
+/// Password changes one user may make per minute: a few is all a person needs, and each costs
+/// two argon2id hashes.
+pub const PASSWORD_CHANGES_PER_MINUTE: u32 = 3;
 
 /// Most accounts [`LoginThrottle`] tracks at once (about 60 bytes each).
 pub const MAX_TRACKED_ACCOUNTS: usize = 100_000;
@@ -227,6 +250,20 @@ impl LoginThrottle {
     /// [`ApiError::Unavailable`] if the shared counters cannot be reached and the fallback is
     /// `closed`.
     pub async fn attempt(&self, username: &str, now: u64) -> Result<Result<u32, u64>, ApiError> {
+        self.attempt_with(username, now, OnRedisFailure::AsConfigured)
+            .await
+    }
+
+    /// [`LoginThrottle::attempt`], choosing what a Redis failure does.
+    ///
+    /// # Errors
+    /// As [`LoginThrottle::attempt`].
+    pub async fn attempt_with(
+        &self,
+        username: &str,
+        now: u64,
+        on_failure: OnRedisFailure,
+    ) -> Result<Result<u32, u64>, ApiError> {
         if let Some(shared) = &self.shared {
             let account = tessera_token::base64url::encode(&account_key(username));
             match shared
@@ -237,7 +274,7 @@ impl LoginThrottle {
                 Ok(LoginAttempt::Counted(count)) => return Ok(Ok(count)),
                 Ok(LoginAttempt::Locked(retry_after)) => return Ok(Err(retry_after)),
                 Err(err) => {
-                    if let Some(refusal) = shared.on_failure(&err, "login attempts") {
+                    if let Some(refusal) = shared.on_failure(&err, "login attempts", on_failure) {
                         return Err(refusal);
                     }
                 }
@@ -336,74 +373,55 @@ pub struct RateLimited {
     pub first_refusal: bool,
 }
 
-/// Requests per client address per minute on the credential endpoints.
+/// Requests per key (a client address, an account) per [`RATE_WINDOW`]: the counting behind
+/// [`IpRateLimiter`] and [`KeyRateLimiter`].
 ///
 /// # Semantics
-/// - **Fixed window.** An address's window starts at its first request and lasts
-///   [`RATE_WINDOW`] seconds; a client can so make up to twice the limit across a window
-///   boundary, which is good enough for a guard against floods and costs one small entry per
-///   address.
+/// - **Fixed window.** A key's window starts at its first request and lasts [`RATE_WINDOW`]
+///   seconds; a client can so make up to twice the limit across a window boundary, which is good
+///   enough for a guard against floods and costs one small entry per key.
 /// - **Every request counts**, refused ones included; refusals do not extend the window.
-/// - **Addresses:** IPv4 addresses (and IPv4-mapped IPv6 ones) count one by one; an IPv6
-///   address counts with its whole /64, since one host is routinely given a /64 and could
-///   otherwise rotate through it.
 /// - A limit of 0 turns the limiter off.
 ///
 /// # Memory
-/// At most `capacity` addresses ([`MAX_TRACKED_ADDRESSES`]); expired windows are swept once per
-/// window, and when the table is still full the oldest windows are evicted first (those clients
-/// start a new window). It never refuses a client for lack of room.
-///
-/// # Security
-/// The address is the TCP peer. Behind a reverse proxy every client has the proxy's address, so
-/// the limit applies to all of them together.
+/// At most `capacity` keys; expired windows are swept once per window, and when the table is
+/// still full the oldest windows are evicted first (those clients start a new window). It never
+/// refuses a client for lack of room.
 #[derive(Debug)]
-pub struct IpRateLimiter {
+struct WindowCounter<K> {
     limit: u32,
     capacity: usize,
-    table: Mutex<Table<IpAddr, Window>>,
+    table: Mutex<Table<K, Window>>,
     shared: Option<SharedCounters>,
+    /// The Redis key kind (`{prefix}{kind}:{key}`).
+    kind: &'static str,
 }
 
-impl IpRateLimiter {
-    /// A limiter allowing `limit` requests per address per [`RATE_WINDOW`]; 0 allows everything.
-    #[must_use]
-    pub fn new(limit: u32) -> Self {
-        Self::with_capacity(limit, MAX_TRACKED_ADDRESSES)
-    }
-
-    /// Like [`IpRateLimiter::new`], tracking at most `capacity` addresses (at least 8).
-    #[must_use]
-    pub fn with_capacity(limit: u32, capacity: usize) -> Self {
-        IpRateLimiter {
+impl<K: Copy + Eq + Hash> WindowCounter<K> {
+    fn new(limit: u32, capacity: usize, kind: &'static str) -> Self {
+        WindowCounter {
             limit,
             capacity: capacity.max(8),
             table: Mutex::new(Table::default()),
             shared: None,
+            kind,
         }
     }
 
-    /// Counts in Redis, shared by every instance, instead of in this process.
-    #[must_use]
-    pub fn with_shared(mut self, shared: SharedCounters) -> Self {
-        self.shared = Some(shared);
-        self
-    }
-
-    /// Counts a request from `ip` at `now`. The inner `Err` ([`RateLimited`]) says the address
-    /// has made more than the limit in its window.
-    ///
-    /// # Errors
-    /// [`ApiError::Unavailable`] if the shared counters cannot be reached and the fallback is
-    /// `closed`.
-    pub async fn check(&self, ip: IpAddr, now: u64) -> Result<Result<(), RateLimited>, ApiError> {
+    async fn check(
+        &self,
+        key: K,
+        redis_key: impl FnOnce() -> String,
+        now: u64,
+        on_failure: OnRedisFailure,
+    ) -> Result<Result<(), RateLimited>, ApiError> {
         if self.limit == 0 {
             return Ok(Ok(()));
         }
         if let Some(shared) = &self.shared {
             match shared
                 .redis
-                .address_hit(&client_key(ip).to_string(), now, RATE_WINDOW)
+                .window_hit(self.kind, &redis_key(), now, RATE_WINDOW)
                 .await
             {
                 Ok((count, retry_after)) => {
@@ -417,21 +435,19 @@ impl IpRateLimiter {
                     });
                 }
                 Err(err) => {
-                    if let Some(refusal) = shared.on_failure(&err, "requests per address") {
+                    if let Some(refusal) = shared.on_failure(&err, self.kind, on_failure) {
                         return Err(refusal);
                     }
                 }
             }
         }
-        Ok(self.check_locally(ip, now))
+        Ok(self.check_locally(key, now))
     }
 
-    /// [`IpRateLimiter::check`] in this process's table.
-    fn check_locally(&self, ip: IpAddr, now: u64) -> Result<(), RateLimited> {
+    fn check_locally(&self, key: K, now: u64) -> Result<(), RateLimited> {
         if self.limit == 0 {
             return Ok(());
         }
-        let key = client_key(ip);
         let mut table = lock(&self.table);
         if let Some(window) = table.entries.get_mut(&key) {
             let end = window.start.saturating_add(RATE_WINDOW);
@@ -468,16 +484,161 @@ impl IpRateLimiter {
         Ok(())
     }
 
+    fn len(&self) -> usize {
+        lock(&self.table).entries.len()
+    }
+}
+
+/// A group of endpoints whose requests one client address makes are counted together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressScope {
+    /// Register, login, refresh, password change (Redis keys `ip:`).
+    Credentials,
+    /// Token revocation and introspection (Redis keys `ip-oauth:`).
+    OAuth,
+    /// Readiness (Redis keys `ip-ops:`).
+    Ops,
+}
+
+impl AddressScope {
+    fn kind(self) -> &'static str {
+        match self {
+            AddressScope::Credentials => "ip",
+            AddressScope::OAuth => "ip-oauth",
+            AddressScope::Ops => "ip-ops",
+        }
+    }
+}
+
+/// Requests per client address per minute on one group of endpoints ([`AddressScope`]).
+///
+/// Counts as [`WindowCounter`] says. IPv4 addresses (and IPv4-mapped IPv6 ones) count one by
+/// one; an IPv6 address counts with its whole /64, since one host is routinely given a /64 and
+/// could otherwise rotate through it. At most `capacity` addresses are tracked
+/// ([`MAX_TRACKED_ADDRESSES`]).
+///
+/// # Security
+/// The address is the TCP peer. Behind a reverse proxy every client has the proxy's address, so
+/// the limit applies to all of them together.
+#[derive(Debug)]
+pub struct IpRateLimiter {
+    counter: WindowCounter<IpAddr>,
+}
+
+impl IpRateLimiter {
+    /// A limiter of the credential endpoints allowing `limit` requests per address per
+    /// [`RATE_WINDOW`]; 0 allows everything.
+    #[must_use]
+    pub fn new(limit: u32) -> Self {
+        Self::for_scope(limit, AddressScope::Credentials)
+    }
+
+    /// A limiter of `scope` allowing `limit` requests per address per [`RATE_WINDOW`].
+    #[must_use]
+    pub fn for_scope(limit: u32, scope: AddressScope) -> Self {
+        IpRateLimiter {
+            counter: WindowCounter::new(limit, MAX_TRACKED_ADDRESSES, scope.kind()),
+        }
+    }
+
+    /// Like [`IpRateLimiter::new`], tracking at most `capacity` addresses (at least 8).
+    #[must_use]
+    pub fn with_capacity(limit: u32, capacity: usize) -> Self {
+        IpRateLimiter {
+            counter: WindowCounter::new(limit, capacity, AddressScope::Credentials.kind()),
+        }
+    }
+
+    /// Counts in Redis, shared by every instance, instead of in this process.
+    #[must_use]
+    pub fn with_shared(mut self, shared: SharedCounters) -> Self {
+        self.counter.shared = Some(shared);
+        self
+    }
+
+    /// Counts a request from `ip` at `now`. The inner `Err` ([`RateLimited`]) says the address
+    /// has made more than the limit in its window.
+    ///
+    /// # Errors
+    /// [`ApiError::Unavailable`] if the shared counters cannot be reached and the fallback is
+    /// `closed` (unless `on_failure` says to count locally).
+    pub async fn check(
+        &self,
+        ip: IpAddr,
+        now: u64,
+        on_failure: OnRedisFailure,
+    ) -> Result<Result<(), RateLimited>, ApiError> {
+        let key = client_key(ip);
+        self.counter
+            .check(key, || key.to_string(), now, on_failure)
+            .await
+    }
+
+    /// [`IpRateLimiter::check`] in this process's table.
+    #[cfg(test)]
+    fn check_locally(&self, ip: IpAddr, now: u64) -> Result<(), RateLimited> {
+        self.counter.check_locally(client_key(ip), now)
+    }
+
     /// How many addresses are tracked (for metrics and tests).
     #[must_use]
     pub fn len(&self) -> usize {
-        lock(&self.table).entries.len()
+        self.counter.len()
     }
 
     /// Whether no address is tracked.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Requests per account or client per minute (password changes per user, introspections per
+/// client), counted as [`WindowCounter`] says, by the SHA-256 of the id (so every entry has the
+/// same small size and Redis holds no ids).
+#[derive(Debug)]
+pub struct KeyRateLimiter {
+    counter: WindowCounter<AccountKey>,
+}
+
+impl KeyRateLimiter {
+    /// A limiter allowing `limit` requests per id per [`RATE_WINDOW`] (0 allows everything),
+    /// with Redis keys of `kind`.
+    #[must_use]
+    pub fn new(limit: u32, kind: &'static str) -> Self {
+        KeyRateLimiter {
+            counter: WindowCounter::new(limit, MAX_TRACKED_ACCOUNTS, kind),
+        }
+    }
+
+    /// Counts in Redis, shared by every instance, instead of in this process.
+    #[must_use]
+    pub fn with_shared(mut self, shared: SharedCounters) -> Self {
+        self.counter.shared = Some(shared);
+        self
+    }
+
+    /// Counts a request for `id` at `now`; the inner `Err` says it is over the limit.
+    ///
+    /// # Errors
+    /// As [`IpRateLimiter::check`].
+    pub async fn check(
+        &self,
+        id: &str,
+        now: u64,
+        on_failure: OnRedisFailure,
+    ) -> Result<Result<(), RateLimited>, ApiError> {
+        let key = digest::digest(&digest::SHA256, id.as_bytes());
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(key.as_ref());
+        self.counter
+            .check(
+                bytes,
+                || tessera_token::base64url::encode(&bytes),
+                now,
+                on_failure,
+            )
+            .await
     }
 }
 
@@ -495,6 +656,36 @@ fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Counts a request from the peer against `limiter` and refuses it past the limit.
+async fn limit_peer(
+    parts: &Parts,
+    state: &AppState,
+    limiter: &IpRateLimiter,
+    on_failure: OnRedisFailure,
+) -> Result<SocketAddr, ApiError> {
+    let ConnectInfo(peer) = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .copied()
+        .ok_or_else(|| ApiError::Internal("no client address (connect info)".into()))?;
+    if let Err(refusal) = limiter.check(peer.ip(), state.now(), on_failure).await? {
+        state.metrics.rate_limited();
+        if refusal.first_refusal {
+            tracing::warn!(
+                event = "rate_limited",
+                ip = %peer.ip(),
+                retry_after = refusal.retry_after,
+                scope = limiter.counter.kind,
+                "too many requests from one address"
+            );
+        }
+        return Err(ApiError::TooManyRequests {
+            retry_after: refusal.retry_after,
+        });
+    }
+    Ok(peer)
+}
+
 /// The client's address on a credential endpoint, extracted only after the per-address limit
 /// ([`IpRateLimiter`]) has counted the request and let it through.
 ///
@@ -510,26 +701,58 @@ impl FromRequestParts<AppState> for RateLimitedPeer {
     /// [`ApiError::TooManyRequests`] past the limit; [`ApiError::Internal`] if the server was not
     /// started with connection info (a bug).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ConnectInfo(peer) = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .copied()
-            .ok_or_else(|| ApiError::Internal("no client address (connect info)".into()))?;
-        if let Err(refusal) = state.ip_limiter.check(peer.ip(), state.now()).await? {
-            state.metrics.rate_limited();
-            if refusal.first_refusal {
-                tracing::warn!(
-                    event = "rate_limited",
-                    ip = %peer.ip(),
-                    retry_after = refusal.retry_after,
-                    "too many requests to the credential endpoints from one address"
-                );
-            }
-            return Err(ApiError::TooManyRequests {
-                retry_after: refusal.retry_after,
-            });
-        }
-        Ok(RateLimitedPeer(peer))
+        let limiter = state.ip_limiter.clone();
+        limit_peer(parts, state, &limiter, OnRedisFailure::AsConfigured)
+            .await
+            .map(RateLimitedPeer)
+    }
+}
+
+/// [`RateLimitedPeer`] for a request that must be served while Redis is unreachable (a password
+/// change): the per-address count falls back to this process's memory.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitedPeerWithoutRedis(pub SocketAddr);
+
+impl FromRequestParts<AppState> for RateLimitedPeerWithoutRedis {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let limiter = state.ip_limiter.clone();
+        limit_peer(parts, state, &limiter, OnRedisFailure::CountLocally)
+            .await
+            .map(RateLimitedPeerWithoutRedis)
+    }
+}
+
+/// The client's address on an OAuth endpoint (revoke, introspect), after the per-address limit
+/// of that group. Revoking must work while Redis is down, so it counts locally then.
+#[derive(Debug, Clone, Copy)]
+pub struct OAuthPeer(pub SocketAddr);
+
+impl FromRequestParts<AppState> for OAuthPeer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let limiter = state.oauth_ip_limiter.clone();
+        limit_peer(parts, state, &limiter, OnRedisFailure::CountLocally)
+            .await
+            .map(OAuthPeer)
+    }
+}
+
+/// The client's address on readiness, after the per-address limit of that group (counted locally
+/// when Redis is down: readiness must answer then).
+#[derive(Debug, Clone, Copy)]
+pub struct OpsPeer(pub SocketAddr);
+
+impl FromRequestParts<AppState> for OpsPeer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let limiter = state.ops_ip_limiter.clone();
+        limit_peer(parts, state, &limiter, OnRedisFailure::CountLocally)
+            .await
+            .map(OpsPeer)
     }
 }
 

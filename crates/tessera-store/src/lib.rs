@@ -31,7 +31,7 @@ pub mod sqlite;
 
 pub use model::{
     Client, NewSession, NewUser, RefreshRecord, Revocation, RevocationKind, Rotation, Session,
-    TokenHash, User,
+    TokenHash, User, REVOCATION_MARGIN,
 };
 
 use async_trait::async_trait;
@@ -80,25 +80,48 @@ pub(crate) enum RotationDecision {
     Rotate,
 }
 
+/// The state of a presented refresh token, its session and its user, read under the backend's
+/// lock: what [`decide_rotation`] decides on.
+#[derive(Debug)]
+pub(crate) struct RotationState<'a> {
+    /// Whether the token was already used.
+    pub token_used: bool,
+    /// When the token expires.
+    pub token_expires_at: u64,
+    /// Its session.
+    pub session: &'a Session,
+    /// Whether the user is disabled.
+    pub user_disabled: bool,
+    /// Whether the session was made under the user's current credentials
+    /// ([`User::credential_epoch`]).
+    pub credentials_current: bool,
+}
+
 /// Decides a rotation from the token's and session's state, read under the backend's lock.
-pub(crate) fn decide_rotation(
-    token_used: bool,
-    token_expires_at: u64,
-    session: &Session,
-    user_disabled: bool,
-    now: u64,
-) -> RotationDecision {
-    if token_used {
+pub(crate) fn decide_rotation(state: &RotationState<'_>, now: u64) -> RotationDecision {
+    if state.token_used {
         RotationDecision::Reused
-    } else if token_expires_at <= now
-        || session.expires_at <= now
-        || session.revoked_at.is_some()
-        || user_disabled
+    } else if state.token_expires_at <= now
+        || state.session.expires_at <= now
+        || state.session.revoked_at.is_some()
+        || state.user_disabled
+        || !state.credentials_current
     {
         RotationDecision::Invalid
     } else {
         RotationDecision::Rotate
     }
+}
+
+/// How long a revocation is kept: the rule of [`Revocation`], given the deployment's longest
+/// access-token lifetime. Both backends call it inside the transaction that records the entry.
+pub(crate) fn kept_until(revocation: &Revocation, longest_access_ttl: u64) -> u64 {
+    revocation.expires_at.max(
+        revocation
+            .not_before
+            .saturating_add(longest_access_ttl)
+            .saturating_add(REVOCATION_MARGIN),
+    )
 }
 
 /// Runs the start of a transaction in its own task, so that it always completes.
@@ -140,18 +163,43 @@ pub trait AccountStore: Send + Sync {
     /// All users, oldest first.
     async fn list_users(&self) -> Result<Vec<User>>;
 
-    /// Replaces a user's password hash. Returns `false` if there is no such user.
-    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<bool>;
+    /// Changes a user's password, in one transaction: replaces the hash and bumps
+    /// [`User::credential_epoch`] (so no login that checked the old password can still create a
+    /// session), moves the `keep` session to the new epoch, and revokes every other session of
+    /// the user that is not revoked yet, expired ones included, with a deny-list entry for each
+    /// (see [`SessionStore::revoke_session`]). Returns the sessions revoked, newest first.
+    ///
+    /// Returns `None`, changing nothing, if there is no such user, it is disabled, or its epoch
+    /// is no longer `expected_epoch` (the credentials that were checked changed meanwhile).
+    async fn change_password(
+        &self,
+        user_id: &str,
+        expected_epoch: u64,
+        password_hash: &str,
+        keep: &str,
+        now: u64,
+    ) -> Result<Option<Vec<Session>>>;
 
-    /// Disables or re-enables a user by username. Returns the user, or `None` if there is none.
-    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<Option<User>>;
+    /// Disables a user by username (ASCII case-insensitive), in one transaction: sets the flag,
+    /// bumps [`User::credential_epoch`], revokes every session not yet revoked (with a deny-list
+    /// entry each) and records a user revocation of every token issued before `now`. All or
+    /// nothing. Returns the user as updated and the sessions revoked, or `None` if there is no
+    /// such user. Disabling a disabled user revokes again (harmless).
+    async fn disable_user(&self, username: &str, now: u64) -> Result<Option<(User, Vec<Session>)>>;
+
+    /// Re-enables a user by username. Revocations stay: nothing issued before stays usable.
+    /// Returns the user as updated, or `None` if there is none.
+    async fn enable_user(&self, username: &str) -> Result<Option<User>>;
 }
 
 /// Login sessions and their refresh tokens (one family per session).
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Creates a session together with its first refresh token, atomically.
-    async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<()>;
+    /// Creates a session together with its first refresh token, atomically, if the user is still
+    /// enabled and its [`User::credential_epoch`] is still `session.credential_epoch` (checked
+    /// under the same lock as the insert). Returns `false`, storing nothing, otherwise: the
+    /// credentials that were checked changed, or the user was disabled, while the login ran.
+    async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<bool>;
 
     /// Rotates the refresh token whose digest is `presented`: marks it used and stores `next`
     /// (its successor in the same session) in one atomic step, and touches the session's
@@ -159,7 +207,8 @@ pub trait SessionStore: Send + Sync {
     ///
     /// Returns [`Rotation::Reused`] when the token exists but was already used (the caller then
     /// revokes the whole session), [`Rotation::Invalid`] when it is unknown, expired, its
-    /// session is revoked or expired, or its user is disabled. `next.session_id` is ignored: the
+    /// session is revoked or expired, its user is disabled, or the session was made under
+    /// credentials that have changed since. `next.session_id` is ignored: the
     /// successor always joins the presented token's session, and its expiry is capped at the
     /// session's.
     async fn rotate_refresh_token(
@@ -183,17 +232,16 @@ pub trait SessionStore: Send + Sync {
     /// The user's sessions that are neither revoked nor expired at `now`, newest first.
     async fn live_sessions(&self, user_id: &str, now: u64) -> Result<Vec<Session>>;
 
-    /// Marks a session revoked at `now` (its refresh tokens stop working). Returns the session
-    /// as it was, or `None` if there is no such session.
+    /// Marks a session revoked at `now` (its refresh tokens stop working) and, in the same
+    /// transaction, records a deny-list entry for its `sid` (its access tokens stop working), kept
+    /// as [`Revocation`] explains. Returns the session as it was, or `None` if there is no such
+    /// session. Revoking a revoked session changes nothing.
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<Option<Session>>;
 
-    /// Revokes every live session of a user except `keep`; returns the sessions revoked.
-    async fn revoke_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-        now: u64,
-    ) -> Result<Vec<Session>>;
+    /// Logs a user out everywhere, in one transaction: revokes every session not yet revoked
+    /// (expired ones included), with a deny-list entry for each `sid`, and records a user
+    /// revocation of every token issued before `now`. Returns the sessions revoked, newest first.
+    async fn revoke_user_sessions(&self, user_id: &str, now: u64) -> Result<Vec<Session>>;
 
     /// Deletes sessions (and their refresh tokens) that expired before `before`.
     async fn purge_expired_sessions(&self, before: u64) -> Result<u64>;
@@ -202,8 +250,19 @@ pub trait SessionStore: Send + Sync {
 /// The durable deny-list: every revocation, kept until the tokens it denies would have expired.
 #[async_trait]
 pub trait RevocationStore: Send + Sync {
-    /// Records a revocation durably. Recording the same revocation twice keeps the later expiry.
-    async fn add_revocation(&self, revocation: &Revocation) -> Result<()>;
+    /// Records a revocation durably and returns it as stored: with its sequence number, and an
+    /// expiry no earlier than the rule of [`Revocation`] demands. Recording the same revocation
+    /// twice keeps the larger `not_before` and the later expiry.
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<(i64, Revocation)>;
+
+    /// Raises the deployment's longest access-token lifetime to at least `ttl` seconds (it is
+    /// never lowered) and returns the mark as it now is. A server calls it with its
+    /// `JWT_ACCESS_TTL` before it issues its first token, so every revocation recorded afterwards,
+    /// by any process, outlives the tokens it covers.
+    async fn raise_longest_access_ttl(&self, ttl: u64) -> Result<u64>;
+
+    /// The deployment's longest access-token lifetime (0 before any server raised it).
+    async fn longest_access_ttl(&self) -> Result<u64>;
 
     /// Every revocation that has not expired at `now`, with its sequence number (increasing in
     /// the order revocations were recorded).
@@ -244,6 +303,15 @@ pub trait Store: AccountStore + SessionStore + RevocationStore + ClientStore {
     /// # Errors
     /// The store's error; [`StoreError::Corrupt`] if the id is missing.
     async fn deployment_id(&self) -> Result<String>;
+
+    /// A random 256-bit secret of this deployment, shared by every process that uses the
+    /// database (the CSRF token key, so that a token made by one instance is accepted by all).
+    /// The first caller's `candidate` (fresh random bytes) becomes the secret; later callers get
+    /// it back.
+    ///
+    /// # Security
+    /// It is stored in the database: anyone who can read the database can read it.
+    async fn deployment_secret(&self, candidate: &[u8; 32]) -> Result<[u8; 32]>;
 
     /// A short name of the backend for logs (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;

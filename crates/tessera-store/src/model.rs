@@ -26,6 +26,10 @@ pub struct User {
     pub created_at: u64,
     /// Whether the account is disabled (its tokens stop working).
     pub disabled: bool,
+    /// Bumped by every change that must end the sessions made before it (a password change, a
+    /// disable). A login creates its session only if the epoch it read with the password hash is
+    /// still current, so no session survives from credentials that changed under it.
+    pub credential_epoch: u64,
 }
 
 impl fmt::Debug for User {
@@ -36,6 +40,7 @@ impl fmt::Debug for User {
             .field("password_hash", &"[REDACTED]")
             .field("created_at", &self.created_at)
             .field("disabled", &self.disabled)
+            .field("credential_epoch", &self.credential_epoch)
             .finish()
     }
 }
@@ -98,6 +103,9 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     /// The client's address.
     pub ip: Option<String>,
+    /// The user's [`User::credential_epoch`] read together with the password hash that was
+    /// checked: the session is created only if it is still the user's epoch.
+    pub credential_epoch: u64,
 }
 
 /// One refresh token, as stored: its digest, session, and life.
@@ -159,17 +167,37 @@ impl RevocationKind {
 }
 
 /// One deny-list entry.
+///
+/// # How long an entry is kept
+/// An entry must outlive every token it denies, whatever the configuration did in between
+/// (an access lifetime lowered or raised, a restart, instances configured differently, a CLI with
+/// its own settings). So the store, not the caller, has the last word on `expires_at`: it keeps
+/// an entry at least until `not_before + longest access lifetime + REVOCATION_MARGIN`, where the
+/// longest access lifetime is the durable, deployment-wide mark every server raises to its own
+/// `JWT_ACCESS_TTL` before it issues a token ([`crate::RevocationStore::raise_longest_access_ttl`])
+/// and never lowers. Every token a revocation covers was issued before `not_before`, so it
+/// expires before `not_before + longest lifetime`; [`REVOCATION_MARGIN`] covers the clock leeway
+/// of the verifiers and the clock difference between instances.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     /// What is denied.
     pub kind: RevocationKind,
     /// The `jti`, `sid` or user id.
     pub subject: String,
-    /// For [`RevocationKind::User`]: tokens issued (`iat`) before this are denied; 0 otherwise.
+    /// Every token this entry denies was issued (`iat`) before this. For
+    /// [`RevocationKind::User`] that is the rule itself (tokens with `iat < not_before` are
+    /// denied); for sessions and single tokens it only bounds how long the entry is kept.
     pub not_before: u64,
-    /// When the entry can be forgotten: when every token it denies has expired.
+    /// When the entry can be forgotten: when every token it denies has expired. The store keeps
+    /// it at least as long as the rule above says.
     pub expires_at: u64,
 }
+
+/// Added to every revocation's lifetime beyond the longest access-token lifetime: twice the
+/// largest clock leeway Tessera accepts (`JWT_LEEWAY` is at most 300 s), once for the leeway a
+/// verifier grants after `exp` and once for the clock difference between the instance that
+/// issued a token and the one that revoked it.
+pub const REVOCATION_MARGIN: u64 = 600;
 
 /// An OAuth client allowed to introspect tokens.
 #[derive(Clone, PartialEq, Eq)]

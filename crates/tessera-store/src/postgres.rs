@@ -62,6 +62,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_deployment.sql"),
+    include_str!("../migrations/postgres/0003_credentials_and_lifetimes.sql"),
 ];
 
 /// The advisory lock held while migrating ("tessera" in ASCII, then 1), so that instances starting
@@ -74,7 +75,7 @@ const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at";
 
 /// The columns of `users`, in the order [`user_from_row`] reads them.
-const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled";
+const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled, credential_epoch";
 
 /// `username` with ASCII letters folded to lower case: the expression of the unique index
 /// `users_username_ascii_folded` (it must stay character for character the same, or lookups stop
@@ -320,6 +321,7 @@ fn user_from_row(row: &PgRow) -> Result<User> {
         password_hash: column(row, "password_hash")?,
         created_at: time_column(row, "created_at")?,
         disabled: column(row, "disabled")?,
+        credential_epoch: time_column(row, "credential_epoch")?,
     })
 }
 
@@ -411,7 +413,8 @@ async fn rotate_locked(
     //    includes every rotation that committed before we got the session.
     let row = sqlx::query(
         "SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
-                u.disabled AS user_disabled \
+                u.disabled AS user_disabled, \
+                s.credential_epoch = u.credential_epoch AS credentials_current \
          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
          JOIN users u ON u.id = s.user_id \
          WHERE t.hash = $1 \
@@ -424,10 +427,13 @@ async fn rotate_locked(
         return Ok(Rotation::Invalid);
     };
     match crate::decide_rotation(
-        optional_time_column(&row, "token_used_at")?.is_some(),
-        time_column(&row, "token_expires_at")?,
-        &session,
-        column(&row, "user_disabled")?,
+        &crate::RotationState {
+            token_used: optional_time_column(&row, "token_used_at")?.is_some(),
+            token_expires_at: time_column(&row, "token_expires_at")?,
+            session: &session,
+            user_disabled: column(&row, "user_disabled")?,
+            credentials_current: column(&row, "credentials_current")?,
+        },
         now,
     ) {
         crate::RotationDecision::Reused => return Ok(Rotation::Reused(session)),
@@ -493,6 +499,7 @@ impl AccountStore for PostgresStore {
             password_hash: user.password_hash.clone(),
             created_at: user.created_at,
             disabled: false,
+            credential_epoch: 0,
         })
     }
 
@@ -535,27 +542,78 @@ impl AccountStore for PostgresStore {
         .collect()
     }
 
-    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<bool> {
+    /// The user row is updated first, so its lock orders this change against logins (which
+    /// read the row `FOR SHARE` before creating a session): a login either committed before and
+    /// its session is revoked here, or waits and then finds the epoch changed.
+    async fn change_password(
+        &self,
+        user_id: &str,
+        expected_epoch: u64,
+        password_hash: &str,
+        keep: &str,
+        now: u64,
+    ) -> Result<Option<Vec<Session>>> {
         if !storable(user_id) {
-            return Ok(false);
+            return Ok(None);
         }
-        let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
+        let mut tx = begin(&self.pool).await?;
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET password_hash = $1, credential_epoch = credential_epoch + 1 \
+             WHERE id = $2 AND credential_epoch = $3 AND NOT disabled \
+             RETURNING credential_epoch",
+        )
+        .bind(password_hash)
+        .bind(user_id)
+        .bind(db_time(expected_epoch)?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(epoch) = epoch else {
+            return Ok(None);
+        };
+        let keep = Some(keep).filter(|id| storable(id));
+        sqlx::query("UPDATE sessions SET credential_epoch = $1 WHERE id = $2 AND user_id = $3")
+            .bind(epoch)
+            .bind(keep)
             .bind(user_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(changed > 0)
+            .execute(&mut *tx)
+            .await?;
+        let revoked = revoke_sessions_of(&mut tx, user_id, keep, now).await?;
+        tx.commit().await?;
+        Ok(Some(revoked))
     }
 
-    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<Option<User>> {
+    async fn disable_user(&self, username: &str, now: u64) -> Result<Option<(User, Vec<Session>)>> {
+        if !storable(username) {
+            return Ok(None);
+        }
+        let mut tx = begin(&self.pool).await?;
+        let user = sqlx::query(&format!(
+            "UPDATE users SET disabled = TRUE, credential_epoch = credential_epoch + 1 \
+             WHERE {FOLDED_USERNAME} = $1 RETURNING {USER_COLUMNS}"
+        ))
+        .bind(username.to_ascii_lowercase())
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()?;
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        let revoked = revoke_sessions_of(&mut tx, &user.id, None, now).await?;
+        record_revocation(&mut tx, &user_revocation(&user.id, now)).await?;
+        tx.commit().await?;
+        Ok(Some((user, revoked)))
+    }
+
+    async fn enable_user(&self, username: &str) -> Result<Option<User>> {
         if !storable(username) {
             return Ok(None);
         }
         sqlx::query(&format!(
-            "UPDATE users SET disabled = $1 WHERE {FOLDED_USERNAME} = $2 RETURNING {USER_COLUMNS}"
+            "UPDATE users SET disabled = FALSE WHERE {FOLDED_USERNAME} = $1 \
+             RETURNING {USER_COLUMNS}"
         ))
-        .bind(disabled)
         .bind(username.to_ascii_lowercase())
         .fetch_optional(&self.pool)
         .await?
@@ -565,20 +623,130 @@ impl AccountStore for PostgresStore {
     }
 }
 
+/// The user revocation that ends every token issued to `user_id` before `now`.
+fn user_revocation(user_id: &str, now: u64) -> Revocation {
+    Revocation {
+        kind: RevocationKind::User,
+        subject: user_id.to_owned(),
+        not_before: now,
+        expires_at: 0,
+    }
+}
+
+/// The revocation of every access token of `session_id`, made at `now`.
+fn session_revocation(session_id: &str, now: u64) -> Revocation {
+    Revocation {
+        kind: RevocationKind::Session,
+        subject: session_id.to_owned(),
+        not_before: now,
+        expires_at: 0,
+    }
+}
+
+/// Inside a transaction: revokes every session of `user_id` not yet revoked (expired ones too)
+/// except `except`, with a deny-list entry for each. Returns them as they were, newest first.
+/// One statement, so the sessions it returns are exactly the ones it revoked.
+async fn revoke_sessions_of(
+    conn: &mut PgConnection,
+    user_id: &str,
+    except: Option<&str>,
+    now: u64,
+) -> Result<Vec<Session>> {
+    // The updated rows were not revoked, so `revoked_at` was NULL before the update.
+    let sessions = sqlx::query(
+        "WITH revoked AS ( \
+             UPDATE sessions SET revoked_at = $1 \
+             WHERE user_id = $2 AND id IS DISTINCT FROM $3 AND revoked_at IS NULL \
+             RETURNING id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
+                       insertion_order) \
+         SELECT id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
+                NULL::BIGINT AS revoked_at \
+         FROM revoked ORDER BY created_at DESC, insertion_order DESC",
+    )
+    .bind(db_time(now)?)
+    .bind(user_id)
+    .bind(except)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(session_from_row)
+    .collect::<Result<Vec<_>>>()?;
+    for session in &sessions {
+        record_revocation(conn, &session_revocation(&session.id, now)).await?;
+    }
+    Ok(sessions)
+}
+
+/// Inside a transaction: records `revocation` under the next number of `revocation_counter`
+/// (whose row lock is then held to the commit: see the module documentation), merged with any
+/// entry for the same kind and subject (the larger `not_before`, the later expiry) and kept at
+/// least as long as [`crate::kept_until`] says. Returns it as stored.
+async fn record_revocation(
+    conn: &mut PgConnection,
+    revocation: &Revocation,
+) -> Result<(i64, Revocation)> {
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE revocation_counter SET value = value + 1 WHERE singleton RETURNING value",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let longest: i64 = sqlx::query_scalar("SELECT longest_access_ttl FROM deployment LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?
+        .unwrap_or(0);
+    let longest = stored_time("longest_access_ttl", longest)?;
+    let row = sqlx::query(
+        "INSERT INTO revocations (seq, kind, subject, not_before, expires_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (kind, subject) DO UPDATE SET \
+             seq = EXCLUDED.seq, \
+             not_before = GREATEST(revocations.not_before, EXCLUDED.not_before), \
+             expires_at = GREATEST(revocations.expires_at, EXCLUDED.expires_at) \
+         RETURNING seq, kind, subject, not_before, expires_at",
+    )
+    .bind(seq)
+    .bind(revocation.kind.as_str())
+    .bind(&revocation.subject)
+    .bind(db_time(revocation.not_before)?)
+    .bind(db_time(crate::kept_until(revocation, longest))?)
+    .fetch_one(&mut *conn)
+    .await?;
+    revocation_from_row(&row)
+}
+
 #[async_trait]
 impl SessionStore for PostgresStore {
     /// Creates the session and its first token in one transaction. The token joins `session`
     /// whatever its own `session_id` says.
     ///
+    /// The user row is read `FOR SHARE` first: a password change or disable (which update that
+    /// row) either committed before, and the epoch no longer matches, or waits for this commit and
+    /// then revokes the new session.
+    ///
     /// # Errors
-    /// [`StoreError::Conflict`] (`"session"` or `"refresh token"`) if the id or digest is taken;
-    /// [`StoreError::Database`] if the user does not exist. Either way nothing is stored.
-    async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<()> {
+    /// [`StoreError::Conflict`] (`"session"` or `"refresh token"`) if the id or digest is taken.
+    /// Nothing is stored then.
+    async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<bool> {
+        if !storable(&session.user_id) {
+            return Ok(false);
+        }
         let mut tx = begin(&self.pool).await?;
+        let current: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM users WHERE id = $1 AND NOT disabled AND credential_epoch = $2 \
+             FOR SHARE",
+        )
+        .bind(&session.user_id)
+        .bind(db_time(session.credential_epoch)?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if current.is_none() {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO sessions \
-             (id, user_id, created_at, last_used_at, expires_at, user_agent, ip) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
+              credential_epoch) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&session.id)
         .bind(&session.user_id)
@@ -587,12 +755,13 @@ impl SessionStore for PostgresStore {
         .bind(db_time(session.expires_at)?)
         .bind(session.user_agent.as_deref())
         .bind(session.ip.as_deref())
+        .bind(db_time(session.credential_epoch)?)
         .execute(&mut *tx)
         .await
         .map_err(conflict_as("session"))?;
         insert_refresh_token(&mut tx, first, &session.id).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Rotates in one transaction that locks the token's session and then the token before
@@ -714,44 +883,22 @@ impl SessionStore for PostgresStore {
                 .bind(session_id)
                 .execute(&mut *tx)
                 .await?;
+            record_revocation(&mut tx, &session_revocation(session_id, now)).await?;
         }
         tx.commit().await?;
         Ok(before)
     }
 
-    /// Returns the sessions as they were before (live, so `revoked_at` is `None`), newest first.
-    /// One statement: the sessions it returns are exactly the ones it revoked.
-    async fn revoke_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-        now: u64,
-    ) -> Result<Vec<Session>> {
+    /// Returns the sessions as they were before (so `revoked_at` is `None`), newest first.
+    async fn revoke_user_sessions(&self, user_id: &str, now: u64) -> Result<Vec<Session>> {
         if !storable(user_id) {
             return Ok(Vec::new());
         }
-        // No stored session id contains a NUL, so such a `keep` keeps nothing.
-        let keep = keep.filter(|id| storable(id));
-        // The updated rows were live, so `revoked_at` was NULL before the update.
-        sqlx::query(
-            "WITH revoked AS ( \
-                 UPDATE sessions SET revoked_at = $1 \
-                 WHERE user_id = $2 AND id IS DISTINCT FROM $3 \
-                   AND revoked_at IS NULL AND expires_at > $1 \
-                 RETURNING id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
-                           insertion_order) \
-             SELECT id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
-                    NULL::BIGINT AS revoked_at \
-             FROM revoked ORDER BY created_at DESC, insertion_order DESC",
-        )
-        .bind(db_time(now)?)
-        .bind(user_id)
-        .bind(keep)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(session_from_row)
-        .collect()
+        let mut tx = begin(&self.pool).await?;
+        let revoked = revoke_sessions_of(&mut tx, user_id, None, now).await?;
+        record_revocation(&mut tx, &user_revocation(user_id, now)).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     async fn purge_expired_sessions(&self, before: u64) -> Result<u64> {
@@ -773,33 +920,31 @@ impl RevocationStore for PostgresStore {
     /// `revocation_counter`, whose row lock makes revocation writers take turns, so numbers
     /// appear in commit order (see the module documentation). The commit is durable before this
     /// returns.
-    async fn add_revocation(&self, revocation: &Revocation) -> Result<()> {
-        let not_before = db_time(revocation.not_before)?;
-        let expires_at = db_time(revocation.expires_at)?;
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<(i64, Revocation)> {
         let mut tx = begin(&self.pool).await?;
-        // First statement of the transaction: the lock is held from here to the commit.
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE revocation_counter SET value = value + 1 WHERE singleton RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO revocations (seq, kind, subject, not_before, expires_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (kind, subject) DO UPDATE SET \
-                 seq = EXCLUDED.seq, \
-                 not_before = GREATEST(revocations.not_before, EXCLUDED.not_before), \
-                 expires_at = GREATEST(revocations.expires_at, EXCLUDED.expires_at)",
-        )
-        .bind(seq)
-        .bind(revocation.kind.as_str())
-        .bind(&revocation.subject)
-        .bind(not_before)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
+        let stored = record_revocation(&mut tx, revocation).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(stored)
+    }
+
+    async fn raise_longest_access_ttl(&self, ttl: u64) -> Result<u64> {
+        let longest: i64 = sqlx::query_scalar(
+            "UPDATE deployment SET longest_access_ttl = GREATEST(longest_access_ttl, $1) \
+             RETURNING longest_access_ttl",
+        )
+        .bind(db_time(ttl)?)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
+        stored_time("longest_access_ttl", longest)
+    }
+
+    async fn longest_access_ttl(&self) -> Result<u64> {
+        let longest: i64 = sqlx::query_scalar("SELECT longest_access_ttl FROM deployment LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
+        stored_time("longest_access_ttl", longest)
     }
 
     async fn live_revocations(&self, now: u64) -> Result<Vec<(i64, Revocation)>> {
@@ -886,6 +1031,24 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))
+    }
+
+    async fn deployment_secret(&self, candidate: &[u8; 32]) -> Result<[u8; 32]> {
+        // One statement: the first writer sets it, and everyone reads what is stored.
+        let stored: Option<Vec<u8>> = sqlx::query_scalar(
+            "UPDATE deployment SET secret = coalesce(secret, $1) RETURNING secret",
+        )
+        .bind(&candidate[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        let stored =
+            stored.ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
+        <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "the deployment secret has {} bytes, not 32",
+                stored.len()
+            ))
+        })
     }
 
     fn backend(&self) -> &'static str {

@@ -4,9 +4,11 @@
 //!
 //! - **Deny-list entries** (`{prefix}deny:{jti|sid|user}:{subject}`), each with a TTL equal to the
 //!   remaining life of the tokens it denies, so Redis forgets them when they no longer matter.
-//! - **Revocation broadcast** (channel `{prefix}revocations`): a revocation made on one instance
-//!   is published, and every instance applies it to its in-process cache at once
-//!   ([`RedisState::subscribe`]). The hot path never waits on Redis.
+//! - **Revocation hints** (channel `{prefix}revocations`): an instance that recorded a
+//!   revocation in the database publishes a hint, and every instance that receives one reads the
+//!   new revocations from the database at once ([`RedisState::subscribe`]). A hint carries no
+//!   revocation: the database is the only source, so a message on the channel can make an
+//!   instance read sooner, never deny or allow anything. The hot path never waits on Redis.
 //! - **Throttle counters**: failed logins per account (`{prefix}login:{base64url SHA-256 of the username}`) and
 //!   requests per client address (`{prefix}ip:{address}`), counted by Lua scripts so that each
 //!   step is atomic whichever instance runs it.
@@ -20,6 +22,13 @@
 //! Redis: deny-list entries name token ids, session ids and user ids, and account counters are
 //! keyed by a SHA-256 of the username. The URL may carry a password and is kept out of `Debug`.
 //!
+//! Whoever can write to Redis is trusted only this far: a message on the channel is a hint
+//! (bounded to [`MAX_HINT_BYTES`]; anything else is ignored) that costs one database read; the
+//! counter scripts treat a value they did not write (negative, not a number, from the future) as
+//! a lockout (accounts) or a fresh window (addresses), never as "no limit". Deleting keys resets
+//! counters; that is the limit of what these checks can do, so keep Redis private to the
+//! deployment (docs/deployment.md).
+//!
 //! The prefix is the caller's: the server uses `TESSERA_REDIS_PREFIX`, or by default
 //! `tessera:<deployment id>:` ([`crate::Store::deployment_id`]).
 //!
@@ -31,7 +40,7 @@ use ::redis::{AsyncCommands as _, Script};
 use futures_util::StreamExt as _;
 use std::time::Duration;
 
-use crate::{Revocation, RevocationKind, StoreError};
+use crate::{Revocation, StoreError};
 
 /// The longest any single Redis call may take before it fails.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
@@ -44,9 +53,21 @@ const LOGIN_ATTEMPT_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 local lockout = tonumber(ARGV[3])
-local first = tonumber(redis.call('HGET', KEYS[1], 'first'))
-local count = tonumber(redis.call('HGET', KEYS[1], 'count'))
-if first == nil or count == nil or now >= first + lockout then
+local first_raw = redis.call('HGET', KEYS[1], 'first')
+local count_raw = redis.call('HGET', KEYS[1], 'count')
+local first = tonumber(first_raw)
+local count = tonumber(count_raw)
+if first_raw == false and count_raw == false then
+  first = now
+  count = 0
+elseif first == nil or count == nil or count < 0 or count ~= math.floor(count)
+    or first ~= math.floor(first) or first > now then
+  -- A value this script never writes: someone else wrote it. Fail closed: a full window locked.
+  first = now
+  count = max
+  redis.call('HSET', KEYS[1], 'first', first, 'count', count)
+  redis.call('EXPIRE', KEYS[1], lockout + 1)
+elseif now >= first + lockout then
   first = now
   count = 0
 end
@@ -66,8 +87,12 @@ const ADDRESS_HIT_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local start = tonumber(redis.call('HGET', KEYS[1], 'start'))
+local counted = tonumber(redis.call('HGET', KEYS[1], 'count'))
 local count
-if start == nil or now >= start + window then
+-- A value this script never writes (negative, not a whole number, a start in the future) starts
+-- a fresh window, as if the key had expired: it can never make the limit go away.
+if start == nil or counted == nil or counted < 0 or counted ~= math.floor(counted)
+    or start ~= math.floor(start) or start > now or now >= start + window then
   start = now
   count = 1
   redis.call('HSET', KEYS[1], 'start', start, 'count', 1)
@@ -96,14 +121,16 @@ pub struct Persistence {
     pub aof_enabled: bool,
 }
 
-/// A revocation as broadcast between instances, with when it was published.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Broadcast {
-    /// The revocation.
-    pub revocation: Revocation,
-    /// When the publisher sent it, in milliseconds since the Unix epoch (its system clock).
+/// A hint on the revocation channel: something was revoked; read the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hint {
+    /// When the publisher sent it, in milliseconds since the Unix epoch (its system clock; for
+    /// the propagation metric only).
     pub published_at_ms: u64,
 }
+
+/// The longest message on the revocation channel that is read; longer ones are ignored.
+pub const MAX_HINT_BYTES: usize = 64;
 
 /// Milliseconds since the Unix epoch on the system clock (broadcast timestamps and TTLs compare
 /// machines' real clocks, not a test's injected one).
@@ -234,21 +261,22 @@ impl RedisState {
         }
     }
 
-    /// Stores a deny-list entry with a TTL of the denied tokens' remaining life (nothing if they
-    /// have all expired), and broadcasts the revocation to every instance, in one transaction.
-    /// Times are this machine's system clock: Redis's TTLs and the other instances' clocks are
-    /// real time too.
+    /// Stores the deny-list entries of `revocations` (recorded in the database first), each with
+    /// a TTL of the denied tokens' remaining life (nothing for those all expired), and publishes
+    /// one hint, in one transaction. Times are this machine's system clock: Redis's TTLs and the
+    /// other instances' clocks are real time too.
     ///
     /// # Errors
-    /// [`StoreError::Redis`]; the revocation is then still in the database (write it there
-    /// first), and instances pick it up from there.
-    pub async fn publish_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+    /// [`StoreError::Redis`]; the revocations are then still in the database, and instances pick
+    /// them up from there.
+    pub async fn publish_revocations(&self, revocations: &[Revocation]) -> Result<(), StoreError> {
         let now_ms = unix_time_ms();
         let mut pipe = ::redis::pipe();
         pipe.atomic();
-        self.queue_deny_entry(&mut pipe, revocation, now_ms / 1000);
-        pipe.publish(self.channel(), encode(revocation, now_ms))
-            .ignore();
+        for revocation in revocations {
+            self.queue_deny_entry(&mut pipe, revocation, now_ms / 1000);
+        }
+        pipe.publish(self.channel(), encode(now_ms)).ignore();
         let mut connection = self.commands.clone();
         bounded(pipe.query_async::<()>(&mut connection)).await
     }
@@ -341,8 +369,25 @@ impl RedisState {
         now: u64,
         window: u64,
     ) -> Result<(u32, u64), StoreError> {
+        self.window_hit("ip", address, now, window).await
+    }
+
+    /// Counts a request for the key `{prefix}{kind}:{subject}` at `now` in windows of `window`
+    /// seconds (what [`RedisState::address_hit`] does for addresses, for any other kind of
+    /// counter: per-address groups, per-account, per-client); returns the count in the current
+    /// window and the seconds until it ends (at least 1).
+    ///
+    /// # Errors
+    /// [`StoreError::Redis`].
+    pub async fn window_hit(
+        &self,
+        kind: &str,
+        subject: &str,
+        now: u64,
+        window: u64,
+    ) -> Result<(u32, u64), StoreError> {
         let mut connection = self.commands.clone();
-        let key = format!("{}ip:{address}", self.prefix);
+        let key = format!("{}{kind}:{subject}", self.prefix);
         let (count, remaining): (i64, i64) = bounded(
             self.address_hit
                 .key(key)
@@ -419,13 +464,17 @@ impl std::fmt::Debug for RevocationFeed {
 }
 
 impl RevocationFeed {
-    /// The next broadcast revocation; `None` when the connection is gone. A message that does
-    /// not parse (another program on the channel) gives `Some(Err(..))`.
-    pub async fn next(&mut self) -> Option<Result<Broadcast, StoreError>> {
+    /// The next hint; `None` when the connection is gone. A message that is not a hint (longer
+    /// than [`MAX_HINT_BYTES`], or not in the format) gives `Some(Err(..))` and is otherwise
+    /// ignored.
+    pub async fn next(&mut self) -> Option<Result<Hint, StoreError>> {
         let message = self.stream.next().await?;
-        let payload: Vec<u8> = message.get_payload_bytes().to_vec();
-        Some(decode(&payload).ok_or_else(|| {
-            StoreError::Redis("a message on the revocation channel did not parse".into())
+        let payload = message.get_payload_bytes();
+        Some(decode(payload).ok_or_else(|| {
+            StoreError::Redis(format!(
+                "ignored a message of {} bytes on the revocation channel: not a hint",
+                payload.len()
+            ))
         }))
     }
 
@@ -440,42 +489,18 @@ impl RevocationFeed {
     }
 }
 
-/// `v1 KIND NOT_BEFORE EXPIRES_AT PUBLISHED_MS SUBJECT`: the subject last, so it may hold any
-/// character but a newline.
-fn encode(revocation: &Revocation, now_ms: u64) -> String {
-    format!(
-        "v1 {} {} {} {} {}",
-        revocation.kind.as_str(),
-        revocation.not_before,
-        revocation.expires_at,
-        now_ms,
-        revocation.subject
-    )
+/// `v2 PUBLISHED_MS`: a hint carries nothing to trust.
+fn encode(now_ms: u64) -> String {
+    format!("v2 {now_ms}")
 }
 
-fn decode(payload: &[u8]) -> Option<Broadcast> {
+fn decode(payload: &[u8]) -> Option<Hint> {
+    if payload.len() > MAX_HINT_BYTES {
+        return None;
+    }
     let text = std::str::from_utf8(payload).ok()?;
-    let mut parts = text.splitn(6, ' ');
-    if parts.next()? != "v1" {
-        return None;
-    }
-    let kind = RevocationKind::parse(parts.next()?)?;
-    let not_before = parts.next()?.parse().ok()?;
-    let expires_at = parts.next()?.parse().ok()?;
-    let published_at_ms = parts.next()?.parse().ok()?;
-    let subject = parts.next()?;
-    if subject.is_empty() || subject.contains('\n') {
-        return None;
-    }
-    Some(Broadcast {
-        revocation: Revocation {
-            kind,
-            subject: subject.to_owned(),
-            not_before,
-            expires_at,
-        },
-        published_at_ms,
-    })
+    let published_at_ms = text.strip_prefix("v2 ")?.parse().ok()?;
+    Some(Hint { published_at_ms })
 }
 
 #[cfg(test)]
@@ -483,29 +508,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn broadcasts_round_trip_and_garbage_is_refused() {
-        let revocation = Revocation {
-            kind: RevocationKind::User,
-            subject: "user with spaces".into(),
-            not_before: 10,
-            expires_at: 20,
-        };
-        let wire = encode(&revocation, 1234);
-        assert_eq!(wire, "v1 user 10 20 1234 user with spaces");
+    fn hints_round_trip_and_anything_else_is_refused() {
+        let wire = encode(1234);
+        assert_eq!(wire, "v2 1234");
         assert_eq!(
             decode(wire.as_bytes()),
-            Some(Broadcast {
-                revocation,
+            Some(Hint {
                 published_at_ms: 1234
             })
         );
+        let oversized = format!("v2 1{}", "0".repeat(MAX_HINT_BYTES));
         for garbage in [
             "",
-            "v2 jti 0 1 2 x",
-            "v1 nope 0 1 2 x",
-            "v1 jti a 1 2 x",
-            "v1 jti 0 1 2 ",
-            "v1 jti 0 1 2",
+            "v1 user 10 20 1234 user",
+            "v2",
+            "v2 ",
+            "v2 -1",
+            "v2 12 extra",
+            oversized.as_str(),
         ] {
             assert_eq!(decode(garbage.as_bytes()), None, "{garbage:?}");
         }

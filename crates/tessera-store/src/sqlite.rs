@@ -55,6 +55,7 @@ const MAX_CONNECTIONS: u32 = 8;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_deployment.sql"),
+    include_str!("../migrations/sqlite/0003_credentials_and_lifetimes.sql"),
 ];
 
 /// The columns of `sessions`, in the order [`session_from_row`] reads them.
@@ -62,7 +63,7 @@ const SESSION_COLUMNS: &str =
     "id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at";
 
 /// The columns of `users`, in the order [`user_from_row`] reads them.
-const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled";
+const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled, credential_epoch";
 
 /// The SQLite store: a pool of connections to `tessera.db` in the data directory.
 ///
@@ -340,6 +341,7 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
         password_hash: column(row, "password_hash")?,
         created_at: time_column(row, "created_at")?,
         disabled,
+        credential_epoch: time_column(row, "credential_epoch")?,
     })
 }
 
@@ -409,7 +411,8 @@ async fn explain_unrotated(
     let row = sqlx::query(
         "SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
                 s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
-                s.user_agent, s.ip, s.revoked_at, u.disabled AS user_disabled \
+                s.user_agent, s.ip, s.revoked_at, u.disabled AS user_disabled, \
+                s.credential_epoch = u.credential_epoch AS credentials_current \
          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
          JOIN users u ON u.id = s.user_id \
          WHERE t.hash = ?",
@@ -423,10 +426,13 @@ async fn explain_unrotated(
     let session = session_from_row(&row)?;
     Ok(
         match crate::decide_rotation(
-            optional_time_column(&row, "token_used_at")?.is_some(),
-            time_column(&row, "token_expires_at")?,
-            &session,
-            column(&row, "user_disabled")?,
+            &crate::RotationState {
+                token_used: optional_time_column(&row, "token_used_at")?.is_some(),
+                token_expires_at: time_column(&row, "token_expires_at")?,
+                session: &session,
+                user_disabled: column(&row, "user_disabled")?,
+                credentials_current: column(&row, "credentials_current")?,
+            },
             now,
         ) {
             crate::RotationDecision::Reused => Rotation::Reused(session),
@@ -449,7 +455,8 @@ fn rotation_statements(slot: usize) -> String {
           WHERE hash = ? AND used_at IS NULL AND expires_at > ? \
             AND session_id IN (SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id \
                                WHERE s.revoked_at IS NULL AND s.expires_at > ? \
-                                 AND u.disabled = 0); \
+                                 AND u.disabled = 0 \
+                                 AND s.credential_epoch = u.credential_epoch); \
          INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) \
           SELECT ?, s.id, ?, MIN(?, s.expires_at) \
           FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
@@ -638,6 +645,7 @@ impl AccountStore for SqliteStore {
             password_hash: user.password_hash.clone(),
             created_at: user.created_at,
             disabled: false,
+            credential_epoch: 0,
         })
     }
 
@@ -675,21 +683,65 @@ impl AccountStore for SqliteStore {
         .collect()
     }
 
-    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<bool> {
-        let changed = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
+    async fn change_password(
+        &self,
+        user_id: &str,
+        expected_epoch: u64,
+        password_hash: &str,
+        keep: &str,
+        now: u64,
+    ) -> Result<Option<Vec<Session>>> {
+        let mut tx = self.begin_write().await?;
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET password_hash = ?, credential_epoch = credential_epoch + 1 \
+             WHERE id = ? AND credential_epoch = ? AND disabled = 0 \
+             RETURNING credential_epoch",
+        )
+        .bind(password_hash)
+        .bind(user_id)
+        .bind(db_time(expected_epoch)?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(epoch) = epoch else {
+            // Dropping the transaction rolls it back; nothing was written anyway.
+            return Ok(None);
+        };
+        sqlx::query("UPDATE sessions SET credential_epoch = ? WHERE id = ? AND user_id = ?")
+            .bind(epoch)
+            .bind(keep)
             .bind(user_id)
-            .execute(&self.writer)
-            .await?
-            .rows_affected();
-        Ok(changed > 0)
+            .execute(&mut *tx)
+            .await?;
+        let revoked = revoke_sessions_of(&mut tx, user_id, Some(keep), now).await?;
+        tx.commit().await?;
+        Ok(Some(revoked))
     }
 
-    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<Option<User>> {
-        sqlx::query(&format!(
-            "UPDATE users SET disabled = ? WHERE username = ? RETURNING {USER_COLUMNS}"
+    async fn disable_user(&self, username: &str, now: u64) -> Result<Option<(User, Vec<Session>)>> {
+        let mut tx = self.begin_write().await?;
+        let user = sqlx::query(&format!(
+            "UPDATE users SET disabled = 1, credential_epoch = credential_epoch + 1 \
+             WHERE username = ? RETURNING {USER_COLUMNS}"
         ))
-        .bind(i64::from(disabled))
+        .bind(username)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()?;
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        let revoked = revoke_sessions_of(&mut tx, &user.id, None, now).await?;
+        record_revocation(&mut tx, &user_revocation(&user.id, now)).await?;
+        tx.commit().await?;
+        Ok(Some((user, revoked)))
+    }
+
+    async fn enable_user(&self, username: &str) -> Result<Option<User>> {
+        sqlx::query(&format!(
+            "UPDATE users SET disabled = 0 WHERE username = ? RETURNING {USER_COLUMNS}"
+        ))
         .bind(username)
         .fetch_optional(&self.writer)
         .await?
@@ -699,20 +751,140 @@ impl AccountStore for SqliteStore {
     }
 }
 
+/// The user revocation that ends every token issued to `user_id` before `now`.
+fn user_revocation(user_id: &str, now: u64) -> Revocation {
+    Revocation {
+        kind: RevocationKind::User,
+        subject: user_id.to_owned(),
+        not_before: now,
+        expires_at: 0,
+    }
+}
+
+/// The revocation of every access token of `session_id`, made at `now`.
+fn session_revocation(session_id: &str, now: u64) -> Revocation {
+    Revocation {
+        kind: RevocationKind::Session,
+        subject: session_id.to_owned(),
+        not_before: now,
+        expires_at: 0,
+    }
+}
+
+/// Inside a write transaction: revokes every session of `user_id` not yet revoked (expired ones
+/// too: an access token may outlive nothing, but a late revocation costs nothing) except
+/// `except`, with a deny-list entry for each. Returns them as they were, newest first.
+async fn revoke_sessions_of(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    except: Option<&str>,
+    now: u64,
+) -> Result<Vec<Session>> {
+    let now_db = db_time(now)?;
+    // `id IS NOT ?` is true for every id when `except` is NULL.
+    let revoked = sqlx::query(&format!(
+        "UPDATE sessions SET revoked_at = ? \
+         WHERE user_id = ? AND id IS NOT ? AND revoked_at IS NULL \
+         RETURNING {SESSION_COLUMNS}, rowid AS insertion_order"
+    ))
+    .bind(now_db)
+    .bind(user_id)
+    .bind(except)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut sessions = Vec::with_capacity(revoked.len());
+    for row in &revoked {
+        let session = Session {
+            revoked_at: None,
+            ..session_from_row(row)?
+        };
+        let order: i64 = column(row, "insertion_order")?;
+        record_revocation(conn, &session_revocation(&session.id, now)).await?;
+        sessions.push((session, order));
+    }
+    sessions.sort_by(|(a, a_order), (b, b_order)| {
+        (b.created_at, b_order).cmp(&(a.created_at, a_order))
+    });
+    Ok(sessions.into_iter().map(|(session, _)| session).collect())
+}
+
+/// Inside a write transaction: records `revocation`, merged with any entry for the same kind and
+/// subject (the larger `not_before`, the later expiry) and kept at least as long as
+/// [`crate::kept_until`] says, under a new sequence number. Returns it as stored.
+async fn record_revocation(
+    conn: &mut SqliteConnection,
+    revocation: &Revocation,
+) -> Result<(i64, Revocation)> {
+    let kind = revocation.kind.as_str();
+    let longest: i64 = sqlx::query_scalar("SELECT longest_access_ttl FROM deployment LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?
+        .unwrap_or(0);
+    let longest = u64::try_from(longest)
+        .map_err(|_| StoreError::Corrupt(format!("negative longest_access_ttl {longest}")))?;
+    let mut stored = Revocation {
+        expires_at: crate::kept_until(revocation, longest),
+        ..revocation.clone()
+    };
+    let existing = sqlx::query(
+        "SELECT not_before, expires_at FROM revocations WHERE kind = ? AND subject = ?",
+    )
+    .bind(kind)
+    .bind(&revocation.subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = existing {
+        stored.not_before = stored.not_before.max(time_column(&row, "not_before")?);
+        stored.expires_at = stored.expires_at.max(time_column(&row, "expires_at")?);
+        // Delete and insert rather than update: the new row gets a new AUTOINCREMENT `seq`.
+        sqlx::query("DELETE FROM revocations WHERE kind = ? AND subject = ?")
+            .bind(kind)
+            .bind(&revocation.subject)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO revocations (kind, subject, not_before, expires_at) VALUES (?, ?, ?, ?) \
+         RETURNING seq",
+    )
+    .bind(kind)
+    .bind(&stored.subject)
+    .bind(db_time(stored.not_before)?)
+    .bind(db_time(stored.expires_at)?)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((seq, stored))
+}
+
 #[async_trait]
 impl SessionStore for SqliteStore {
     /// Creates the session and its first token in one transaction. The token joins `session`
     /// whatever its own `session_id` says.
     ///
+    /// The user's state is read under the write lock the insert holds (`BEGIN IMMEDIATE`), so a
+    /// password change or a disable commits either before (and the session is not created) or
+    /// after (and revokes it).
+    ///
     /// # Errors
-    /// [`StoreError::Conflict`] (`"session"` or `"refresh token"`) if the id or digest is taken;
-    /// [`StoreError::Database`] if the user does not exist. Either way nothing is stored.
-    async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<()> {
+    /// [`StoreError::Conflict`] (`"session"` or `"refresh token"`) if the id or digest is taken.
+    /// Nothing is stored then.
+    async fn create_session(&self, session: &NewSession, first: &RefreshRecord) -> Result<bool> {
         let mut tx = self.begin_write().await?;
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM users WHERE id = ? AND disabled = 0 AND credential_epoch = ?",
+        )
+        .bind(&session.user_id)
+        .bind(db_time(session.credential_epoch)?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if current.is_none() {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO sessions \
-             (id, user_id, created_at, last_used_at, expires_at, user_agent, ip) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
+              credential_epoch) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&session.id)
         .bind(&session.user_id)
@@ -721,12 +893,13 @@ impl SessionStore for SqliteStore {
         .bind(db_time(session.expires_at)?)
         .bind(session.user_agent.as_deref())
         .bind(session.ip.as_deref())
+        .bind(db_time(session.credential_epoch)?)
         .execute(&mut *tx)
         .await
         .map_err(conflict_as("session"))?;
         insert_refresh_token(&mut tx, first, &session.id).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Rotates in a `BEGIN IMMEDIATE` transaction, with the other rotations queued meanwhile
@@ -838,44 +1011,17 @@ impl SessionStore for SqliteStore {
                 .bind(session_id)
                 .execute(&mut *tx)
                 .await?;
+            record_revocation(&mut tx, &session_revocation(session_id, now)).await?;
         }
         tx.commit().await?;
         Ok(before)
     }
 
-    /// Returns the sessions as they were before (live, so `revoked_at` is `None`), newest first.
-    async fn revoke_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-        now: u64,
-    ) -> Result<Vec<Session>> {
-        let now_db = db_time(now)?;
-        // `id IS NOT ?` is true for every id when `keep` is NULL.
-        let live_except_keep =
-            "user_id = ? AND id IS NOT ? AND revoked_at IS NULL AND expires_at > ?";
+    /// Returns the sessions as they were before (so `revoked_at` is `None`), newest first.
+    async fn revoke_user_sessions(&self, user_id: &str, now: u64) -> Result<Vec<Session>> {
         let mut tx = self.begin_write().await?;
-        let revoked = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE {live_except_keep} \
-             ORDER BY created_at DESC, rowid DESC"
-        ))
-        .bind(user_id)
-        .bind(keep)
-        .bind(now_db)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(session_from_row)
-        .collect::<Result<Vec<_>>>()?;
-        sqlx::query(&format!(
-            "UPDATE sessions SET revoked_at = ? WHERE {live_except_keep}"
-        ))
-        .bind(now_db)
-        .bind(user_id)
-        .bind(keep)
-        .bind(now_db)
-        .execute(&mut *tx)
-        .await?;
+        let revoked = revoke_sessions_of(&mut tx, user_id, None, now).await?;
+        record_revocation(&mut tx, &user_revocation(user_id, now)).await?;
         tx.commit().await?;
         Ok(revoked)
     }
@@ -897,39 +1043,33 @@ impl RevocationStore for SqliteStore {
     /// `not_before` and the larger `expires_at`, under a new sequence number, so that
     /// [`RevocationStore::revocations_since`] reports the change. The commit is durable before
     /// this returns (see the module documentation for the power-loss caveat).
-    async fn add_revocation(&self, revocation: &Revocation) -> Result<()> {
-        let kind = revocation.kind.as_str();
-        let mut not_before = db_time(revocation.not_before)?;
-        let mut expires_at = db_time(revocation.expires_at)?;
+    async fn add_revocation(&self, revocation: &Revocation) -> Result<(i64, Revocation)> {
         let mut tx = self.begin_write().await?;
-        let existing = sqlx::query(
-            "SELECT not_before, expires_at FROM revocations WHERE kind = ? AND subject = ?",
-        )
-        .bind(kind)
-        .bind(&revocation.subject)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            not_before = not_before.max(column(&row, "not_before")?);
-            expires_at = expires_at.max(column(&row, "expires_at")?);
-            // Delete and insert rather than update: the new row gets a new AUTOINCREMENT `seq`.
-            sqlx::query("DELETE FROM revocations WHERE kind = ? AND subject = ?")
-                .bind(kind)
-                .bind(&revocation.subject)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "INSERT INTO revocations (kind, subject, not_before, expires_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(kind)
-        .bind(&revocation.subject)
-        .bind(not_before)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
+        let stored = record_revocation(&mut tx, revocation).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(stored)
+    }
+
+    async fn raise_longest_access_ttl(&self, ttl: u64) -> Result<u64> {
+        let longest: i64 = sqlx::query_scalar(
+            "UPDATE deployment SET longest_access_ttl = MAX(longest_access_ttl, ?) \
+             RETURNING longest_access_ttl",
+        )
+        .bind(db_time(ttl)?)
+        .fetch_optional(&self.writer)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
+        u64::try_from(longest)
+            .map_err(|_| StoreError::Corrupt(format!("negative longest_access_ttl {longest}")))
+    }
+
+    async fn longest_access_ttl(&self) -> Result<u64> {
+        let longest: i64 = sqlx::query_scalar("SELECT longest_access_ttl FROM deployment LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
+        u64::try_from(longest)
+            .map_err(|_| StoreError::Corrupt(format!("negative longest_access_ttl {longest}")))
     }
 
     async fn live_revocations(&self, now: u64) -> Result<Vec<(i64, Revocation)>> {
@@ -1013,6 +1153,24 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))
     }
 
+    async fn deployment_secret(&self, candidate: &[u8; 32]) -> Result<[u8; 32]> {
+        // The first writer sets it; everyone (that writer included) reads what is stored.
+        let stored: Option<Vec<u8>> = sqlx::query_scalar(
+            "UPDATE deployment SET secret = coalesce(secret, ?) RETURNING secret",
+        )
+        .bind(&candidate[..])
+        .fetch_optional(&self.writer)
+        .await?;
+        let stored =
+            stored.ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
+        <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "the deployment secret has {} bytes, not 32",
+                stored.len()
+            ))
+        })
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }
@@ -1072,6 +1230,7 @@ mod tests {
                         expires_at: NOW + LIFE,
                         user_agent: None,
                         ip: None,
+                        credential_epoch: 0,
                     },
                     &record(*token, session),
                 )

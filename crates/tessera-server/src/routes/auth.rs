@@ -9,20 +9,18 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_password::{check_password, check_username};
-use tessera_store::{
-    NewSession, NewUser, RefreshRecord, Revocation, RevocationKind, Rotation, StoreError,
-};
+use tessera_store::{NewSession, NewUser, RefreshRecord, Rotation, StoreError};
 use tessera_token::{AccessTokenRequest, Secret};
 
-use crate::cookies::{
-    clear_session_cookies, cookie, set_session_cookies, SessionCookies, REFRESH_COOKIE,
-};
+use crate::cookies::{clear_session_cookies, session_cookies, set_session_cookies, SessionCookies};
 use crate::credentials::{
-    digest_of, looks_like_refresh_token, new_csrf_token, new_refresh_token, new_session_id,
-    new_user_id,
+    csrf_token, digest_of, looks_like_refresh_token, new_refresh_token, new_session_id, new_user_id,
 };
 use crate::error::ApiError;
-use crate::extract::{check_csrf, starts_as_json_object, Authenticated, JsonBody};
+use crate::extract::{
+    check_csrf, csrf_header_echoing_cookie, has_content_type, starts_as_json_object, Authenticated,
+    AuthenticatedToRevoke, JsonBody, JSON,
+};
 use crate::metrics::LoginOutcome;
 use crate::profiles::Profile;
 use crate::state::AppState;
@@ -124,8 +122,6 @@ pub async fn login(
             return Err(ApiError::InvalidCredentials);
         }
     };
-    state.login_throttle.record_success(&username).await;
-    state.metrics.login(LoginOutcome::Ok);
     let now = state.now();
     let session_id = new_session_id()?;
     let refresh_token = new_refresh_token()?;
@@ -134,7 +130,7 @@ pub async fn login(
         .get(header::USER_AGENT)
         .and_then(|value| value.to_str().ok())
         .map(|text| text.chars().take(MAX_USER_AGENT).collect());
-    state
+    let created = state
         .store
         .create_session(
             &NewSession {
@@ -144,6 +140,7 @@ pub async fn login(
                 expires_at,
                 user_agent,
                 ip: Some(peer.ip().to_string()),
+                credential_epoch: user.credential_epoch,
             },
             &RefreshRecord {
                 hash: digest_of(refresh_token.expose()),
@@ -153,13 +150,23 @@ pub async fn login(
             },
         )
         .await?;
+    // The session exists only if the password just checked is still the user's and the user is
+    // still enabled (a password change or a disable may have committed while argon2 ran).
+    if !created {
+        tracing::warn!(event = "login_failed", ip = %peer.ip(), user_id = %user.id, "login refused: the password changed or the account was disabled while it was checked");
+        state.metrics.login(LoginOutcome::Failed);
+        return Err(ApiError::InvalidCredentials);
+    }
+    state.login_throttle.record_success(&username).await;
+    state.metrics.login(LoginOutcome::Ok);
     tracing::info!(event = "login", user_id = %user.id, session_id = %session_id, "login succeeded");
     token_response(
         &state,
         &user.id,
         &session_id,
         &refresh_token,
-        expires_at - now,
+        expires_at,
+        now,
     )
 }
 
@@ -173,27 +180,33 @@ pub(crate) fn private(body: impl IntoResponse) -> Response {
     response
 }
 
-/// The token pair as JSON (`Cache-Control: no-store`) with the session cookies.
+/// The token pair as JSON (`Cache-Control: no-store`) with the session cookies. The access token
+/// lives `JWT_ACCESS_TTL`, but never past the end of its session (`session_expires_at`), so no
+/// access token outlives what a password change or logout-all ends.
 fn token_response(
     state: &AppState,
     user_id: &str,
     session_id: &str,
     refresh_token: &Secret,
-    refresh_ttl: u64,
+    session_expires_at: u64,
+    now: u64,
 ) -> Result<Response, ApiError> {
+    let refresh_ttl = session_expires_at.saturating_sub(now).max(1);
+    let access_ttl = state.config.access_ttl.min(refresh_ttl);
     let issued = state.issuer.issue(&AccessTokenRequest {
         subject: user_id.to_owned(),
         session_id: Some(session_id.to_owned()),
+        ttl: Some(access_ttl),
         ..AccessTokenRequest::default()
     })?;
     let refresh_text = std::str::from_utf8(refresh_token.expose())
         .map_err(|_| ApiError::Internal("refresh token is not text".into()))?;
-    let csrf_token = new_csrf_token()?;
+    let csrf_token = csrf_token(&state.csrf_key, session_id);
     let mut response = Json(json!({
         "access_token": issued.token,
         "refresh_token": refresh_text,
         "token_type": "Bearer",
-        "expires_in": state.config.access_ttl,
+        "expires_in": access_ttl,
     }))
     .into_response();
     let headers = response.headers_mut();
@@ -203,7 +216,7 @@ fn token_response(
         headers,
         &SessionCookies {
             access_token: &issued.token,
-            access_ttl: state.config.access_ttl,
+            access_ttl,
             refresh_token: refresh_text,
             refresh_ttl,
             csrf_token: &csrf_token,
@@ -222,9 +235,14 @@ struct RefreshBody {
 /// pair; the presented refresh token is rotated away. Presenting a rotated-away token revokes
 /// the whole session.
 ///
+/// A body is JSON (`Content-Type: application/json`, else 415): a cross-site form can post
+/// `text/plain` that parses as JSON, and would sign the victim's browser in to the attacker's
+/// account. An empty body (cookie mode, which needs the CSRF header) may have any type.
+///
 /// # Errors
-/// 400 without a token; 403 for a cookie without the CSRF header; 401 `invalid_grant`; 429 past
-/// the per-address limit.
+/// 400 without a token (or with a Tessera cookie sent twice); 415 for a body that is not JSON;
+/// 403 for a cookie without a valid CSRF header; 401 `invalid_grant`; 429 past the per-address
+/// limit.
 pub async fn refresh(
     State(state): State<AppState>,
     _: RateLimitedPeer,
@@ -243,21 +261,24 @@ pub async fn refresh(
                 "the body must be a JSON object {\"refresh_token\": \"tsr_...\"}, or empty when the refresh cookie is sent".into(),
             )
         };
+        if !has_content_type(&headers, JSON) {
+            return Err(ApiError::UnsupportedMediaType(JSON));
+        }
         if !starts_as_json_object(&body) {
             return Err(refused());
         }
         serde_json::from_slice(&body).map_err(|_| refused())?
     };
-    let presented = match body.refresh_token {
-        Some(token) => Secret::from(token),
+    let (presented, from_cookie) = match body.refresh_token {
+        Some(token) => (Secret::from(token), false),
         None => {
-            let token = cookie(&headers, REFRESH_COOKIE).ok_or_else(|| {
+            let token = session_cookies(&headers)?.refresh.ok_or_else(|| {
                 ApiError::BadRequest(
                     "refresh_token is required, in the JSON body or the refresh cookie".into(),
                 )
             })?;
-            check_csrf(&headers)?;
-            Secret::from(token.to_owned())
+            csrf_header_echoing_cookie(&headers)?;
+            (Secret::from(token.to_owned()), true)
         }
     };
     let presented_text = std::str::from_utf8(presented.expose()).unwrap_or_default();
@@ -265,6 +286,17 @@ pub async fn refresh(
         return Err(ApiError::InvalidRefreshToken);
     }
     let presented_hash = digest_of(presented.expose());
+    if from_cookie {
+        // Signed double submit: the CSRF token must be the one of the session the refresh cookie
+        // belongs to, or the request was not made by a page of that session.
+        if let Some(session) = state
+            .store
+            .session_by_refresh_token(&presented_hash)
+            .await?
+        {
+            check_csrf(&headers, &state.csrf_key, &session.id)?;
+        }
+    }
     let now = state.now();
     let next = new_refresh_token()?;
     // One atomic step in the store: the successor joins the presented token's session (the
@@ -291,7 +323,8 @@ pub async fn refresh(
                 &session.user_id,
                 &session.id,
                 &next,
-                session.expires_at.saturating_sub(now),
+                session.expires_at,
+                now,
             )
         }
         Rotation::Reused(session) => {
@@ -309,28 +342,13 @@ pub async fn refresh(
     }
 }
 
-/// Revokes a session: its refresh tokens in the store, its access tokens in the deny-list.
+/// Revokes a session: its refresh tokens and, in the same step, its access tokens (a deny-list
+/// entry for its `sid`), then publishes the revocation to the cache and the other instances.
 pub(crate) async fn revoke_session(state: &AppState, session_id: &str) -> Result<(), ApiError> {
-    state.store.revoke_session(session_id, state.now()).await?;
-    deny_sessions(state, &[session_id]).await?;
+    let now = state.now();
+    state.store.revoke_session(session_id, now).await?;
+    state.deny_list.publish_recorded(now).await?;
     tracing::info!(event = "revocation", kind = "session", session_id = %session_id, "session revoked");
-    Ok(())
-}
-
-/// Denies every access token of these sessions until the last of them would have expired
-/// (their refresh tokens are revoked in the store by the caller).
-pub(crate) async fn deny_sessions(state: &AppState, session_ids: &[&str]) -> Result<(), ApiError> {
-    for session_id in session_ids {
-        state
-            .deny_list
-            .revoke(Revocation {
-                kind: RevocationKind::Session,
-                subject: (*session_id).to_owned(),
-                not_before: 0,
-                expires_at: state.access_token_horizon(),
-            })
-            .await?;
-    }
     Ok(())
 }
 
@@ -347,7 +365,7 @@ pub(crate) fn no_content_clearing_cookies() -> Response {
 /// 401 without a valid token; 403 for a cookie without the CSRF header.
 pub async fn logout(
     State(state): State<AppState>,
-    auth: Authenticated,
+    AuthenticatedToRevoke(auth): AuthenticatedToRevoke,
 ) -> Result<Response, ApiError> {
     revoke_session(&state, &auth.session_id).await?;
     Ok(no_content_clearing_cookies())
@@ -359,23 +377,13 @@ pub async fn logout(
 /// 401 without a valid token; 403 for a cookie without the CSRF header.
 pub async fn logout_all(
     State(state): State<AppState>,
-    auth: Authenticated,
+    AuthenticatedToRevoke(auth): AuthenticatedToRevoke,
 ) -> Result<Response, ApiError> {
     let now = state.now();
     let user_id = &auth.claims.sub;
-    // The user epoch first: from here on, every token issued before now is denied.
-    state
-        .deny_list
-        .revoke(Revocation {
-            kind: RevocationKind::User,
-            subject: user_id.clone(),
-            not_before: now,
-            expires_at: state.access_token_horizon(),
-        })
-        .await?;
-    let revoked = state.store.revoke_user_sessions(user_id, None, now).await?;
-    let ids: Vec<&str> = revoked.iter().map(|session| session.id.as_str()).collect();
-    deny_sessions(&state, &ids).await?;
+    // One step in the store: every session, a deny-list entry for each, and the user epoch.
+    let revoked = state.store.revoke_user_sessions(user_id, now).await?;
+    state.deny_list.publish_recorded(now).await?;
     tracing::info!(event = "revocation", kind = "user", user_id = %user_id, sessions = revoked.len(), "all sessions revoked");
     Ok(no_content_clearing_cookies())
 }

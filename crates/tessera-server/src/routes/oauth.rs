@@ -8,13 +8,15 @@ use axum::{Form, Json};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tessera_store::{Revocation, RevocationKind};
+use tessera_store::{Revocation, RevocationKind, REVOCATION_MARGIN};
 use tessera_token::Secret;
 
 use super::auth::revoke_session;
 use crate::credentials::{constant_time_eq, digest_of, looks_like_refresh_token};
 use crate::error::ApiError;
+use crate::extract::{has_content_type, FORM};
 use crate::state::AppState;
+use crate::throttle::{OAuthPeer, OnRedisFailure};
 
 /// The form of `/oauth/revoke` and `/oauth/introspect`.
 #[derive(Deserialize)]
@@ -29,9 +31,18 @@ pub struct TokenForm {
     token_type_hint: Option<String>,
 }
 
-fn token_from(form: Result<Form<TokenForm>, FormRejection>) -> Result<Secret, ApiError> {
+/// The `token` of a form body. The body must be `application/x-www-form-urlencoded` (415
+/// otherwise, whatever it holds).
+fn token_from(
+    headers: &HeaderMap,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<Secret, ApiError> {
+    if !has_content_type(headers, FORM) {
+        return Err(ApiError::UnsupportedMediaType(FORM));
+    }
     let Form(form) = form.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(FORM),
         _ => ApiError::BadRequest(format!(
             "expected an application/x-www-form-urlencoded body: {}",
             rejection.body_text()
@@ -56,12 +67,15 @@ fn no_store(mut response: Response) -> Response {
 /// client), so no client authentication is needed.
 ///
 /// # Errors
-/// 400 without a `token`; 503 if the revocation cannot be recorded.
+/// 400 without a `token`; 415 for a body that is not a form; 429 past the per-address limit of
+/// the OAuth endpoints; 503 if the revocation cannot be recorded.
 pub async fn revoke(
     State(state): State<AppState>,
+    _: OAuthPeer,
+    headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let token = token_from(form)?;
+    let token = token_from(&headers, form)?;
     let text = std::str::from_utf8(token.expose()).unwrap_or_default();
     if looks_like_refresh_token(text) {
         if let Some(session) = state
@@ -72,13 +86,15 @@ pub async fn revoke(
             revoke_session(&state, &session.id).await?;
         }
     } else if let Ok(claims) = state.verifier.verify_access_token(text) {
+        // Kept past the token's own expiry by the store's margin (clock leeway and skew), whatever
+        // this instance's leeway.
         state
             .deny_list
             .revoke(Revocation {
                 kind: RevocationKind::Token,
                 subject: claims.jti.clone(),
-                not_before: 0,
-                expires_at: claims.exp.saturating_add(state.config.leeway),
+                not_before: claims.iat.unwrap_or(0),
+                expires_at: claims.exp.saturating_add(REVOCATION_MARGIN),
             })
             .await?;
         tracing::info!(event = "revocation", kind = "token", sub = %claims.sub, "access token revoked");
@@ -121,14 +137,30 @@ async fn authenticate_client(state: &AppState, headers: &HeaderMap) -> Result<St
 /// `{"active": false}` for anything not live.
 ///
 /// # Errors
-/// 401 `invalid_client` without valid client credentials; 400 without a `token`.
+/// 401 `invalid_client` without valid client credentials; 400 without a `token`; 415 for a body
+/// that is not a form; 429 past the per-address limit of the OAuth endpoints, or past
+/// `TESSERA_RATE_LIMIT_PER_IP` introspections per minute by one client.
 pub async fn introspect(
     State(state): State<AppState>,
+    _: OAuthPeer,
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    authenticate_client(&state, &headers).await?;
-    let token = token_from(form)?;
+    if !has_content_type(&headers, FORM) {
+        return Err(ApiError::UnsupportedMediaType(FORM));
+    }
+    let client_id = authenticate_client(&state, &headers).await?;
+    if let Err(refusal) = state
+        .introspection_limiter
+        .check(&client_id, state.now(), OnRedisFailure::AsConfigured)
+        .await?
+    {
+        tracing::warn!(event = "rate_limited", client_id = %client_id, retry_after = refusal.retry_after, "too many introspections by one client");
+        return Err(ApiError::TooManyRequests {
+            retry_after: refusal.retry_after,
+        });
+    }
+    let token = token_from(&headers, form)?;
     let text = std::str::from_utf8(token.expose()).unwrap_or_default();
     let inactive = || no_store(Json(json!({ "active": false })).into_response());
     let now = state.now();

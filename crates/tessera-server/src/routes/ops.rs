@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::throttle::OpsPeer;
 
 /// How long clients may cache the JWK Set, in seconds. Keys must stay published for longer than
 /// this after they stop signing (the rotation overlap), so a cached set always has every key
@@ -31,11 +32,36 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// How long one store check of `/readyz` is reused: a flood of probes costs the store one query
+/// per this interval.
+pub const READINESS_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether the store answers, checked at most once per [`READINESS_CHECK_INTERVAL`].
+async fn store_answers(state: &AppState) -> bool {
+    let cached = *state
+        .readiness
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((checked_at, answered)) = cached {
+        if checked_at.elapsed() < READINESS_CHECK_INTERVAL {
+            return answered;
+        }
+    }
+    let answered = state.store.ping().await.is_ok();
+    *state
+        .readiness
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        Some((std::time::Instant::now(), answered));
+    answered
+}
+
 /// `GET /readyz`: 200 only when the store answers, the deny-list is current, and (with
 /// `REDIS_URL`) the revocation broadcast is being received or the `database` fallback covers for
-/// it. The body says which part is not ready.
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    let store = state.store.ping().await.is_ok();
+/// it. The body says which part is not ready. The store is asked at most once a second, and
+/// requests are limited per client address.
+pub async fn readyz(State(state): State<AppState>, _: OpsPeer) -> Response {
+    let store = store_answers(&state).await;
     let deny_list = state.deny_list.is_fresh();
     let redis = match state.deny_list.shared() {
         None => "not_configured",

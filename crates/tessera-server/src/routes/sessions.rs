@@ -10,10 +10,12 @@ use serde_json::{json, Value};
 use tessera_password::check_password;
 use tessera_token::Secret;
 
-use super::auth::{deny_sessions, no_content_clearing_cookies, private, revoke_session};
+use super::auth::{no_content_clearing_cookies, private, revoke_session};
+use crate::credentials::constant_time_eq;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, JsonBody};
+use crate::extract::{Authenticated, AuthenticatedToRevoke, JsonBody};
 use crate::state::AppState;
+use crate::throttle::{OnRedisFailure, RateLimitedPeerWithoutRedis};
 
 /// `GET /auth/sessions` -> the user's live sessions, newest first:
 /// `[{id, created_at, last_used_at, user_agent, ip, current}]`.
@@ -51,7 +53,7 @@ pub async fn list(
 /// are not UTF-8); 404 if the session is not one of the user's.
 pub async fn delete(
     State(state): State<AppState>,
-    auth: Authenticated,
+    AuthenticatedToRevoke(auth): AuthenticatedToRevoke,
     session_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(session_id) = session_id.map_err(|_| {
@@ -77,20 +79,47 @@ pub struct PasswordChange {
 }
 
 /// `POST /auth/password {current_password, new_password}` -> 204; every other session of the
-/// user is revoked (the current one stays).
+/// user is revoked, whatever its state (the current one stays), and no login that checked the old
+/// password while this ran keeps a session.
+///
+/// Each change costs two argon2id hashes, so it is limited per client address
+/// (`TESSERA_RATE_LIMIT_PER_IP`, with register, login and refresh) and per user
+/// ([`crate::throttle::PASSWORD_CHANGES_PER_MINUTE`]), and a new password equal to the current one is refused
+/// before any hashing. It works while Redis is unreachable (it revokes): the counters then count
+/// in this process.
 ///
 /// # Errors
-/// 401 without a valid token; 400 if the current password is wrong or the new one breaks a rule;
-/// 429 once the account is locked out (failed guesses count like failed logins).
+/// 401 without a valid token; 400 if the new password equals the current one, breaks a rule, or
+/// the current password is wrong; 409 if the password changed or the account was disabled while
+/// this ran; 429 past a limit or once the account is locked out (failed guesses count like failed
+/// logins); 503 with `Retry-After` when password hashing is saturated.
 pub async fn change_password(
     State(state): State<AppState>,
-    auth: Authenticated,
+    _: RateLimitedPeerWithoutRedis,
+    AuthenticatedToRevoke(auth): AuthenticatedToRevoke,
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> Result<Response, ApiError> {
     let PasswordChange {
         current_password,
         new_password,
     } = body;
+    let now = state.now();
+    if let Err(refusal) = state
+        .password_change_limiter
+        .check(&auth.claims.sub, now, OnRedisFailure::CountLocally)
+        .await?
+    {
+        tracing::warn!(event = "password_change_throttled", user_id = %auth.claims.sub, retry_after = refusal.retry_after, "password change refused: too many for this user");
+        return Err(ApiError::TooManyRequests {
+            retry_after: refusal.retry_after,
+        });
+    }
+    if constant_time_eq(current_password.as_bytes(), new_password.as_bytes()) {
+        return Err(ApiError::BadRequest(
+            "new_password must differ from current_password".into(),
+        ));
+    }
+    let current_password = Secret::from(current_password);
     let new_password = Secret::from(new_password);
     let user = state
         .store
@@ -98,11 +127,15 @@ pub async fn change_password(
         .await?
         .filter(|user| !user.disabled)
         .ok_or(ApiError::InvalidToken)?;
+    let text = std::str::from_utf8(new_password.expose())
+        .map_err(|_| ApiError::BadRequest("new_password is not UTF-8".into()))?;
+    check_password(text, &user.username)
+        .map_err(|rule| ApiError::BadRequest(format!("new_password: {rule}")))?;
     // Guesses of the current password count against the same per-account lockout as logins:
     // a stolen access token must not become an unthrottled password oracle.
     state
         .login_throttle
-        .attempt(&user.username, state.now())
+        .attempt_with(&user.username, now, OnRedisFailure::CountLocally)
         .await?
         .map_err(|retry_after| {
             tracing::warn!(event = "password_change_throttled", user_id = %user.id, retry_after, "password change refused: too many failed attempts for this account");
@@ -110,26 +143,33 @@ pub async fn change_password(
         })?;
     let current_ok = state
         .passwords
-        .verify(Secret::from(current_password), Some(&user.password_hash))
+        .verify(current_password, Some(&user.password_hash))
         .await?;
     if !current_ok {
         tracing::warn!(event = "password_change_failed", user_id = %user.id, "wrong current password");
         return Err(ApiError::BadRequest("current_password is incorrect".into()));
     }
     state.login_throttle.record_success(&user.username).await;
-    let text = std::str::from_utf8(new_password.expose())
-        .map_err(|_| ApiError::BadRequest("new_password is not UTF-8".into()))?;
-    check_password(text, &user.username)
-        .map_err(|rule| ApiError::BadRequest(format!("new_password: {rule}")))?;
     let hash = state.passwords.hash(new_password).await?;
-    state.store.set_password_hash(&user.id, &hash).await?;
-    let now = state.now();
+    // One step in the store: the hash, a new credential epoch, every other session revoked with
+    // a deny-list entry each; only if the epoch read with the hash above is still current.
     let revoked = state
         .store
-        .revoke_user_sessions(&user.id, Some(&auth.session_id), now)
-        .await?;
-    let ids: Vec<&str> = revoked.iter().map(|session| session.id.as_str()).collect();
-    deny_sessions(&state, &ids).await?;
+        .change_password(
+            &user.id,
+            user.credential_epoch,
+            &hash,
+            &auth.session_id,
+            state.now(),
+        )
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            code: "credentials_changed",
+            description:
+                "the password was changed or the account disabled while this request ran; sign in again"
+                    .into(),
+        })?;
+    state.deny_list.publish_recorded(state.now()).await?;
     tracing::info!(event = "password_changed", user_id = %user.id, sessions_revoked = revoked.len(), "password changed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

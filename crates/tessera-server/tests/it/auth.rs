@@ -295,29 +295,17 @@ async fn access_tokens_expire_by_the_injected_clock_and_refresh_still_works() {
 #[tokio::test]
 async fn a_user_disabled_by_another_process_is_locked_out_within_seconds() {
     use tessera_store::sqlite::SqliteStore;
-    use tessera_store::{
-        AccountStore as _, Revocation, RevocationKind, RevocationStore as _, SessionStore as _,
-    };
+    use tessera_store::AccountStore as _;
     use tessera_token::Clock as _;
 
     let app = TestApp::spawn().await;
     let (access, refresh) = app.user_with_session("walt").await;
     // What `tessera user disable` does, through its own connection to the same database.
     let store = SqliteStore::open(app.data.path()).await.unwrap();
-    let user = store.set_disabled("walt", true).await.unwrap().unwrap();
-    let now = app.clock.now();
     store
-        .add_revocation(&Revocation {
-            kind: RevocationKind::User,
-            subject: user.id.clone(),
-            not_before: now + 1,
-            expires_at: now + 900 + 30,
-        })
+        .disable_user("walt", app.clock.now())
         .await
-        .unwrap();
-    store
-        .revoke_user_sessions(&user.id, None, now)
-        .await
+        .unwrap()
         .unwrap();
     store.close().await;
 

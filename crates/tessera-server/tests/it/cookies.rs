@@ -4,13 +4,13 @@ use crate::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-struct Jar {
-    access: String,
-    refresh: String,
-    csrf: String,
+pub struct Jar {
+    pub access: String,
+    pub refresh: String,
+    pub csrf: String,
 }
 
-fn cookie_value(set_cookies: &[String], name: &str) -> String {
+pub fn cookie_value(set_cookies: &[String], name: &str) -> String {
     let line = set_cookies
         .iter()
         .find(|line| line.starts_with(&format!("{name}=")))
@@ -18,7 +18,7 @@ fn cookie_value(set_cookies: &[String], name: &str) -> String {
     line[name.len() + 1..].split(';').next().unwrap().to_owned()
 }
 
-async fn login_with_cookies(app: &TestApp, username: &str) -> Jar {
+pub async fn login_with_cookies(app: &TestApp, username: &str) -> Jar {
     app.register(username, crate::PASSWORD).await;
     let response = app.login_response(username, crate::PASSWORD).await;
     let set: Vec<String> = response
@@ -57,7 +57,7 @@ async fn login_with_cookies(app: &TestApp, username: &str) -> Jar {
 }
 
 impl Jar {
-    fn header(&self) -> String {
+    pub fn header(&self) -> String {
         format!(
             "__Host-tessera-access={}; __Secure-tessera-refresh={}; __Host-tessera-csrf={}",
             self.access, self.refresh, self.csrf

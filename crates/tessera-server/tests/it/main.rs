@@ -14,6 +14,7 @@ mod hardening;
 mod oauth;
 mod openapi;
 mod postgres;
+mod review;
 mod sessions;
 mod throttle;
 
@@ -71,6 +72,14 @@ impl TestApp {
         Self::spawn_full(data, clock, vars, ConnectionLimits::default()).await
     }
 
+    /// Starts a server with another password hasher (to exercise its limits).
+    pub async fn spawn_with_passwords(passwords: PasswordHasher, vars: &[(&str, &str)]) -> TestApp {
+        let data = Arc::new(tempfile::tempdir().unwrap());
+        let clock = Arc::new(FixedClock::new(SystemClock.now()));
+        let config = config_with(data.path(), vars);
+        Self::start(config, clock, data, passwords, ConnectionLimits::default()).await
+    }
+
     /// Starts a server with other connection timeouts.
     pub async fn spawn_with_limits(connections: ConnectionLimits) -> TestApp {
         Self::spawn_full(
@@ -89,11 +98,21 @@ impl TestApp {
         connections: ConnectionLimits,
     ) -> TestApp {
         let config = config_with(data.path(), vars);
+        Self::start(config, clock, data, fast_passwords(), connections).await
+    }
+
+    async fn start(
+        config: Config,
+        clock: Arc<FixedClock>,
+        data: Arc<tempfile::TempDir>,
+        passwords: PasswordHasher,
+        connections: ConnectionLimits,
+    ) -> TestApp {
         let app = App::build(
             config,
             AppOptions {
                 clock: Some(clock.clone()),
-                passwords: Some(fast_passwords()),
+                passwords: Some(passwords),
                 connections,
             },
         )

@@ -36,11 +36,14 @@ const USER_OPERATIONS: [(&str, &str); 6] = [
 
 /// Operations that can answer 429: throttled per client address (register, login, refresh) or
 /// per account (login, and password change, whose wrong guesses count like failed logins).
-const THROTTLED_OPERATIONS: [(&str, &str); 4] = [
+const THROTTLED_OPERATIONS: [(&str, &str); 7] = [
     ("post", "/auth/register"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
     ("post", "/auth/password"),
+    ("post", "/oauth/revoke"),
+    ("post", "/oauth/introspect"),
+    ("get", "/readyz"),
 ];
 
 /// The validator `scripts/test.sh` installs.

@@ -183,34 +183,7 @@ macro_rules! conformance_tests {
     };
 }
 
-conformance_tests!(
-    users_are_found_by_id_and_by_username_in_any_ascii_case,
-    taken_usernames_and_ids_are_conflicts,
-    users_are_listed_oldest_first,
-    password_hashes_are_replaced,
-    users_are_disabled_and_enabled_by_username,
-    sessions_are_created_with_their_first_refresh_token,
-    failed_session_creation_stores_nothing,
-    rotation_stores_the_successor_in_the_same_session,
-    a_failed_rotation_changes_nothing_and_releases_the_store,
-    a_used_refresh_token_is_reported_as_reused,
-    only_unused_tokens_of_live_sessions_are_live,
-    a_refresh_token_of_a_disabled_user_is_invalid,
-    an_unknown_refresh_token_is_invalid,
-    an_expired_refresh_token_is_invalid,
-    a_refresh_token_of_an_expired_session_is_invalid,
-    a_refresh_token_of_a_revoked_session_is_invalid,
-    live_sessions_are_newest_first_and_exclude_revoked_and_expired,
-    revoking_a_session_keeps_the_first_revocation_time,
-    revoking_a_users_sessions_spares_the_kept_one,
-    purging_expired_sessions_deletes_them_and_their_tokens,
-    live_revocations_leave_out_expired_entries,
-    re_adding_a_revocation_keeps_the_maxima_under_a_new_seq,
-    revocations_since_reports_only_newer_entries_in_order,
-    purging_expired_revocations_deletes_them,
-    clients_are_created_and_found,
-    ping_answers,
-);
+crate::for_each_conformance_test!(conformance_tests);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_in_one_pool_have_exactly_one_winner() {
@@ -243,6 +216,18 @@ async fn concurrent_rotations_across_two_stores_have_exactly_one_winner() {
     let (a, b) = (db.connect().await, db.connect().await);
     let stores: [Arc<dyn Store>; 2] = [Arc::new(a.clone()), Arc::new(b.clone())];
     conformance::concurrent_rotations_of_one_token_have_exactly_one_winner(&stores).await;
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn the_deployment_secret_is_shared_by_two_stores_on_the_same_database() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (a, b) = (db.connect().await, db.connect().await);
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(a.clone()), Arc::new(b.clone())];
+    conformance::the_deployment_secret_is_made_once_and_shared(&stores).await;
     a.close().await;
     b.close().await;
 }
@@ -365,7 +350,7 @@ async fn the_schema_version_is_recorded_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     conn.close().await.unwrap();
 }
 
@@ -395,7 +380,7 @@ async fn instances_starting_together_migrate_once() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 2);
+    assert_eq!(applied, 3);
     let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM deployment")
         .fetch_all(&mut conn)
         .await
@@ -474,7 +459,7 @@ async fn usernames_fold_ascii_case_only() {
         matches!(clash, Err(StoreError::Conflict("username"))),
         "got {clash:?}"
     );
-    let disabled = store.set_disabled("éMiLe", true).await.unwrap().unwrap();
+    let (disabled, _) = store.disable_user("éMiLe", NOW).await.unwrap().unwrap();
     assert_eq!(disabled.id, lower.id);
     assert!(!store.user_by_id("u-1").await.unwrap().unwrap().disabled);
     store.close().await;
@@ -489,13 +474,20 @@ async fn lookups_by_text_with_a_nul_find_nothing_instead_of_failing() {
     conformance::add_user(&store, "u-alice", "alice", NOW).await;
     assert_eq!(store.user_by_username("alice\0").await.unwrap(), None);
     assert_eq!(store.user_by_id("u-alice\0").await.unwrap(), None);
-    assert!(!store.set_password_hash("u\0", "x").await.unwrap());
-    assert_eq!(store.set_disabled("alice\0", true).await.unwrap(), None);
+    assert_eq!(
+        store
+            .change_password("u\0", 0, "x", "s-1", NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.disable_user("alice\0", NOW).await.unwrap(), None);
+    assert_eq!(store.enable_user("alice\0").await.unwrap(), None);
     assert_eq!(store.session("s\0").await.unwrap(), None);
     assert!(store.live_sessions("u\0", NOW).await.unwrap().is_empty());
     assert_eq!(store.revoke_session("s\0", NOW).await.unwrap(), None);
     assert!(store
-        .revoke_user_sessions("u\0", None, NOW)
+        .revoke_user_sessions("u\0", NOW)
         .await
         .unwrap()
         .is_empty());
@@ -511,6 +503,7 @@ async fn lookups_by_text_with_a_nul_find_nothing_instead_of_failing() {
                 expires_at: NOW + 3_600,
                 user_agent: None,
                 ip: None,
+                credential_epoch: 0,
             },
             &RefreshRecord {
                 hash: digest(1),
@@ -522,8 +515,9 @@ async fn lookups_by_text_with_a_nul_find_nothing_instead_of_failing() {
         .await
         .unwrap();
     let revoked = store
-        .revoke_user_sessions("u-alice", Some("s-1\0"), NOW + 1)
+        .change_password("u-alice", 0, "x", "s-1\0", NOW + 1)
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(revoked.len(), 1);
 

@@ -238,48 +238,145 @@ async fn address_hits_share_one_fixed_window() {
 }
 
 #[tokio::test]
-async fn a_published_revocation_reaches_subscribers_and_is_stored_with_its_remaining_life() {
+async fn published_revocations_are_stored_with_their_remaining_life_and_hinted_to_subscribers() {
     let Some(shared) = Shared::new().await else {
         return;
     };
     // Publishing uses the system clock (Redis TTLs are real time).
     let now = tessera_store::redis::unix_time_ms() / 1000;
     let mut feed = shared.b.subscribe().await.unwrap();
-    let revocation = Revocation {
+    let live = Revocation {
         kind: RevocationKind::Session,
         subject: "sid-123".into(),
         not_before: 0,
         expires_at: now + 600,
     };
-    shared.a.publish_revocation(&revocation).await.unwrap();
-    let received = tokio::time::timeout(Duration::from_secs(5), feed.next())
-        .await
-        .expect("broadcast within 5 s")
-        .unwrap()
-        .unwrap();
-    assert_eq!(received.revocation, revocation);
-    let lag = tessera_store::redis::unix_time_ms().saturating_sub(received.published_at_ms);
-    assert!(lag < 5_000, "published {lag} ms ago");
-    let key = format!("{}deny:sid:sid-123", shared.prefix);
-    assert_eq!(shared.keys().await, std::slice::from_ref(&key));
-    let ttl = shared.ttl(&key).await;
-    assert!((598..=600).contains(&ttl), "ttl {ttl}");
-    // An already expired entry is broadcast but not stored.
+    // An already expired entry is not stored.
     let expired = Revocation {
         kind: RevocationKind::Token,
         subject: "old".into(),
         not_before: 0,
         expires_at: now - 1,
     };
-    shared.a.publish_revocation(&expired).await.unwrap();
-    let received = tokio::time::timeout(Duration::from_secs(5), feed.next())
+    shared
+        .a
+        .publish_revocations(&[live, expired])
         .await
-        .unwrap()
+        .unwrap();
+    let hint = tokio::time::timeout(Duration::from_secs(5), feed.next())
+        .await
+        .expect("a hint within 5 s")
         .unwrap()
         .unwrap();
-    assert_eq!(received.revocation, expired);
-    assert_eq!(shared.keys().await, [key]);
+    let lag = tessera_store::redis::unix_time_ms().saturating_sub(hint.published_at_ms);
+    assert!(lag < 5_000, "published {lag} ms ago");
+    let key = format!("{}deny:sid:sid-123", shared.prefix);
+    assert_eq!(shared.keys().await, std::slice::from_ref(&key));
+    let ttl = shared.ttl(&key).await;
+    assert!((598..=600).contains(&ttl), "ttl {ttl}");
     feed.ping().await.unwrap();
+    shared.delete_all().await;
+}
+
+/// Item 16 of the security review: whoever can publish on the channel gets a database read at
+/// most. A message that is not a hint (a forged revocation, an oversized payload) is refused
+/// unread, and the subscription goes on.
+#[tokio::test]
+async fn redis_is_trusted_too_much_forged_and_oversized_messages_are_ignored() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    let mut feed = shared.b.subscribe().await.unwrap();
+    let channel = shared.a.channel();
+    let mut admin = shared.admin().await;
+    let forged = format!("v1 user {} {} 0 victim", u64::MAX / 2, u64::MAX / 2);
+    let oversized = "v2 1".repeat(100_000);
+    for message in [forged.as_str(), oversized.as_str(), "v2 not-a-number"] {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(message)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let received = tokio::time::timeout(Duration::from_secs(5), feed.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(received.is_err(), "accepted {:.40}", message);
+    }
+    shared.a.publish_revocations(&[]).await.unwrap();
+    let hint = tokio::time::timeout(Duration::from_secs(5), feed.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hint.is_ok(), "the subscription still delivers hints");
+    shared.delete_all().await;
+}
+
+/// Item 16 of the security review: a counter someone else wrote (negative, not a number, from
+/// the future) never turns a limit off. An account counter fails closed (locked for a window);
+/// an address counter starts a fresh window.
+#[tokio::test]
+async fn redis_is_trusted_too_much_forged_counters_never_lift_a_limit() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    let mut admin = shared.admin().await;
+    let login_key = format!("{}login:acct", shared.prefix);
+    for (first, count) in [
+        (NOW.to_string(), "-1000000".to_owned()),
+        (NOW.to_string(), "many".to_owned()),
+        ((NOW + 10_000).to_string(), "0".to_owned()),
+        (NOW.to_string(), "1.5".to_owned()),
+    ] {
+        let _: () = redis::cmd("HSET")
+            .arg(&login_key)
+            .arg("first")
+            .arg(&first)
+            .arg("count")
+            .arg(&count)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(
+            shared
+                .a
+                .login_attempt("acct", NOW + 1, 5, 900)
+                .await
+                .unwrap(),
+            LoginAttempt::Locked(900),
+            "first={first} count={count}"
+        );
+        let _: () = redis::cmd("DEL")
+            .arg(&login_key)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+    }
+    let ip_key = format!("{}ip:10.0.0.9", shared.prefix);
+    let _: () = redis::cmd("HSET")
+        .arg(&ip_key)
+        .arg("start")
+        .arg(NOW)
+        .arg("count")
+        .arg(-1_000_000)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        shared.a.address_hit("10.0.0.9", NOW + 1, 60).await.unwrap(),
+        (1, 60),
+        "a fresh window, counted from here"
+    );
+    assert_eq!(
+        shared
+            .a
+            .address_hit("10.0.0.9", NOW + 2, 60)
+            .await
+            .unwrap()
+            .0,
+        2
+    );
     shared.delete_all().await;
 }
 

@@ -60,34 +60,7 @@ macro_rules! conformance_tests {
     };
 }
 
-conformance_tests!(
-    users_are_found_by_id_and_by_username_in_any_ascii_case,
-    taken_usernames_and_ids_are_conflicts,
-    users_are_listed_oldest_first,
-    password_hashes_are_replaced,
-    users_are_disabled_and_enabled_by_username,
-    sessions_are_created_with_their_first_refresh_token,
-    failed_session_creation_stores_nothing,
-    rotation_stores_the_successor_in_the_same_session,
-    a_failed_rotation_changes_nothing_and_releases_the_store,
-    a_used_refresh_token_is_reported_as_reused,
-    only_unused_tokens_of_live_sessions_are_live,
-    a_refresh_token_of_a_disabled_user_is_invalid,
-    an_unknown_refresh_token_is_invalid,
-    an_expired_refresh_token_is_invalid,
-    a_refresh_token_of_an_expired_session_is_invalid,
-    a_refresh_token_of_a_revoked_session_is_invalid,
-    live_sessions_are_newest_first_and_exclude_revoked_and_expired,
-    revoking_a_session_keeps_the_first_revocation_time,
-    revoking_a_users_sessions_spares_the_kept_one,
-    purging_expired_sessions_deletes_them_and_their_tokens,
-    live_revocations_leave_out_expired_entries,
-    re_adding_a_revocation_keeps_the_maxima_under_a_new_seq,
-    revocations_since_reports_only_newer_entries_in_order,
-    purging_expired_revocations_deletes_them,
-    clients_are_created_and_found,
-    ping_answers,
-);
+crate::for_each_conformance_test!(conformance_tests);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_in_one_pool_have_exactly_one_winner() {
@@ -225,6 +198,15 @@ async fn concurrent_rotations_across_processes_have_exactly_one_winner() {
 }
 
 #[tokio::test]
+async fn the_deployment_secret_is_shared_by_two_stores_on_the_same_file() {
+    let (_tmp, data) = data_dir();
+    let a = SqliteStore::open(&data).await.unwrap();
+    let b = SqliteStore::open(&data).await.unwrap();
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(a), Arc::new(b)];
+    conformance::the_deployment_secret_is_made_once_and_shared(&stores).await;
+}
+
+#[tokio::test]
 async fn revocations_recorded_by_one_store_are_seen_by_another_on_the_same_file() {
     let (_tmp, data) = data_dir();
     let a = SqliteStore::open(&data).await.unwrap();
@@ -314,7 +296,7 @@ async fn the_database_is_created_in_wal_mode_with_private_modes() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(version, 2, "the schema version after the migrations");
+    assert_eq!(version, 3, "the schema version after the migrations");
 }
 
 #[tokio::test]

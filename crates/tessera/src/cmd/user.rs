@@ -1,29 +1,23 @@
 //! `tessera user add | list | disable | enable`: accounts, in the store the server uses.
 //!
 //! The same rules as `POST /auth/register` apply (username and password policy from
-//! `tessera-password`, argon2id with the production parameters). `disable` takes effect on a
-//! running server within about a second: the user revocation is written to the durable deny-list,
-//! which every server polls. `enable` may wait up to a second, until that revocation no longer
-//! covers newly issued tokens.
+//! `tessera-password`, argon2id with the production parameters). `disable` is one step in the
+//! database (the flag, every session revoked, the user's tokens denied), so it either happens
+//! whole or not at all; running servers apply it within about a second (the deny-list they poll),
+//! or at once with `REDIS_URL` (the broadcast, sent after the step and never a condition of it).
 
 use anyhow::{bail, Context as _};
 use serde_json::json;
 use std::io::BufRead;
-use std::time::Duration;
 use tessera_config::Config;
 use tessera_password::{
     check_password, check_username, PasswordHasher, PasswordRejection, MAX_PASSWORD_CHARS,
 };
 use tessera_server::credentials::new_user_id;
-use tessera_store::redis::unix_time_ms;
 use tessera_store::Store;
-use tessera_store::{NewUser, Revocation, RevocationKind, StoreError, User};
+use tessera_store::{NewUser, Revocation, RevocationKind, Session, StoreError, User};
 use tessera_token::{Clock as _, Secret, SystemClock};
 use zeroize::Zeroizing;
-
-/// The longest `enable` waits for the disable's revocation epoch to pass: `disable` puts it at
-/// most one second ahead of the wall clock.
-const MAX_REVOCATION_EPOCH_WAIT: Duration = Duration::from_secs(1);
 
 /// Longest password in bytes: every character may take four bytes in UTF-8.
 const MAX_PASSWORD_BYTES: usize = MAX_PASSWORD_CHARS * 4;
@@ -53,17 +47,17 @@ pub enum Command {
     List,
     /// Disable a user: logins are refused and every token the user holds stops working.
     ///
-    /// Marks the user disabled, records a revocation of every access token issued to the user
-    /// until now (a running server applies it within about a second), and revokes every session,
-    /// so refresh tokens stop working too. Running it again is harmless. Prints
-    /// {"id", "username", "disabled": true, "sessions_revoked": N}.
+    /// In one step in the database: marks the user disabled, revokes every session (so refresh
+    /// tokens stop working) with a deny-list entry each, and records a revocation of every access
+    /// token issued to the user until now; a running server applies it within about a second, at
+    /// once with REDIS_URL. A login running at the same moment gets no session. Running it again
+    /// is harmless. Prints {"id", "username", "disabled": true, "sessions_revoked": N}.
     Disable(NameArgs),
     /// Re-enable a disabled user: logins work again.
     ///
-    /// Tokens revoked by `disable` stay revoked; the user logs in again to get new ones. Right
-    /// after a `disable` it may wait up to a second first: the revocation covers every token
-    /// issued in the disable's own second, so the user must not log in before that second ends.
-    /// Running it on an enabled user is harmless. Prints {"id", "username", "disabled": false}.
+    /// Tokens and sessions revoked by `disable` stay revoked; the user logs in again to get new
+    /// ones. Running it on an enabled user is harmless. Prints
+    /// {"id", "username", "disabled": false}.
     Enable(NameArgs),
 }
 
@@ -198,45 +192,15 @@ async fn list(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tessera user disable NAME`: disabled flag, user revocation, sessions revoked.
-///
-/// The flag comes first, so no login or refresh succeeds after the revocation's epoch; the
-/// revocation then denies every access token issued until now (`iat <= now`) for as long as such
-/// a token could be accepted (broadcast through Redis when `REDIS_URL` is set); revoking the
-/// sessions ends the refresh tokens.
+/// `tessera user disable NAME`: the disable, all or nothing in the database; then the broadcast.
 async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Result<()> {
-    let user = store
-        .set_disabled(name, true)
+    let now = SystemClock.now();
+    let (user, sessions) = store
+        .disable_user(name, now)
         .await
         .context("disabling the user")?
         .ok_or_else(|| no_such_user(name))?;
-    let now = SystemClock.now();
-    let revocation = Revocation {
-        kind: RevocationKind::User,
-        subject: user.id.clone(),
-        // Tokens are denied when `iat < not_before`: this includes those issued this second.
-        not_before: now.saturating_add(1),
-        expires_at: now
-            .saturating_add(config.access_ttl)
-            .saturating_add(config.leeway),
-    };
-    store
-        .add_revocation(&revocation)
-        .await
-        .context("recording the revocation of the user's tokens")?;
-    // With Redis, running servers apply it at once; without (or if Redis fails), they read it
-    // from the database within a second.
-    if let Some(redis) = tessera_server::app::open_redis(config, store).await? {
-        if let Err(err) = redis.publish_revocation(&revocation).await {
-            eprintln!(
-                "warning: the revocation is recorded, but could not be broadcast through Redis ({err}); servers pick it up from the database within a second"
-            );
-        }
-    }
-    let sessions = store
-        .revoke_user_sessions(&user.id, None, now)
-        .await
-        .context("revoking the user's sessions")?;
+    broadcast(store, config, &user, &sessions, now).await;
     println!(
         "{}",
         json!({
@@ -249,22 +213,51 @@ async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Resu
     Ok(())
 }
 
-/// `tessera user enable NAME`: clears the disabled flag; revoked tokens stay revoked.
-///
-/// A disabled user is re-enabled only once the wall clock has reached the `not_before` of the
-/// user revocation that `disable` recorded (see [`wait_for_revocation_epoch`]): otherwise a login
-/// in the disable's own second would get a 200 and an access token the deny-list refuses.
+/// Tells running servers about the revocations of a disable through Redis, when `REDIS_URL` is
+/// set. Never a condition of the disable: on failure it warns, and servers read the revocations
+/// from the database within a second.
+async fn broadcast(
+    store: &dyn Store,
+    config: &Config,
+    user: &User,
+    sessions: &[Session],
+    now: u64,
+) {
+    let redis = match tessera_server::app::open_redis(config, store).await {
+        Ok(Some(redis)) => redis,
+        Ok(None) => return,
+        Err(err) => {
+            eprintln!("warning: the user is disabled, but Redis cannot be used ({err}); servers pick the revocation up from the database within a second");
+            return;
+        }
+    };
+    let revoked: Vec<Revocation> = match store.live_revocations(now).await {
+        Ok(live) => live
+            .into_iter()
+            .map(|(_, revocation)| revocation)
+            .filter(|revocation| match revocation.kind {
+                RevocationKind::User => revocation.subject == user.id,
+                RevocationKind::Session => sessions.iter().any(|s| s.id == revocation.subject),
+                RevocationKind::Token => false,
+            })
+            .collect(),
+        Err(err) => {
+            eprintln!("warning: the user is disabled, but its revocations could not be read back for the broadcast ({err}); servers pick them up from the database within a second");
+            return;
+        }
+    };
+    if let Err(err) = redis.publish_revocations(&revoked).await {
+        eprintln!(
+            "warning: the user is disabled, but the revocation could not be broadcast through Redis ({err}); servers pick it up from the database within a second"
+        );
+    }
+}
+
+/// `tessera user enable NAME`: clears the disabled flag; revoked tokens and sessions stay
+/// revoked.
 async fn enable(store: &dyn Store, name: &str) -> anyhow::Result<()> {
     let user = store
-        .user_by_username(name)
-        .await
-        .context("looking up the user")?
-        .ok_or_else(|| no_such_user(name))?;
-    if user.disabled {
-        wait_for_revocation_epoch(store, &user.id).await?;
-    }
-    let user = store
-        .set_disabled(name, false)
+        .enable_user(name)
         .await
         .context("enabling the user")?
         .ok_or_else(|| no_such_user(name))?;
@@ -272,44 +265,6 @@ async fn enable(store: &dyn Store, name: &str) -> anyhow::Result<()> {
         "{}",
         json!({ "id": user.id, "username": user.username, "disabled": false })
     );
-    Ok(())
-}
-
-/// Waits until the wall clock reaches the `not_before` of the user's live user revocation, if
-/// that is still ahead: at most [`MAX_REVOCATION_EPOCH_WAIT`].
-///
-/// `disable` denies tokens with `iat < now + 1`, to cover the tokens issued in its own second;
-/// a token issued in that second after the flag is cleared would be denied too. Waiting before
-/// the flag is cleared means no login succeeds while the revocation still covers its token.
-///
-/// # Errors
-/// When the store cannot be read.
-async fn wait_for_revocation_epoch(store: &dyn Store, user_id: &str) -> anyhow::Result<()> {
-    let now_ms = unix_time_ms();
-    let not_before = store
-        .live_revocations(now_ms / 1_000)
-        .await
-        .context("reading the user's revocations")?
-        .into_iter()
-        .filter(|(_, revocation)| {
-            revocation.kind == RevocationKind::User && revocation.subject == user_id
-        })
-        .map(|(_, revocation)| revocation.not_before)
-        .max();
-    let Some(not_before) = not_before else {
-        return Ok(());
-    };
-    let wait = Duration::from_millis(not_before.saturating_mul(1_000).saturating_sub(now_ms));
-    if wait > MAX_REVOCATION_EPOCH_WAIT {
-        // Only a clock set back since the disable (or a disable on a machine whose clock is
-        // ahead) gets here: waiting it out is not this command's job, but it is worth saying.
-        eprintln!(
-            "warning: the user's revocation covers tokens issued for another {} s by this \
-             machine's clock; logins until then get tokens the server refuses",
-            wait.as_secs_f64().ceil()
-        );
-    }
-    tokio::time::sleep(wait.min(MAX_REVOCATION_EPOCH_WAIT)).await;
     Ok(())
 }
 

@@ -218,6 +218,7 @@ fn user_disable_records_a_user_revocation_and_revokes_every_session() {
                 expires_at: before + 3600,
                 user_agent: None,
                 ip: None,
+                credential_epoch: 0,
             },
             &RefreshRecord {
                 hash: TokenHash([7; 32]),
@@ -252,13 +253,26 @@ fn user_disable_records_a_user_revocation_and_revokes_every_session() {
         .collect();
     assert_eq!(user_revocations.len(), 1, "{revocations:?}");
     let revocation = user_revocations[0];
-    // Every token issued up to and including the second of the disable is denied ...
+    // Every token issued before the disable is denied (those issued in its own second before it
+    // belong to sessions it revoked) ...
     assert!(
-        (before + 1..=after + 1).contains(&revocation.not_before),
+        (before..=after).contains(&revocation.not_before),
         "{revocation:?}"
     );
-    // ... for as long as any of them could still be accepted: access TTL plus leeway.
-    assert_eq!(revocation.expires_at, revocation.not_before - 1 + 600 + 20);
+    // ... for as long as any of them could still be accepted: no server has run on this
+    // database, so only the margin (clock leeway and skew) counts.
+    assert_eq!(
+        revocation.expires_at,
+        revocation.not_before + tessera_store::REVOCATION_MARGIN
+    );
+    let session_revocations = revocations
+        .iter()
+        .filter(|(_, r)| r.kind == RevocationKind::Session && r.subject == "session-1")
+        .count();
+    assert_eq!(
+        session_revocations, 1,
+        "the session's tokens are denied too"
+    );
 
     // Idempotent.
     let again = json(&ok(&work.tessera(&["user", "disable", "alice"])));
@@ -276,6 +290,41 @@ fn user_disable_records_a_user_revocation_and_revokes_every_session() {
     assert!(still
         .iter()
         .any(|(_, r)| r.kind == RevocationKind::User && r.subject == id));
+}
+
+/// Item 15 of the security review: a revocation recorded by the CLI covers every token of the
+/// deployment, however the CLI itself is configured. A server issued 1 h tokens (it raised the
+/// deployment's longest access lifetime when it started); `tessera user disable` run with
+/// `JWT_ACCESS_TTL=20s` must still keep the revocation past them.
+#[test]
+fn revocation_lifetimes_sized_by_whoever_made_them_a_cli_disable_covers_a_servers_tokens() {
+    let mut work = Workdir::new();
+    work.set("JWT_ACCESS_TTL", "20s");
+    let id = add_user(&work, "bea", PASSWORD)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let runtime = runtime();
+    let store = open_store(&runtime, &work);
+    // What a server with JWT_ACCESS_TTL=1h did when it started.
+    runtime
+        .block_on(store.raise_longest_access_ttl(3_600))
+        .unwrap();
+    let issued_at = SystemClock.now();
+    ok(&work.tessera(&["user", "disable", "bea"]));
+    let revocations = runtime.block_on(store.live_revocations(issued_at)).unwrap();
+    let revocation = revocations
+        .iter()
+        .map(|(_, r)| r)
+        .find(|r| r.kind == RevocationKind::User && r.subject == id)
+        .expect("a user revocation");
+    // A 1 h token issued just before the disable is accepted until iat + 1 h + leeway (30 s).
+    assert!(
+        revocation.expires_at >= issued_at + 3_600 + 30,
+        "the revocation lapses at {} before the token it covers ({})",
+        revocation.expires_at,
+        issued_at + 3_600 + 30
+    );
 }
 
 #[test]
