@@ -209,6 +209,9 @@ conformance_tests!(
     revocations_since_reports_only_newer_entries_in_order,
     purging_expired_revocations_deletes_them,
     clients_are_created_and_found,
+    clients_are_listed_oldest_first_then_by_id,
+    deleting_a_client_removes_only_it,
+    a_client_secret_is_replaced_in_place,
     ping_answers,
 );
 
@@ -500,6 +503,8 @@ async fn lookups_by_text_with_a_nul_find_nothing_instead_of_failing() {
         .unwrap()
         .is_empty());
     assert_eq!(store.client("c\0").await.unwrap(), None);
+    assert!(!store.delete_client("c\0").await.unwrap());
+    assert!(!store.set_client_secret("c\0", &digest(1)).await.unwrap());
 
     // A kept id with a NUL is no session, so it keeps nothing.
     store

@@ -86,6 +86,9 @@ conformance_tests!(
     revocations_since_reports_only_newer_entries_in_order,
     purging_expired_revocations_deletes_them,
     clients_are_created_and_found,
+    clients_are_listed_oldest_first_then_by_id,
+    deleting_a_client_removes_only_it,
+    a_client_secret_is_replaced_in_place,
     ping_answers,
 );
 
