@@ -276,6 +276,8 @@ fn dotenv_parse_errors_name_the_line_and_never_echo_it() {
         &["user", "list"],
         &["user", "add", "alice"],
         &["client", "add", "billing"],
+        &["client", "list"],
+        &["client", "rotate-secret", "tsc_x"],
         &["serve", "--bind", "127.0.0.1:0"],
     ] {
         // `user add` reads its password from stdin only after the configuration: none is given.
