@@ -32,9 +32,11 @@
 //!
 //! The key itself is loaded by [`Config::load_signing_key`], which may create the data directory
 //! and a key file on first use; parsing the configuration never touches the file system beyond
-//! reading `.env`.
+//! reading `.env`. A `.env` line that does not parse is reported by its number alone: it may hold
+//! a secret.
 #![forbid(unsafe_code)]
 
+mod dotenv;
 mod duration;
 mod keyfile;
 
@@ -70,9 +72,31 @@ pub enum ConfigError {
         /// What is wrong and what would be right.
         reason: String,
     },
-    /// The `.env` file exists but cannot be read or parsed.
-    #[error(".env: {0}")]
-    DotEnv(String),
+    /// The `.env` file exists but cannot be read.
+    #[error("{}: {source}", path.display())]
+    DotEnvUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A line of the `.env` file does not parse, or is not UTF-8.
+    ///
+    /// # Security
+    /// Names the line by its number and carries none of its text: a line that does not parse
+    /// may hold a secret (`JWT_SECRET_KEY=hunter2 hunter2`), and this message is printed.
+    #[error(
+        "{}: line {line} {problem} (the line is not shown, as it may hold a secret)",
+        path.display()
+    )]
+    DotEnvLine {
+        /// The file.
+        path: PathBuf,
+        /// The number of the line (from 1); for a value that spans lines, the line it starts on.
+        line: usize,
+        /// What is wrong with the line: `does not parse` or `is not UTF-8`.
+        problem: &'static str,
+    },
     /// A file could not be read or written.
     #[error("{var}: {path}: {source}")]
     Io {
@@ -202,18 +226,11 @@ impl Vars {
     /// Reads `dir/.env` if it exists, then overlays the process environment (which wins).
     ///
     /// # Errors
-    /// [`ConfigError::DotEnv`] if `.env` exists but is unreadable or malformed.
+    /// [`ConfigError::DotEnvUnreadable`] if `.env` exists but cannot be read;
+    /// [`ConfigError::DotEnvLine`] naming the first line of it that does not parse.
     pub fn from_env_and_dotenv(dir: &Path) -> Result<Self, ConfigError> {
-        let mut vars = HashMap::new();
-        let dotenv = dir.join(".env");
-        if dotenv.exists() {
-            let entries = dotenvy::from_path_iter(&dotenv)
-                .map_err(|err| ConfigError::DotEnv(err.to_string()))?;
-            for entry in entries {
-                let (name, value) = entry.map_err(|err| ConfigError::DotEnv(err.to_string()))?;
-                vars.insert(name, value);
-            }
-        }
+        let mut vars: HashMap<String, String> =
+            dotenv::read(&dir.join(".env"))?.into_iter().collect();
         for (name, value) in std::env::vars_os() {
             if let (Some(name), Some(value)) = (name.to_str(), value.to_str()) {
                 vars.insert(name.to_owned(), value.to_owned());
@@ -538,7 +555,7 @@ mod tests {
             ConfigError::Invalid { var, .. }
             | ConfigError::Io { var, .. }
             | ConfigError::Key { var, .. } => var,
-            ConfigError::DotEnv(_) => ".env",
+            ConfigError::DotEnvUnreadable { .. } | ConfigError::DotEnvLine { .. } => ".env",
         }
     }
 
@@ -792,5 +809,54 @@ mod tests {
         std::fs::write(dir.path().join(".env"), "PATH=/nowhere\n").unwrap();
         let vars = Vars::from_env_and_dotenv(dir.path()).unwrap();
         assert_ne!(vars.get("PATH"), Some("/nowhere"));
+    }
+
+    /// Review finding 7: a `.env` line that does not parse was echoed (`Error parsing line:
+    /// 'hunter2 hunter2'`) by every command. The error names the file and the line, counting
+    /// comments, blank lines and every line of a multi-line quoted value, and carries no part of
+    /// the file's text.
+    #[test]
+    fn dotenv_parse_errors_name_the_line_and_never_echo_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let dotenv = dir.path().join(".env");
+        for (text, line) in [
+            ("JWT_SECRET_KEY=hunter2 hunter2\n", 1),
+            (
+                "# a comment\n\nJWT_AUDIENCE=a\r\nJWT_SECRET_KEY=hunter2 hunter2\nJWT_ISSUER=x\n",
+                4,
+            ),
+            // A quoted value over three lines, then a comment after a value: one logical line
+            // each, but the count is of the file's lines.
+            (
+                "A=\"one\ntwo\nthree\"\nB=b # note\nJWT_SECRET_KEY=\"hunter2\" hunter2",
+                5,
+            ),
+            // A quote that never closes: the line it opens on.
+            ("A=a\nJWT_SECRET_KEY='hunter2 hunter2\nB=b\n", 2),
+            ("A=a\nhunter2 hunter2\n", 2),
+            ("A=a\nJWT_SECRET_KEY=hunter2\\q\n", 2),
+            ("A=a\n\nexport hunter2 hunter2\n", 3),
+            // Inside a multi-line quoted value, `x y` is text, not a line that does not parse.
+            ("A=\"x y\nz w\"\nhunter2 hunter2\n", 3),
+        ] {
+            std::fs::write(&dotenv, text).unwrap();
+            let err = Vars::from_env_and_dotenv(dir.path()).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains(".env") && message.contains(&format!("line {line}")),
+                "{text:?}: {message}"
+            );
+            assert!(
+                !message.contains("hunter2") && !format!("{err:?}").contains("hunter2"),
+                "{text:?}: {message}"
+            );
+        }
+        // Not UTF-8: the line too, and nothing of it.
+        std::fs::write(&dotenv, b"A=a\nJWT_SECRET_KEY=hunter2\xff\n").unwrap();
+        let message = Vars::from_env_and_dotenv(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("line 2"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
     }
 }

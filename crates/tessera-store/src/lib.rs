@@ -288,6 +288,18 @@ pub trait ClientStore: Send + Sync {
 
     /// The client with this id, if any.
     async fn client(&self, client_id: &str) -> Result<Option<Client>>;
+
+    /// Every client, oldest first (by `created_at`, then by `client_id`, so every backend lists
+    /// clients created in the same second in the same order).
+    async fn list_clients(&self) -> Result<Vec<Client>>;
+
+    /// Deletes a client: its id and secret stop authenticating at once. Returns `false` if there
+    /// is no such client.
+    async fn delete_client(&self, client_id: &str) -> Result<bool>;
+
+    /// Replaces a client's secret digest: the old secret stops authenticating at once. Returns
+    /// `false` if there is no such client.
+    async fn set_client_secret(&self, client_id: &str, secret_hash: &TokenHash) -> Result<bool>;
 }
 
 /// A complete backend.

@@ -1017,6 +1017,44 @@ impl ClientStore for PostgresStore {
         .map(client_from_row)
         .transpose()
     }
+
+    async fn list_clients(&self) -> Result<Vec<Client>> {
+        // `COLLATE "C"`: byte order, as SQLite sorts, whatever the database's collation.
+        sqlx::query(
+            "SELECT client_id, name, secret_hash, created_at FROM clients \
+             ORDER BY created_at, client_id COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(client_from_row)
+        .collect()
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool> {
+        if !storable(client_id) {
+            return Ok(false);
+        }
+        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn set_client_secret(&self, client_id: &str, secret_hash: &TokenHash) -> Result<bool> {
+        if !storable(client_id) {
+            return Ok(false);
+        }
+        let changed = sqlx::query("UPDATE clients SET secret_hash = $1 WHERE client_id = $2")
+            .bind(&secret_hash.0[..])
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(changed > 0)
+    }
 }
 
 #[async_trait]

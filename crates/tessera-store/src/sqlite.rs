@@ -1137,6 +1137,37 @@ impl ClientStore for SqliteStore {
         .map(client_from_row)
         .transpose()
     }
+
+    async fn list_clients(&self) -> Result<Vec<Client>> {
+        sqlx::query(
+            "SELECT client_id, name, secret_hash, created_at FROM clients \
+             ORDER BY created_at, client_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(client_from_row)
+        .collect()
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = ?")
+            .bind(client_id)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn set_client_secret(&self, client_id: &str, secret_hash: &TokenHash) -> Result<bool> {
+        let changed = sqlx::query("UPDATE clients SET secret_hash = ? WHERE client_id = ?")
+            .bind(&secret_hash.0[..])
+            .bind(client_id)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(changed > 0)
+    }
 }
 
 #[async_trait]

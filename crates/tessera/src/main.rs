@@ -32,7 +32,7 @@ enum Command {
     /// Manage user accounts in the server's store: add, list, disable, enable.
     #[command(subcommand)]
     User(cmd::user::Command),
-    /// Manage the OAuth clients of the introspection endpoint.
+    /// Manage the OAuth clients of the introspection endpoint: add, list, remove, rotate-secret.
     #[command(subcommand)]
     Client(cmd::client::Command),
     /// Check the configuration and its environment (keys, database, Redis, clock, cookies,

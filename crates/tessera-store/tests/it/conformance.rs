@@ -49,6 +49,9 @@ macro_rules! for_each_conformance_test {
             revocations_outlive_the_longest_access_lifetime_ever_issued,
             purging_expired_revocations_deletes_them,
             clients_are_created_and_found,
+            clients_are_listed_oldest_first_then_by_id,
+            deleting_a_client_removes_only_it,
+            a_client_secret_is_replaced_in_place,
             ping_answers,
         );
     };
@@ -1320,6 +1323,81 @@ pub async fn clients_are_created_and_found(store: &dyn Store) {
         "expected Conflict(\"client\"), got {clash:?}"
     );
     assert_eq!(store.client("c-api").await.unwrap(), Some(client));
+}
+
+/// A client named `client_id`, with secret digest `digest(n)`, created at `created_at`.
+fn client(client_id: &str, n: u8, created_at: u64) -> Client {
+    Client {
+        client_id: client_id.to_owned(),
+        name: format!("service {client_id}"),
+        secret_hash: digest(n),
+        created_at,
+    }
+}
+
+/// Clients are listed whole, oldest first, those of the same second by id (byte order).
+pub async fn clients_are_listed_oldest_first_then_by_id(store: &dyn Store) {
+    assert_eq!(store.list_clients().await.unwrap(), vec![]);
+    let (late, b, a, upper) = (
+        client("c-late", 1, NOW + 10),
+        client("c-b", 2, NOW),
+        client("c-a", 3, NOW),
+        client("C-z", 4, NOW),
+    );
+    for c in [&late, &b, &a, &upper] {
+        store.create_client(c).await.unwrap();
+    }
+    assert_eq!(store.list_clients().await.unwrap(), vec![upper, a, b, late]);
+}
+
+/// Deleting a client removes it and nothing else; deleting an unknown id reports `false`.
+pub async fn deleting_a_client_removes_only_it(store: &dyn Store) {
+    let (gone, kept) = (client("c-gone", 1, NOW), client("c-kept", 2, NOW));
+    store.create_client(&gone).await.unwrap();
+    store.create_client(&kept).await.unwrap();
+    assert!(store.delete_client("c-gone").await.unwrap());
+    assert_eq!(store.client("c-gone").await.unwrap(), None);
+    assert_eq!(store.list_clients().await.unwrap(), vec![kept.clone()]);
+    assert!(
+        !store.delete_client("c-gone").await.unwrap(),
+        "already gone"
+    );
+    assert!(!store.delete_client("c-never").await.unwrap());
+    assert!(
+        !store.delete_client("C-KEPT").await.unwrap(),
+        "ids are exact"
+    );
+    assert_eq!(store.client("c-kept").await.unwrap(), Some(kept));
+    // The id is free again.
+    store.create_client(&gone).await.unwrap();
+}
+
+/// Replacing a client's secret digest changes only that digest; an unknown id reports `false`.
+pub async fn a_client_secret_is_replaced_in_place(store: &dyn Store) {
+    let (rotated, other) = (client("c-rotated", 1, NOW), client("c-other", 2, NOW));
+    store.create_client(&rotated).await.unwrap();
+    store.create_client(&other).await.unwrap();
+    assert!(store
+        .set_client_secret("c-rotated", &digest(9))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.client("c-rotated").await.unwrap(),
+        Some(Client {
+            secret_hash: digest(9),
+            ..rotated
+        })
+    );
+    assert_eq!(store.client("c-other").await.unwrap(), Some(other));
+    assert!(!store
+        .set_client_secret("c-never", &digest(9))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.client("c-never").await.unwrap(),
+        None,
+        "nothing created"
+    );
 }
 
 /// `ping` answers and the backend has a name.

@@ -492,6 +492,8 @@ async fn lookups_by_text_with_a_nul_find_nothing_instead_of_failing() {
         .unwrap()
         .is_empty());
     assert_eq!(store.client("c\0").await.unwrap(), None);
+    assert!(!store.delete_client("c\0").await.unwrap());
+    assert!(!store.set_client_secret("c\0", &digest(1)).await.unwrap());
 
     // A kept id with a NUL is no session, so it keeps nothing.
     store

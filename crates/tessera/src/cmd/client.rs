@@ -1,16 +1,18 @@
-//! `tessera client add`: OAuth clients of the introspection endpoint, in the store the server
-//! uses.
+//! `tessera client add | list | remove | rotate-secret`: OAuth clients of the introspection
+//! endpoint, in the store the server uses.
 //!
 //! A client authenticates with an id and a secret. The secret is 256 random bits, shown once and
 //! stored only as its SHA-256 digest (a fast hash suffices for a random value of that size: there
 //! is nothing to guess). Both carry a prefix, `tsc_` and `tss_`, so a leaked secret is
-//! recognisable to secret scanners.
+//! recognisable to secret scanners. The server looks a client up in the store on every request,
+//! so a removal or a new secret takes effect at once, on every instance.
 
 use anyhow::{bail, Context as _};
+use serde_json::json;
 use std::io::Write as _;
 use tessera_server::credentials::{digest_of, new_client_id, new_client_secret};
-use tessera_store::{Client, StoreError};
-use tessera_token::{Clock as _, SystemClock};
+use tessera_store::{Client, Store, StoreError};
+use tessera_token::{Clock as _, Secret, SystemClock};
 use zeroize::Zeroizing;
 
 /// Most characters in a client's name.
@@ -25,6 +27,22 @@ pub enum Command {
     /// stored as its SHA-256 digest alone and cannot be recovered. The id is `tsc_` and 128
     /// random bits, the secret `tss_` and 256 random bits, both in base64url.
     Add(AddArgs),
+    /// List the clients as one JSON array of {client_id, name, created_at}.
+    ///
+    /// Oldest first; `created_at` is in seconds since the Unix epoch. Secrets and their digests
+    /// are never shown.
+    List,
+    /// Remove a client: its id and secret stop working at once.
+    ///
+    /// Introspection requests with its credentials get 401 `invalid_client` from then on, on a
+    /// running server too. Exits non-zero if there is no such client. Prints nothing.
+    Remove(IdArgs),
+    /// Give a client a new secret; prints {"client_id", "client_secret"}.
+    ///
+    /// The old secret stops working at once, on a running server too. As with `add`, the output
+    /// is one JSON line on stdout and the only time the new secret is shown. Exits non-zero if
+    /// there is no such client.
+    RotateSecret(IdArgs),
 }
 
 /// Arguments of `tessera client add`.
@@ -36,11 +54,39 @@ pub struct AddArgs {
     name: String,
 }
 
+/// Arguments of `tessera client remove` and `tessera client rotate-secret`.
+#[derive(Debug, clap::Args)]
+pub struct IdArgs {
+    /// The client's id (`tsc_...`), as `client add` printed it.
+    #[arg(value_name = "CLIENT_ID")]
+    client_id: String,
+}
+
 /// Runs a `tessera client` subcommand.
 pub fn run(command: Command) -> anyhow::Result<()> {
-    match command {
-        Command::Add(args) => add(&args.name),
+    if let Command::Add(args) = &command {
+        check_name(&args.name)?;
     }
+    let config = super::load_config()?;
+    let runtime = super::current_thread_runtime()?;
+    runtime.block_on(async {
+        let store = super::open_store(&config).await?;
+        let result = match command {
+            Command::Add(args) => add(store.as_ref(), &args.name).await,
+            Command::List => list(store.as_ref()).await,
+            Command::Remove(args) => remove(store.as_ref(), &args.client_id).await,
+            Command::RotateSecret(args) => rotate_secret(store.as_ref(), &args.client_id).await,
+        };
+        // Close before exiting, so the last connection checkpoints the WAL.
+        store.close().await;
+        result
+    })
+}
+
+/// The error for an id that is not a client's. The id is escaped: it came from the command line
+/// unchecked and is echoed to a terminal.
+fn no_such_client(client_id: &str) -> anyhow::Error {
+    anyhow::anyhow!("no client with id `{}`", client_id.escape_debug())
 }
 
 /// Checks a client name: what it may be shown and logged as.
@@ -52,10 +98,8 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tessera client add NAME`.
-fn add(name: &str) -> anyhow::Result<()> {
-    check_name(name)?;
-    let config = super::load_config()?;
+/// `tessera client add NAME` (the name already checked by [`check_name`]).
+async fn add(store: &dyn Store, name: &str) -> anyhow::Result<()> {
     let client_id = new_client_id().map_err(|err| anyhow::anyhow!("{err}"))?;
     let secret = new_client_secret().map_err(|err| anyhow::anyhow!("{err}"))?;
     let client = Client {
@@ -64,26 +108,76 @@ fn add(name: &str) -> anyhow::Result<()> {
         secret_hash: digest_of(secret.expose()),
         created_at: SystemClock.now(),
     };
-    let runtime = super::current_thread_runtime()?;
-    runtime.block_on(async {
-        let store = super::open_store(&config).await?;
-        let created = store.create_client(&client).await;
-        // Close before exiting, so the last connection checkpoints the WAL.
-        store.close().await;
-        created.map_err(|err| match err {
+    store
+        .create_client(&client)
+        .await
+        .map_err(|err| match err {
             // 128 random bits: only a broken random source collides.
             StoreError::Conflict(_) => anyhow::anyhow!("client id `{client_id}` already exists"),
             other => anyhow::Error::new(other).context("creating the client"),
+        })?;
+    print_credentials(&client_id, &secret)
+}
+
+/// `tessera client list`: {client_id, name, created_at} of every client, oldest first.
+async fn list(store: &dyn Store) -> anyhow::Result<()> {
+    let clients: Vec<_> = store
+        .list_clients()
+        .await
+        .context("listing clients")?
+        .into_iter()
+        .map(|client: Client| {
+            json!({
+                "client_id": client.client_id,
+                "name": client.name,
+                "created_at": client.created_at,
+            })
         })
-    })?;
-    // Both values are a prefix and base64url, which JSON needs no escaping for; building the line
-    // by hand, in one zeroized buffer that never grows, keeps the secret out of buffers that are
-    // not zeroized (a `serde_json::Value`, a reallocated `format!` string).
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&clients)?);
+    Ok(())
+}
+
+/// `tessera client remove CLIENT_ID`.
+async fn remove(store: &dyn Store, client_id: &str) -> anyhow::Result<()> {
+    if !store
+        .delete_client(client_id)
+        .await
+        .context("removing the client")?
+    {
+        return Err(no_such_client(client_id));
+    }
+    Ok(())
+}
+
+/// `tessera client rotate-secret CLIENT_ID`: a new secret, stored as its digest in place of the
+/// old one, then printed once.
+async fn rotate_secret(store: &dyn Store, client_id: &str) -> anyhow::Result<()> {
+    let secret = new_client_secret().map_err(|err| anyhow::anyhow!("{err}"))?;
+    if !store
+        .set_client_secret(client_id, &digest_of(secret.expose()))
+        .await
+        .context("replacing the client secret")?
+    {
+        return Err(no_such_client(client_id));
+    }
+    print_credentials(client_id, &secret)
+}
+
+/// Prints `{"client_id", "client_secret"}` as one line on stdout: the only time the secret is
+/// shown.
+fn print_credentials(client_id: &str, secret: &Secret) -> anyhow::Result<()> {
+    // The secret is a prefix and base64url, which JSON needs no escaping for; building the line
+    // by hand, in one zeroized buffer that never grows, keeps it out of buffers that are not
+    // zeroized (a `serde_json::Value`, a reallocated `format!` string). The id is no secret, and
+    // is escaped by serde_json: ids made by `add` need no escaping, but one stored by other means
+    // might.
     let secret_text = std::str::from_utf8(secret.expose()).context("client secret is not text")?;
+    let client_id = serde_json::to_string(client_id)?;
     let parts = [
-        "{\"client_id\":\"",
+        "{\"client_id\":",
         client_id.as_str(),
-        "\",\"client_secret\":\"",
+        ",\"client_secret\":\"",
         secret_text,
         "\"}\n",
     ];

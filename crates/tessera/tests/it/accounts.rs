@@ -1,5 +1,6 @@
 //! Accounts and clients from the command line: `tessera user add | list | disable | enable` and
-//! `tessera client add`, checked through the binary's output and through the store itself.
+//! `tessera client add | list | remove | rotate-secret`, checked through the binary's output and
+//! through the store itself.
 //!
 //! That a disabled user's tokens are refused by a running server is covered by the server's own
 //! tests; here we check what the server relies on: the flag, the durable user revocation and the
@@ -11,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use tessera_store::sqlite::SqliteStore;
 use tessera_store::{
-    AccountStore as _, ClientStore as _, NewSession, RefreshRecord, RevocationKind,
+    AccountStore as _, Client, ClientStore as _, NewSession, RefreshRecord, RevocationKind,
     RevocationStore as _, SessionStore as _, TokenHash,
 };
 use tessera_token::{Clock as _, Secret, SystemClock};
@@ -424,6 +425,149 @@ fn client_add_refuses_an_empty_or_unprintable_name() {
     }
 }
 
+/// `tessera client add NAME`: the printed id and secret.
+fn add_client(work: &Workdir, name: &str) -> (String, String) {
+    let printed = json(&ok(&work.tessera(&["client", "add", name])));
+    (
+        printed["client_id"].as_str().unwrap().to_owned(),
+        printed["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Review finding 17: there was no way to see or remove an introspection client, or to rotate
+/// its secret, short of SQL. `client list` shows id, name and creation time, oldest first, and
+/// never a secret or digest.
+#[test]
+fn clients_are_listed_without_sql_and_without_secrets() {
+    let work = Workdir::new();
+    assert_eq!(json(&ok(&work.tessera(&["client", "list"]))), json("[]"));
+    let (first, first_secret) = add_client(&work, "billing service");
+    let (second, second_secret) = add_client(&work, "reporting");
+    // One older than both, written behind the CLI's back.
+    let runtime = runtime();
+    let store = open_store(&runtime, &work);
+    runtime
+        .block_on(store.create_client(&Client {
+            client_id: "tsc_legacy".to_owned(),
+            name: "legacy".to_owned(),
+            secret_hash: TokenHash([7; 32]),
+            created_at: 1_600_000_000,
+        }))
+        .unwrap();
+    let stored = runtime.block_on(store.list_clients()).unwrap();
+    runtime.block_on(store.close());
+
+    let output = work.tessera(&["client", "list"]);
+    let stdout = ok(&output);
+    let listed = json(&stdout);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{stdout}");
+    for entry in listed {
+        assert_eq!(
+            keys(entry),
+            BTreeSet::from(["client_id", "created_at", "name"])
+        );
+    }
+    assert_eq!(listed[0]["client_id"], "tsc_legacy", "oldest first");
+    assert_eq!(listed[0]["created_at"], 1_600_000_000);
+    let ids: BTreeSet<_> = listed[1..]
+        .iter()
+        .map(|entry| entry["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from([first.as_str(), second.as_str()]));
+    let names: BTreeSet<_> = listed[1..]
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["billing service", "reporting"]));
+    let printed = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    for secret in [&first_secret, &second_secret] {
+        assert!(!printed.contains(secret.as_str()), "a secret was listed");
+    }
+    for client in &stored {
+        let hex: String = client
+            .secret_hash
+            .0
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            !printed.to_ascii_lowercase().contains(&hex)
+                && !printed.contains(&tessera_token::base64url::encode(&client.secret_hash.0)),
+            "a digest was listed"
+        );
+    }
+}
+
+/// Review finding 17: `client remove` and `client rotate-secret` do in the store what took SQL
+/// before; an unknown id exits non-zero with one line on stderr and changes nothing.
+#[test]
+fn clients_are_removed_and_their_secrets_rotated_without_sql() {
+    let work = Workdir::new();
+    let (kept, kept_secret) = add_client(&work, "kept");
+    let (rotated, old_secret) = add_client(&work, "rotated");
+    let (removed, _) = add_client(&work, "removed");
+    let sha256 = |secret: &str| {
+        TokenHash(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes())
+                .as_ref()
+                .try_into()
+                .unwrap(),
+        )
+    };
+
+    let output = work.tessera(&["client", "rotate-secret", &rotated]);
+    let stdout = ok(&output);
+    assert_eq!(stdout.lines().count(), 1);
+    let printed = json(&stdout);
+    assert_eq!(
+        keys(&printed),
+        BTreeSet::from(["client_id", "client_secret"])
+    );
+    assert_eq!(printed["client_id"], rotated.as_str());
+    let new_secret = printed["client_secret"].as_str().unwrap();
+    assert!(new_secret.starts_with("tss_") && new_secret.len() == old_secret.len());
+    assert_ne!(new_secret, old_secret);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(new_secret));
+
+    assert!(ok(&work.tessera(&["client", "remove", &removed])).is_empty());
+
+    let runtime = runtime();
+    let store = open_store(&runtime, &work);
+    let client = |id: &str| runtime.block_on(store.client(id)).unwrap();
+    let after = client(&rotated).unwrap();
+    assert_eq!(
+        after.secret_hash,
+        sha256(new_secret),
+        "the new secret's digest"
+    );
+    assert_eq!(after.name, "rotated");
+    assert_eq!(client(&removed), None);
+    assert_eq!(client(&kept).unwrap().secret_hash, sha256(&kept_secret));
+    runtime.block_on(store.close());
+
+    for args in [
+        ["client", "remove", removed.as_str()],
+        ["client", "rotate-secret", removed.as_str()],
+        ["client", "remove", "tsc_\u{1b}[31mnone"],
+        ["client", "rotate-secret", "nobody"],
+    ] {
+        let output = work.tessera(&args);
+        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+        let reason = fails(&output);
+        assert!(reason.contains("no client with id"), "{args:?}: {reason}");
+        assert!(!reason.contains('\u{1b}'), "escaped: {reason:?}");
+    }
+    let listed = json(&ok(&work.tessera(&["client", "list"])));
+    let ids: BTreeSet<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from([kept.as_str(), rotated.as_str()]));
+}
+
 #[test]
 fn account_commands_have_help() {
     let work = Workdir::new();
@@ -436,6 +580,9 @@ fn account_commands_have_help() {
         &["user", "enable", "--help"],
         &["client", "--help"],
         &["client", "add", "--help"],
+        &["client", "list", "--help"],
+        &["client", "remove", "--help"],
+        &["client", "rotate-secret", "--help"],
     ] {
         assert!(ok(&work.tessera(command)).contains("Usage"), "{command:?}");
     }

@@ -240,6 +240,70 @@ fn configuration_errors_name_the_variable() {
     }
 }
 
+/// Review finding 7: a `.env` line that does not parse was echoed on stderr by every command
+/// (`Error parsing line: '<secret> <secret>'`). Every command that reads the configuration names
+/// the file and the line (counting the lines of a multi-line quoted value) and prints no part of
+/// the line.
+#[test]
+fn dotenv_parse_errors_name_the_line_and_never_echo_it() {
+    const SECRET: &str = "canary-s3cr3t-0123456789abcdef";
+    let work = Workdir::new();
+    std::fs::write(
+        work.path().join(".env"),
+        format!(
+            "# deployment settings\nJWT_AUDIENCE=tessera\n\nJWT_ISSUER=\"http://127.0.0.1:8080\"\n\
+             TESSERA_NOTE=\"two\nlines\"\nJWT_SECRET_KEY={SECRET} {SECRET}\nTESSERA_BIND=127.0.0.1:0\n"
+        ),
+    )
+    .unwrap();
+    let assert_never_shows_the_secret = |args: &[&str], stdout: &[u8], stderr: &[u8]| {
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(stdout),
+            String::from_utf8_lossy(stderr)
+        );
+        for part in ["canary", "s3cr3t", "0123456789abcdef"] {
+            assert!(
+                !printed.contains(part),
+                "{args:?} printed {part:?}: {printed}"
+            );
+        }
+    };
+    for args in [
+        &["token", "mint", "--sub", "x"][..],
+        &["token", "verify", "a.b.c"],
+        &["jwks"],
+        &["user", "list"],
+        &["user", "add", "alice"],
+        &["client", "add", "billing"],
+        &["client", "list"],
+        &["client", "rotate-secret", "tsc_x"],
+        &["serve", "--bind", "127.0.0.1:0"],
+    ] {
+        // `user add` reads its password from stdin only after the configuration: none is given.
+        let output = work.tessera(args);
+        assert_never_shows_the_secret(args, &output.stdout, &output.stderr);
+        let reason = fails(&output);
+        assert!(
+            reason.contains(".env") && reason.contains("line 7"),
+            "{args:?}: {reason}"
+        );
+    }
+    let doctor = work.tessera(&["doctor"]);
+    assert_never_shows_the_secret(&["doctor"], &doctor.stdout, &doctor.stderr);
+    assert_eq!(doctor.status.code(), Some(1));
+    let report = String::from_utf8(doctor.stdout).unwrap();
+    let finding = report.lines().next().unwrap();
+    assert!(
+        finding.starts_with("error") && finding.contains(".env") && finding.contains("line 7"),
+        "{report}"
+    );
+    assert!(
+        !work.path().join("tessera-data").exists(),
+        "nothing runs on a configuration that does not parse"
+    );
+}
+
 #[test]
 fn legacy_expiry_names_are_honoured() {
     let mut work = Workdir::new();

@@ -209,6 +209,72 @@ fn zero_configuration_serve_shares_its_store_with_the_cli_and_stops_on_sigterm()
     }
 }
 
+/// `POST /oauth/introspect` of `token` with HTTP Basic client credentials; (status, body).
+fn introspect(server: &Server, client_id: &str, secret: &str, token: &str) -> (u16, String) {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+    server.request(
+        "POST",
+        "/oauth/introspect",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", &format!("Basic {basic}")),
+        ],
+        &format!("token={token}"),
+    )
+}
+
+/// Asserts a 401 `invalid_client` answer.
+fn assert_invalid_client((status, body): (u16, String), what: &str) {
+    assert_eq!(status, 401, "{what}: {body}");
+    assert_eq!(json(&body)["error"], "invalid_client", "{what}");
+}
+
+/// Review finding 17: removing an introspection client or rotating its secret took SQL. Done by
+/// the CLI while the server runs, it takes effect at the next request: the old secret and a
+/// removed client get 401 `invalid_client`, the new secret works.
+#[test]
+fn a_removed_client_or_a_rotated_secret_stops_authenticating_at_once() {
+    let work = Workdir::new();
+    let server = Server::start(&work);
+    let password = "correct horse battery staple";
+    ok(&work.tessera_with_stdin(&["user", "add", "alice"], Some(&format!("{password}\n"))));
+    let access = login(&server, "alice", password);
+    let client = |name: &str| {
+        let printed = json(&ok(&work.tessera(&["client", "add", name])));
+        (
+            printed["client_id"].as_str().unwrap().to_owned(),
+            printed["client_secret"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (rotated, old_secret) = client("rotated");
+    let (removed, removed_secret) = client("removed");
+    for (id, secret) in [(&rotated, &old_secret), (&removed, &removed_secret)] {
+        let (status, body) = introspect(&server, id, secret, &access);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(json(&body)["active"], true, "{body}");
+    }
+
+    let printed = json(&ok(&work.tessera(&["client", "rotate-secret", &rotated])));
+    let new_secret = printed["client_secret"].as_str().unwrap();
+    assert_invalid_client(
+        introspect(&server, &rotated, &old_secret, &access),
+        "the old secret",
+    );
+    let (status, body) = introspect(&server, &rotated, new_secret, &access);
+    assert_eq!(status, 200, "the new secret: {body}");
+    assert_eq!(json(&body)["active"], true, "{body}");
+    assert_eq!(json(&body)["username"], "alice", "{body}");
+
+    ok(&work.tessera(&["client", "remove", &removed]));
+    assert_invalid_client(
+        introspect(&server, &removed, &removed_secret, &access),
+        "a removed client",
+    );
+    // The other client is untouched.
+    assert_eq!(introspect(&server, &rotated, new_secret, &access).0, 200);
+}
+
 /// Logs `username` in over HTTP and returns its access token.
 fn login(server: &Server, username: &str, password: &str) -> String {
     let credentials = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
