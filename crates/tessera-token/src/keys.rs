@@ -6,6 +6,7 @@
 use crate::algorithm::{Algorithm, KeyFamily};
 use crate::base64url;
 use crate::ecdsa;
+use crate::ed25519;
 use crate::error::{Error, Result};
 use crate::jwk::{thumbprint, Jwk};
 use crate::secret::Secret;
@@ -423,15 +424,26 @@ impl VerifyingKey {
         })
     }
 
-    /// An Ed25519 verification key from its 32-byte public key.
+    /// An Ed25519 verification key from its 32-byte public key (RFC 8032 section 5.1.2).
+    ///
+    /// Every Ed25519 key Tessera imports comes through here: a JWK's `x` and the public half of a
+    /// PKCS#8 private key.
     ///
     /// # Errors
-    /// [`Error::Key`] for a non-EdDSA algorithm or a key that is not 32 bytes.
+    /// [`Error::Key`] for a non-EdDSA algorithm, a key that is not 32 bytes, a key that is not
+    /// the canonical encoding of a point (`y >= 2^255 - 19`, or `x = 0` with the sign bit set),
+    /// or a point of small order.
+    ///
+    /// # Security
+    /// A public key of small order (the identity or another of the 8 points of the 8-torsion
+    /// subgroup) would verify signatures made without any private key: with the identity, one
+    /// fixed signature verifies every token. Such keys are never generated, and are refused here.
     pub fn from_ed25519_public(algorithm: Algorithm, public: &[u8]) -> Result<Self> {
         require_family(algorithm, &[KeyFamily::Ed25519], "an Ed25519 key")?;
-        if public.len() != 32 {
-            return Err(key_error("an Ed25519 public key is 32 bytes"));
-        }
+        let encoded: &[u8; 32] = public
+            .try_into()
+            .map_err(|_| key_error("an Ed25519 public key is 32 bytes"))?;
+        ed25519::check_public_key(encoded).map_err(key_error)?;
         let parsed = ParsedPublicKey::new(&signature::ED25519, public)
             .map_err(|rejected| key_error(format!("Ed25519 public key rejected: {rejected}")))?;
         let x = base64url::encode(public);

@@ -9,7 +9,9 @@
 //!   under its RFC 9864 name `Ed25519`). The cryptography is aws-lc-rs; this crate only frames it.
 //! - Typed keys: a key is created for exactly one [`Algorithm`] and parsed once into a ready object.
 //!   `none` cannot be expressed. A key of one family never verifies another family's algorithm.
-//!   HMAC secrets shorter than the hash output and RSA keys under 2048 bits are refused.
+//!   HMAC secrets shorter than the hash output and RSA keys under 2048 bits are refused, and so
+//!   are Ed25519 public keys of small order or not canonically encoded (see
+//!   [`VerifyingKey::from_ed25519_public`]): a small-order key would verify forged signatures.
 //! - `kid` is the RFC 7638 thumbprint, stable across restarts and machines.
 //! - A [`KeySet`] with one current signing key and verification-only keys for rotation; public JWK
 //!   Set export and import.
@@ -70,6 +72,7 @@ pub mod base64url;
 pub mod claims;
 pub mod clock;
 mod ecdsa;
+mod ed25519;
 pub mod error;
 pub mod issue;
 mod json;

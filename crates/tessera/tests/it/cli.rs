@@ -396,3 +396,40 @@ fn ecdsa_high_s_twin_is_accepted_by_verify_with_a_jwks_file() {
     assert_eq!(twin_claims, claims);
     assert_eq!(claims["sub"], "fay");
 }
+
+#[test]
+fn ed25519_small_order_key_in_a_jwks_file_is_refused_and_cannot_forge_tokens() {
+    // Issue 9, item 6: with the identity point as an Ed25519 public key, the signature
+    // R = identity, S = 0 verifies every message ([0]B = R + [k]A for A = identity). A JWK Set
+    // holding such a key must be refused at import, with a clear message, and so verify nothing.
+    let work = Workdir::new();
+    let mut identity = [0u8; 32];
+    identity[0] = 1; // y = 1, x = 0: the neutral element, little-endian.
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "forger",
+        "x": tessera_token::base64url::encode(&identity),
+    }]});
+    let path = work.path().join("forged-jwks.json");
+    std::fs::write(&path, jwks.to_string()).unwrap();
+    let header = serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "forger"});
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": "http://127.0.0.1:8080", "aud": "tessera", "sub": "admin", "jti": "forged",
+        "iat": now, "nbf": now, "exp": now + 600,
+    });
+    let mut signature = identity.to_vec(); // R: the identity again
+    signature.extend_from_slice(&[0; 32]); // S = 0
+    let token = format!(
+        "{}.{}.{}",
+        tessera_token::base64url::encode(header.to_string().as_bytes()),
+        tessera_token::base64url::encode(claims.to_string().as_bytes()),
+        tessera_token::base64url::encode(&signature)
+    );
+    let reason =
+        fails(&work.tessera(&["token", "verify", "--jwks", path.to_str().unwrap(), &token]));
+    assert!(reason.contains("forged-jwks.json"), "{reason}");
+    assert!(reason.contains("small order"), "{reason}");
+}
