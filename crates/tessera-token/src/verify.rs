@@ -94,9 +94,8 @@ impl Verifier {
     /// The order is fixed: size cap, three segments, strict base64url, closed header, `typ`, key
     /// by `kid`, `alg` equality, the signature's form (exact length; for ECDSA a low S unless
     /// [`Verifier::accepting_high_s_ecdsa`] opened the door), the signature; only then the
-    /// payload (UTF-8 JSON
-    /// object, no duplicates, typed claims), `exp`/`nbf`/`iat` with leeway, `iss`, `aud`, and the
-    /// required `sub` and `jti`.
+    /// payload (UTF-8 JSON object, no duplicates, typed claims), `exp`/`nbf`/`iat` with leeway,
+    /// `iss`, `aud`, and the required `sub` and `jti`.
     ///
     /// # Errors
     /// The [`Error`] variant naming the first step that failed.
