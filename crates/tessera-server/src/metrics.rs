@@ -14,7 +14,7 @@ const LATENCY_BUCKETS: [f64; 14] = [
 
 /// The reasons a presented access token can be refused, as [`tessera_token::Error::reason`]
 /// labels plus `revoked` (denied by the deny-list) and `malformed_header`.
-pub const VERIFICATION_FAILURE_REASONS: [&str; 19] = [
+pub const VERIFICATION_FAILURE_REASONS: [&str; 20] = [
     "too_large",
     "segments",
     "base64",
@@ -23,6 +23,7 @@ pub const VERIFICATION_FAILURE_REASONS: [&str; 19] = [
     "unknown_kid",
     "alg_mismatch",
     "signature_length",
+    "non_canonical_signature",
     "signature",
     "payload",
     "claim_type",
@@ -371,6 +372,7 @@ mod tests {
             Error::UnknownKey,
             Error::AlgorithmMismatch,
             Error::SignatureLength,
+            Error::NonCanonicalSignature,
             Error::Signature,
             Error::Payload("x"),
             Error::ClaimType {

@@ -43,6 +43,13 @@ pub enum Error {
     /// Step 8: the signature has the wrong length for the key's algorithm.
     #[error("signature has the wrong length for the algorithm")]
     SignatureLength,
+    /// Step 8: an ECDSA signature whose S is in the upper half (`s > n/2`, `n` the curve's group
+    /// order): the twin `(r, n - s)` of a low-S signature, which verifies under the same key and
+    /// which anyone can compute from a token without the key. Tessera signs only the low form and
+    /// refuses the high one, so that a token has exactly one encoding; a verifier opened with
+    /// [`crate::Verifier::accepting_high_s_ecdsa`] (for other issuers' tokens) takes both.
+    #[error("ECDSA signature is not canonical: high S (s > n/2), a form Tessera never signs")]
+    NonCanonicalSignature,
     /// Step 9: the signature does not verify over the received signing input.
     #[error("signature does not verify")]
     Signature,
@@ -104,6 +111,7 @@ impl Error {
             Error::UnknownKey => "unknown_kid",
             Error::AlgorithmMismatch => "alg_mismatch",
             Error::SignatureLength => "signature_length",
+            Error::NonCanonicalSignature => "non_canonical_signature",
             Error::Signature => "signature",
             Error::Payload(_) => "payload",
             Error::ClaimType { .. } => "claim_type",

@@ -1,5 +1,6 @@
 //! The JWS compact layer (RFC 7515 §7.1): split, strict base64url, a closed protected header,
-//! algorithm binding, signature length, and the signature over the received bytes.
+//! algorithm binding, the signature's form (length; low S for ECDSA), and the signature over the
+//! received bytes.
 //!
 //! This layer knows nothing of JWT claims; [`crate::verify`] builds the access-token checks on it.
 
@@ -112,14 +113,31 @@ pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>> {
     })
 }
 
-/// Steps 7-9: `alg` equal to the key's algorithm, exact signature length, signature over the
-/// received signing input.
-pub(crate) fn check_signature(decoded: &Decoded<'_>, key: &VerifyingKey) -> Result<()> {
+/// What step 8 does with an ECDSA signature whose S is in the high half (`s > n/2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HighS {
+    /// Refuse it ([`Error::NonCanonicalSignature`]): the default, and what Tessera's own tokens
+    /// need, as Tessera signs only low S.
+    Refuse,
+    /// Verify it like a low S: for tokens of issuers whose libraries sign either form.
+    Accept,
+}
+
+/// Steps 7-9: `alg` equal to the key's algorithm, the signature's form (exact length; for ECDSA,
+/// low S unless `high_s` accepts either), the signature over the received signing input.
+pub(crate) fn check_signature(
+    decoded: &Decoded<'_>,
+    key: &VerifyingKey,
+    high_s: HighS,
+) -> Result<()> {
     if !key.algorithm().accepts_header_alg(&decoded.header.alg) {
         return Err(Error::AlgorithmMismatch);
     }
     if decoded.signature.len() != key.signature_len() {
         return Err(Error::SignatureLength);
+    }
+    if high_s == HighS::Refuse && key.is_high_s_ecdsa(&decoded.signature) {
+        return Err(Error::NonCanonicalSignature);
     }
     key.verify_signature(decoded.signing_input, &decoded.signature)
 }
@@ -136,11 +154,45 @@ pub struct VerifiedJws {
 /// Verifies a compact JWS with one given key: the JWS layer alone (steps 1-4 and 7-9), with no
 /// `typ` or claims policy. Use [`crate::verify::Verifier`] for access tokens.
 ///
+/// An ECDSA signature must have a low S (`s <= n/2`), the form Tessera signs; for a JWS of
+/// another issuer, whose library may sign either form, see
+/// [`verify_with_key_accepting_high_s_ecdsa`].
+///
 /// # Errors
 /// The [`Error`] variant of the first step that fails.
 pub fn verify_with_key(token: &str, key: &VerifyingKey, max_len: usize) -> Result<VerifiedJws> {
+    verify_jws(token, key, max_len, HighS::Refuse)
+}
+
+/// [`verify_with_key`], except that an ECDSA signature with a high S (`s > n/2`) verifies like a
+/// low one. For JWSs of other issuers: ECDSA as standardised leaves the half S falls in open, and
+/// PyJWT, `jose` and most JOSE libraries sign either.
+///
+/// # Errors
+/// The [`Error`] variant of the first step that fails.
+///
+/// # Security
+/// Every ECDSA JWS accepted here has a second encoding that is accepted too: `(r, n - s)`, which
+/// anyone can compute from the JWS without the key. Both carry the same payload, so nothing new
+/// is granted, but anything that tells JWSs apart by their bytes (a cache key, a digest in a log
+/// or a deny-list, a replay check) sees two. Identify tokens by a claim such as `jti`, never by
+/// their bytes, and use [`verify_with_key`] for Tessera's own tokens, which are always low S.
+pub fn verify_with_key_accepting_high_s_ecdsa(
+    token: &str,
+    key: &VerifyingKey,
+    max_len: usize,
+) -> Result<VerifiedJws> {
+    verify_jws(token, key, max_len, HighS::Accept)
+}
+
+fn verify_jws(
+    token: &str,
+    key: &VerifyingKey,
+    max_len: usize,
+    high_s: HighS,
+) -> Result<VerifiedJws> {
     let decoded = decode(token, max_len)?;
-    check_signature(&decoded, key)?;
+    check_signature(&decoded, key, high_s)?;
     Ok(VerifiedJws {
         header: decoded.header,
         payload: decoded.payload,

@@ -5,6 +5,8 @@
 
 use crate::algorithm::{Algorithm, KeyFamily};
 use crate::base64url;
+use crate::ecdsa;
+use crate::ed25519;
 use crate::error::{Error, Result};
 use crate::jwk::{thumbprint, Jwk};
 use crate::secret::Secret;
@@ -110,10 +112,13 @@ fn rsa_verification(algorithm: Algorithm) -> &'static RsaParameters {
     }
 }
 
-/// Curve name, coordinate length, and aws-lc-rs algorithms for an ECDSA JOSE algorithm.
+/// Curve name, coordinate length, group order, and aws-lc-rs algorithms for an ECDSA JOSE
+/// algorithm.
 struct Curve {
     name: &'static str,
     coordinate_len: usize,
+    /// The group order `n`, big-endian, as long as each half of a signature.
+    order: &'static [u8],
     signing: &'static EcdsaSigningAlgorithm,
     verification: &'static EcdsaVerificationAlgorithm,
 }
@@ -123,23 +128,29 @@ fn curve(algorithm: Algorithm) -> Curve {
         Algorithm::ES384 => Curve {
             name: "P-384",
             coordinate_len: 48,
+            order: &ecdsa::P384_ORDER,
             signing: &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
             verification: &signature::ECDSA_P384_SHA384_FIXED,
         },
         Algorithm::ES512 => Curve {
             name: "P-521",
             coordinate_len: 66,
+            order: &ecdsa::P521_ORDER,
             signing: &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
             verification: &signature::ECDSA_P521_SHA512_FIXED,
         },
         _ => Curve {
             name: "P-256",
             coordinate_len: 32,
+            order: &ecdsa::P256_ORDER,
             signing: &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
             verification: &signature::ECDSA_P256_SHA256_FIXED,
         },
     }
 }
+
+/// The longest fixed-width ECDSA signature: ES512, two halves of 66 bytes.
+const MAX_ECDSA_SIGNATURE_LEN: usize = 2 * 66;
 
 /// Small primes of the ROCA fingerprint (Nemec et al., CCS 2017, and the authors' `roca-detect`).
 const ROCA_PRIMES: [u32; 38] = [
@@ -413,15 +424,26 @@ impl VerifyingKey {
         })
     }
 
-    /// An Ed25519 verification key from its 32-byte public key.
+    /// An Ed25519 verification key from its 32-byte public key (RFC 8032 section 5.1.2).
+    ///
+    /// Every Ed25519 key Tessera imports comes through here: a JWK's `x` and the public half of a
+    /// PKCS#8 private key.
     ///
     /// # Errors
-    /// [`Error::Key`] for a non-EdDSA algorithm or a key that is not 32 bytes.
+    /// [`Error::Key`] for a non-EdDSA algorithm, a key that is not 32 bytes, a key that is not
+    /// the canonical encoding of a point (`y >= 2^255 - 19`, or `x = 0` with the sign bit set),
+    /// or a point of small order.
+    ///
+    /// # Security
+    /// A public key of small order (the identity or another of the 8 points of the 8-torsion
+    /// subgroup) would verify signatures made without any private key: with the identity, one
+    /// fixed signature verifies every token. Such keys are never generated, and are refused here.
     pub fn from_ed25519_public(algorithm: Algorithm, public: &[u8]) -> Result<Self> {
         require_family(algorithm, &[KeyFamily::Ed25519], "an Ed25519 key")?;
-        if public.len() != 32 {
-            return Err(key_error("an Ed25519 public key is 32 bytes"));
-        }
+        let encoded: &[u8; 32] = public
+            .try_into()
+            .map_err(|_| key_error("an Ed25519 public key is 32 bytes"))?;
+        ed25519::check_public_key(encoded).map_err(key_error)?;
         let parsed = ParsedPublicKey::new(&signature::ED25519, public)
             .map_err(|rejected| key_error(format!("Ed25519 public key rejected: {rejected}")))?;
         let x = base64url::encode(public);
@@ -466,6 +488,13 @@ impl VerifyingKey {
     #[must_use]
     pub fn public_jwk(&self) -> Option<&Jwk> {
         self.public_jwk.as_ref()
+    }
+
+    /// Whether `signature` is an ECDSA signature with its S in the high half (`s > n/2`), the
+    /// form Tessera never signs; always false for other algorithms. The length is checked first.
+    pub(crate) fn is_high_s_ecdsa(&self, signature: &[u8]) -> bool {
+        self.algorithm.family() == KeyFamily::Ecdsa
+            && ecdsa::is_high_s(signature, curve(self.algorithm).order)
     }
 
     /// Checks `signature` over `message` in constant time (HMAC) or with the public key.
@@ -628,10 +657,9 @@ impl SigningKey {
                 base64url::encode_into(tag.as_ref(), buffer);
             }
             SigningInner::Ecdsa(pair) => {
-                let signature = pair
-                    .sign(&SystemRandom::new(), message)
-                    .map_err(|_| Error::Crypto)?;
-                base64url::encode_into(signature.as_ref(), buffer);
+                let mut signature = [0; MAX_ECDSA_SIGNATURE_LEN];
+                let len = self.sign_ecdsa_low_s(pair, message, &mut signature)?;
+                base64url::encode_into(&signature[..len], buffer);
             }
             SigningInner::Ed25519(pair) => {
                 let signature = pair.sign(message);
@@ -645,7 +673,27 @@ impl SigningKey {
         Ok(())
     }
 
-    /// Signs `message` (a JWS signing input) and returns the raw signature bytes.
+    /// Signs with an ECDSA key into `out` and returns the signature's length: aws-lc-rs signs in
+    /// the fixed-width `R || S` form, then S is put in the low half (`s <= n/2`), the one
+    /// encoding of the signature that Tessera's verifier accepts by default.
+    fn sign_ecdsa_low_s(
+        &self,
+        pair: &EcdsaKeyPair,
+        message: &[u8],
+        out: &mut [u8; MAX_ECDSA_SIGNATURE_LEN],
+    ) -> Result<usize> {
+        let signature = pair
+            .sign(&SystemRandom::new(), message)
+            .map_err(|_| Error::Crypto)?;
+        let signature = signature.as_ref();
+        let out = out.get_mut(..signature.len()).ok_or(Error::Crypto)?;
+        out.copy_from_slice(signature);
+        ecdsa::normalize_to_low_s(out, curve(self.algorithm()).order);
+        Ok(signature.len())
+    }
+
+    /// Signs `message` (a JWS signing input) and returns the raw signature bytes. ECDSA
+    /// signatures have a low S (`s <= n/2`).
     ///
     /// # Errors
     /// [`Error::Crypto`] if the cryptographic library fails.
@@ -663,11 +711,11 @@ impl SigningKey {
                 .map_err(|_| Error::Crypto)?;
                 Ok(signature)
             }
-            SigningInner::Ecdsa(pair) => Ok(pair
-                .sign(&SystemRandom::new(), message)
-                .map_err(|_| Error::Crypto)?
-                .as_ref()
-                .to_vec()),
+            SigningInner::Ecdsa(pair) => {
+                let mut signature = [0; MAX_ECDSA_SIGNATURE_LEN];
+                let len = self.sign_ecdsa_low_s(pair, message, &mut signature)?;
+                Ok(signature[..len].to_vec())
+            }
             SigningInner::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
         }
     }

@@ -9,7 +9,9 @@
 //!   under its RFC 9864 name `Ed25519`). The cryptography is aws-lc-rs; this crate only frames it.
 //! - Typed keys: a key is created for exactly one [`Algorithm`] and parsed once into a ready object.
 //!   `none` cannot be expressed. A key of one family never verifies another family's algorithm.
-//!   HMAC secrets shorter than the hash output and RSA keys under 2048 bits are refused.
+//!   HMAC secrets shorter than the hash output and RSA keys under 2048 bits are refused, and so
+//!   are Ed25519 public keys of small order or not canonically encoded (see
+//!   [`VerifyingKey::from_ed25519_public`]): a small-order key would verify forged signatures.
 //! - `kid` is the RFC 7638 thumbprint, stable across restarts and machines.
 //! - A [`KeySet`] with one current signing key and verification-only keys for rotation; public JWK
 //!   Set export and import.
@@ -30,12 +32,22 @@
 //!    kind of JWT signed by the same key is not accepted as an access token;
 //! 6. the key, by `kid`, from the configured key set only;
 //! 7. `alg` equal to the key's algorithm (no algorithm confusion);
-//! 8. the signature's exact length for that algorithm;
+//! 8. the signature's form: its exact length for that algorithm and, for ECDSA, a low S (below);
 //! 9. the signature, over the bytes received;
 //! 10. only now the payload: UTF-8, a JSON object, no duplicate members, registered claims of the
 //!     right JSON type, NumericDates as non-negative integers in range;
 //! 11. `exp` (now must be before it), `nbf`, `iat` not in the future, each with leeway;
 //! 12. `iss` exactly; 13. `aud` contains ours; 14. `sub` and `jti` present.
+//!
+//! ## One encoding per signature
+//! An ECDSA signature `(r, s)` has a twin `(r, n - s)` that verifies under the same key, and
+//! anyone can compute it from a token. Tessera signs only the low form (`s <= n/2`: aws-lc-rs
+//! signs, then S is normalized), and [`Verifier`] refuses the high form with
+//! [`Error::NonCanonicalSignature`], so a token Tessera issued has exactly one accepted encoding.
+//! Other issuers' libraries (PyJWT, jose) sign either form; to judge their tokens, open the door
+//! explicitly with [`Verifier::accepting_high_s_ecdsa`] (or, at the JWS layer,
+//! [`jws::verify_with_key_accepting_high_s_ecdsa`]). The `tessera` CLI does so for
+//! `token verify --jwks FILE` only; the server and `token verify` with the configured keys never do.
 //!
 //! ## Getting started
 //! ```
@@ -59,6 +71,8 @@ pub mod algorithm;
 pub mod base64url;
 pub mod claims;
 pub mod clock;
+mod ecdsa;
+mod ed25519;
 pub mod error;
 pub mod issue;
 mod json;

@@ -4,7 +4,7 @@ use crate::claims::{AccessClaims, RawClaims, REGISTERED};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::json::parse_slotted;
-use crate::jws::{check_signature, decode, DEFAULT_MAX_TOKEN_LEN};
+use crate::jws::{check_signature, decode, HighS, DEFAULT_MAX_TOKEN_LEN};
 use crate::keyset::KeySet;
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ pub struct Verifier {
     leeway: u64,
     max_token_len: usize,
     clock: Arc<dyn Clock>,
+    high_s: HighS,
 }
 
 fn is_access_token_typ(typ: &str) -> bool {
@@ -38,6 +39,7 @@ impl Verifier {
             leeway: DEFAULT_LEEWAY,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             clock: Arc::new(SystemClock),
+            high_s: HighS::Refuse,
         }
     }
 
@@ -62,6 +64,25 @@ impl Verifier {
         self
     }
 
+    /// Opens the door to ECDSA signatures with a high S (`s > n/2`), which this verifier refuses
+    /// by default: for judging the tokens of another issuer, whose library may sign either form
+    /// (ECDSA as standardised leaves the half S falls in open; PyJWT and `jose` sign either).
+    /// Tessera's own tokens are always low S and need no such door.
+    ///
+    /// # Security
+    /// With the door open, every ECDSA token has a second valid encoding: its twin `(r, n - s)`,
+    /// which anyone who sees the token can compute without the key. The twin carries the same
+    /// claims, so it grants nothing the token did not, but it is a different string: anything that
+    /// tells tokens apart by their bytes (a cache key, a digest in a log or a deny-list, a replay
+    /// check) sees two tokens. Tessera's deny-lists work by `jti`, `sid` and time, never by bytes.
+    /// Open this door only where the signer is someone else, never for a key set of Tessera's
+    /// own keys, and identify tokens by `jti`.
+    #[must_use]
+    pub fn accepting_high_s_ecdsa(mut self) -> Self {
+        self.high_s = HighS::Accept;
+        self
+    }
+
     /// The key set tokens are checked against.
     #[must_use]
     pub fn keys(&self) -> &Arc<KeySet> {
@@ -71,9 +92,10 @@ impl Verifier {
     /// Verifies an access token and returns its claims.
     ///
     /// The order is fixed: size cap, three segments, strict base64url, closed header, `typ`, key
-    /// by `kid`, `alg` equality, signature length, signature; only then the payload (UTF-8 JSON
-    /// object, no duplicates, typed claims), `exp`/`nbf`/`iat` with leeway, `iss`, `aud`, and the
-    /// required `sub` and `jti`.
+    /// by `kid`, `alg` equality, the signature's form (exact length; for ECDSA a low S unless
+    /// [`Verifier::accepting_high_s_ecdsa`] opened the door), the signature; only then the
+    /// payload (UTF-8 JSON object, no duplicates, typed claims), `exp`/`nbf`/`iat` with leeway,
+    /// `iss`, `aud`, and the required `sub` and `jti`.
     ///
     /// # Errors
     /// The [`Error`] variant naming the first step that failed.
@@ -95,7 +117,7 @@ impl Verifier {
             .as_deref()
             .and_then(|kid| self.keys.get(kid))
             .ok_or(Error::UnknownKey)?;
-        check_signature(&decoded, key)?;
+        check_signature(&decoded, key, self.high_s)?;
 
         let payload = parse_slotted(&decoded.payload, &REGISTERED)
             .map_err(|refusal| Error::Payload(refusal.describe()))?;
@@ -373,6 +395,44 @@ mod tests {
         assert_eq!(
             f.verifier.verify_access_token(&empty),
             Err(Error::SignatureLength)
+        );
+    }
+
+    #[test]
+    fn step_8_ecdsa_signatures_must_have_a_low_s() {
+        for algorithm in [Algorithm::ES256, Algorithm::ES384, Algorithm::ES512] {
+            let f = fixture(algorithm);
+            let token = issue(&f);
+            let claims = f.verifier.verify_access_token(&token).unwrap();
+            // The twin (r, n - s): the same signature with S in the high half.
+            let (input, signature) = token.rsplit_once('.').unwrap();
+            let mut twin = base64url::decode(signature.as_bytes()).unwrap();
+            let order: &[u8] = match twin.len() {
+                64 => &crate::ecdsa::P256_ORDER,
+                96 => &crate::ecdsa::P384_ORDER,
+                _ => &crate::ecdsa::P521_ORDER,
+            };
+            crate::ecdsa::negate_s(&mut twin, order);
+            let twin = format!("{input}.{}", base64url::encode(&twin));
+            assert_eq!(
+                f.verifier.verify_access_token(&twin),
+                Err(Error::NonCanonicalSignature),
+                "{algorithm}"
+            );
+            let opened = f.verifier.clone().accepting_high_s_ecdsa();
+            assert_eq!(opened.verify_access_token(&twin), Ok(claims.clone()));
+            assert_eq!(opened.verify_access_token(&token), Ok(claims));
+        }
+        // Only ECDSA has the pair; other algorithms never see this step's refusal.
+        let f = fixture(Algorithm::EdDSA);
+        let token = issue(&f);
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let mut bytes = base64url::decode(signature.as_bytes()).unwrap();
+        bytes[40] ^= 0x80;
+        let changed = format!("{input}.{}", base64url::encode(&bytes));
+        assert_eq!(
+            f.verifier.verify_access_token(&changed),
+            Err(Error::Signature)
         );
     }
 

@@ -1,4 +1,4 @@
-//! Property tests for the token core, for HS256, ES256 and EdDSA keys.
+//! Property tests for the token core, for HS256, ES256 and EdDSA keys (and ES384/ES512 for 3).
 //!
 //! 1. Round trip: whatever the subject (any Unicode), session id, client id and custom claims
 //!    (any non-reserved names; strings, integers, booleans, nested arrays and objects),
@@ -7,6 +7,12 @@
 //!    "harmless" byte: base64url is decoded strictly (no padding, no whitespace, canonical final
 //!    character), so a change in any segment changes the decoded bytes or fails decoding, and the
 //!    signature covers the header and payload exactly as received.
+//!
+//! 3. ECDSA signatures are not malleable (issue 9, item 5): every ES256/ES384/ES512 token Tessera
+//!    signs has a low S (s <= n/2), and the twin of any such token, the same signature with s
+//!    replaced by n - s (which verifies under the same key, and which anyone can compute), is
+//!    refused by the default verifier and accepted, with the same claims, by the one opened with
+//!    `Verifier::accepting_high_s_ecdsa`.
 //!
 //! Keys are generated once per test binary (not per case); a `FixedClock` drives both issuer and
 //! verifier so tokens never expire mid-run.
@@ -24,7 +30,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 use tessera_token::claims::RESERVED_CLAIMS;
 use tessera_token::{
-    AccessTokenRequest, Algorithm, FixedClock, KeySet, SigningKey, TokenIssuer, Verifier,
+    AccessTokenRequest, Algorithm, Error, FixedClock, KeySet, SigningKey, TokenIssuer, Verifier,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -58,6 +64,10 @@ static HS256: LazyLock<Fixture> = LazyLock::new(|| {
 });
 static ES256: LazyLock<Fixture> =
     LazyLock::new(|| Fixture::new(SigningKey::generate(Algorithm::ES256).unwrap().0));
+static ES384: LazyLock<Fixture> =
+    LazyLock::new(|| Fixture::new(SigningKey::generate(Algorithm::ES384).unwrap().0));
+static ES512: LazyLock<Fixture> =
+    LazyLock::new(|| Fixture::new(SigningKey::generate(Algorithm::ES512).unwrap().0));
 static EDDSA: LazyLock<Fixture> =
     LazyLock::new(|| Fixture::new(SigningKey::generate(Algorithm::EdDSA).unwrap().0));
 
@@ -192,8 +202,115 @@ fn every_ascii_change(fixture: &Fixture) {
     assert!(tried > 100 * token.len(), "{tried}");
 }
 
+/// The group orders n of the ECDSA curves, big-endian (SEC 2 v2, sections 2.4.2, 2.5.2 and
+/// 2.6.2), written out here independently of the token core's constants.
+const P256_ORDER: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+const P384_ORDER: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf\
+                          581a0db248b0a77aecec196accc52973";
+const P521_ORDER: &str = "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\
+                          fa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409";
+
+fn order_of(algorithm: Algorithm) -> Vec<u8> {
+    let hex = match algorithm {
+        Algorithm::ES256 => P256_ORDER,
+        Algorithm::ES384 => P384_ORDER,
+        Algorithm::ES512 => P521_ORDER,
+        other => panic!("{other} is not ECDSA"),
+    };
+    (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap())
+        .collect()
+}
+
+/// `n - s` for big-endian numbers of equal length, `s < n`: schoolbook subtraction with borrow.
+fn order_minus(order: &[u8], s: &[u8]) -> Vec<u8> {
+    let mut difference = vec![0; order.len()];
+    let mut borrow = 0i16;
+    for at in (0..order.len()).rev() {
+        let mut digit = i16::from(order[at]) - i16::from(s[at]) - borrow;
+        borrow = i16::from(digit < 0);
+        if digit < 0 {
+            digit += 256;
+        }
+        difference[at] = u8::try_from(digit).unwrap();
+    }
+    assert_eq!(borrow, 0, "s < n");
+    difference
+}
+
+/// Whether `s > n / 2`, that is `s > n - s` (n is odd, so the two are never equal).
+fn is_high_s(order: &[u8], s: &[u8]) -> bool {
+    s > order_minus(order, s).as_slice()
+}
+
+/// The S half of a token's R || S signature.
+fn signature_of(token: &str) -> Vec<u8> {
+    let signature = token.rsplit_once('.').unwrap().1;
+    tessera_token::base64url::decode(signature.as_bytes()).unwrap()
+}
+
+/// The token with its signature (r, s) replaced by (r, n - s).
+fn ecdsa_twin(token: &str, order: &[u8]) -> String {
+    let (input, _) = token.rsplit_once('.').unwrap();
+    let mut signature = signature_of(token);
+    let half = signature.len() / 2;
+    let twin_s = order_minus(order, &signature[half..]);
+    signature[half..].copy_from_slice(&twin_s);
+    format!("{input}.{}", tessera_token::base64url::encode(&signature))
+}
+
+fn ecdsa_signatures_are_not_malleable(
+    fixture: &Fixture,
+    algorithm: Algorithm,
+    subject: String,
+) -> Result<(), TestCaseError> {
+    let order = order_of(algorithm);
+    let issued = fixture
+        .issuer
+        .issue(&AccessTokenRequest {
+            subject,
+            ..Default::default()
+        })
+        .unwrap();
+    let signature = signature_of(&issued.token);
+    prop_assert_eq!(signature.len(), 2 * order.len());
+    prop_assert!(
+        !is_high_s(&order, &signature[order.len()..]),
+        "{} signed a high S: {}",
+        algorithm,
+        issued.token
+    );
+    let claims = fixture.verifier.verify_access_token(&issued.token).unwrap();
+    let twin = ecdsa_twin(&issued.token, &order);
+    prop_assert_ne!(&twin, &issued.token);
+    prop_assert_eq!(
+        fixture.verifier.verify_access_token(&twin),
+        Err(Error::NonCanonicalSignature)
+    );
+    let opened = fixture.verifier.clone().accepting_high_s_ecdsa();
+    prop_assert_eq!(opened.verify_access_token(&twin), Ok(claims.clone()));
+    prop_assert_eq!(opened.verify_access_token(&issued.token), Ok(claims));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn es256_signatures_are_low_s_and_their_high_s_twin_is_refused(subject in any::<String>()) {
+        ecdsa_signatures_are_not_malleable(&ES256, Algorithm::ES256, subject)?;
+    }
+
+    #[test]
+    fn es384_signatures_are_low_s_and_their_high_s_twin_is_refused(subject in any::<String>()) {
+        ecdsa_signatures_are_not_malleable(&ES384, Algorithm::ES384, subject)?;
+    }
+
+    #[test]
+    fn es512_signatures_are_low_s_and_their_high_s_twin_is_refused(subject in any::<String>()) {
+        ecdsa_signatures_are_not_malleable(&ES512, Algorithm::ES512, subject)?;
+    }
 
     #[test]
     fn hs256_round_trip(request in request()) {

@@ -436,3 +436,70 @@ async fn a_half_sent_request_does_not_hold_the_shutdown() {
         .expect("the shutdown waited on a half-sent request");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// The order n of the P-256 group, big-endian (SEC 2 v2 section 2.4.2), written out here
+/// independently of the token core's constant.
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// The ES256 token with its signature (r, s) replaced by (r, n - s): the same signature's twin,
+/// which anyone can compute from a token without the key.
+fn ecdsa_twin(token: &str) -> String {
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = tessera_token::base64url::decode(signature.as_bytes()).unwrap();
+    assert_eq!(
+        signature.len(),
+        64,
+        "an ES256 signature is r || s, 32 bytes each"
+    );
+    let mut borrow = false;
+    for (s, n) in signature[32..].iter_mut().zip(P256_ORDER).rev() {
+        let (difference, borrow_1) = n.overflowing_sub(*s);
+        let (difference, borrow_2) = difference.overflowing_sub(u8::from(borrow));
+        *s = difference;
+        borrow = borrow_1 || borrow_2;
+    }
+    assert!(!borrow, "s < n");
+    format!("{input}.{}", tessera_token::base64url::encode(&signature))
+}
+
+#[tokio::test]
+async fn ecdsa_high_s_twin_of_a_token_is_refused() {
+    // Issue 9, item 5: (r, n - s) verifies wherever (r, s) does, so a verifier that accepts both
+    // gives every token a second string. Tessera signs only the low S and refuses the high one.
+    let app = TestApp::spawn().await;
+    let (access, _) = app.user_with_session("malle").await;
+    assert!(
+        access.starts_with("eyJhbGciOiJFUzI1NiI"),
+        "ES256 by default"
+    );
+    assert_eq!(
+        app.get_bearer("/auth/me", &access).await.status(),
+        StatusCode::OK
+    );
+    let twin = ecdsa_twin(&access);
+    assert_ne!(twin, access);
+    assert_invalid_token(app.get_bearer("/auth/me", &twin).await, true).await;
+    // The original is still good: the refusal is of the twin, not of the session.
+    assert_eq!(
+        app.get_bearer("/auth/me", &access).await.status(),
+        StatusCode::OK
+    );
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = "tessera_token_verification_failures_total{reason=\"non_canonical_signature\"} 1";
+    assert!(
+        text.lines().any(|l| l == line),
+        "missing `{line}` in:\n{text}"
+    );
+    app.stop().await;
+}

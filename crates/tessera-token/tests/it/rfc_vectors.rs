@@ -6,6 +6,11 @@
 //! must give the RFC's signature byte for byte. ECDSA and RSASSA-PSS signatures are randomized, so
 //! those examples are verified only. Every example also fails once one signature byte is flipped.
 //!
+//! Two ECDSA examples (RFC 7515 A.3, RFC 7520 4.3) were signed with a high S (`s > n/2`), which
+//! plain ECDSA accepts but Tessera, which signs only low S, refuses by default as the malleable
+//! form (issue 9, item 5). They are checked to be refused so, and to verify through
+//! [`verify_with_key_accepting_high_s_ecdsa`], the door for other issuers' tokens.
+//!
 //! Not included, because Tessera implements only the compact serialization with all parameters in
 //! the protected header (and rejects detached or JSON-serialized input by design):
 //! - RFC 7515 A.6 and A.7 (general and flattened JSON serialization);
@@ -20,7 +25,9 @@
 //! the RFCs' `n` and `e`. The Ed25519 PKCS#8 is assembled here from the RFC 8037 seed.
 
 use tessera_token::base64url;
-use tessera_token::jws::{verify_with_key, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
+use tessera_token::jws::{
+    verify_with_key, verify_with_key_accepting_high_s_ecdsa, VerifiedJws, DEFAULT_MAX_TOKEN_LEN,
+};
 use tessera_token::{Algorithm, Error, Jwk, SigningKey, VerifyingKey};
 
 // ---------------------------------------------------------------------------------------------
@@ -222,17 +229,41 @@ fn verify(token: &str, key: &VerifyingKey) -> VerifiedJws {
         .unwrap_or_else(|err| panic!("the RFC example must verify, got {err:?}"))
 }
 
+/// A high-S ECDSA example: refused by default as non-canonical, verified through the door for
+/// other issuers' tokens (failing the test on any error there), whose result is returned.
+fn verify_high_s(token: &str, key: &VerifyingKey) -> VerifiedJws {
+    assert_eq!(
+        verify_with_key(token, key, DEFAULT_MAX_TOKEN_LEN),
+        Err(Error::NonCanonicalSignature),
+        "the RFC example has a high S"
+    );
+    verify_with_key_accepting_high_s_ecdsa(token, key, DEFAULT_MAX_TOKEN_LEN)
+        .unwrap_or_else(|err| panic!("the RFC example must verify through the door, got {err:?}"))
+}
+
 /// The same JWS with one signature byte flipped must fail the signature check.
 fn assert_flipped_signature_is_refused(token: &str, key: &VerifyingKey) {
+    assert_eq!(
+        verify_with_key(&flipped(token), key, DEFAULT_MAX_TOKEN_LEN),
+        Err(Error::Signature)
+    );
+}
+
+/// As [`assert_flipped_signature_is_refused`], through the door for high-S signatures.
+fn assert_flipped_high_s_signature_is_refused(token: &str, key: &VerifyingKey) {
+    assert_eq!(
+        verify_with_key_accepting_high_s_ecdsa(&flipped(token), key, DEFAULT_MAX_TOKEN_LEN),
+        Err(Error::Signature)
+    );
+}
+
+/// The JWS with one bit of its signature flipped, a third of the way in.
+fn flipped(token: &str) -> String {
     let (signing_input, signature_b64) = token.rsplit_once('.').expect("three segments");
     let mut signature = b64(signature_b64);
     let middle = signature.len() / 3;
     signature[middle] ^= 0x01;
-    let tampered = format!("{signing_input}.{}", base64url::encode(&signature));
-    assert_eq!(
-        verify_with_key(&tampered, key, DEFAULT_MAX_TOKEN_LEN),
-        Err(Error::Signature)
-    );
+    format!("{signing_input}.{}", base64url::encode(&signature))
 }
 
 /// `key.sign(signing input)` must reproduce the RFC's signature exactly.
@@ -320,6 +351,7 @@ fn rfc7515_a2_rs256_example_resigns_identically() {
 #[test]
 fn rfc7515_a3_es256_example_verifies() {
     // The RFC's signature has a high `s`; plain ECDSA (and JWS) accepts both `s` and `n - s`.
+    // Tessera refuses the high form by default and verifies it through the door for other issuers.
     let token = compact(
         RFC7515_A3_HEADER_B64,
         RFC7515_PAYLOAD_B64,
@@ -327,8 +359,8 @@ fn rfc7515_a3_es256_example_verifies() {
     );
     let key = VerifyingKey::from_jwk(&public_part(RFC7515_A3_PRIVATE_JWK), Some(Algorithm::ES256))
         .unwrap();
-    assert_eq!(verify(&token, &key).payload, RFC7515_PAYLOAD);
-    assert_flipped_signature_is_refused(&token, &key);
+    assert_eq!(verify_high_s(&token, &key).payload, RFC7515_PAYLOAD);
+    assert_flipped_high_s_signature_is_refused(&token, &key);
 }
 
 #[test]
@@ -438,8 +470,12 @@ fn rfc7520_4_3_es512_example_verifies() {
         RFC7520_4_3_SIGNATURE,
     );
     let key = VerifyingKey::from_jwk(&jwk(RFC7520_EC_JWK), Some(Algorithm::ES512)).unwrap();
-    assert_eq!(verify(&token, &key).payload, RFC7520_PAYLOAD.as_bytes());
-    assert_flipped_signature_is_refused(&token, &key);
+    // A high `s`, as in RFC 7515 A.3: refused by default, verified through the door.
+    assert_eq!(
+        verify_high_s(&token, &key).payload,
+        RFC7520_PAYLOAD.as_bytes()
+    );
+    assert_flipped_high_s_signature_is_refused(&token, &key);
 }
 
 #[test]

@@ -6,7 +6,10 @@
 //! access-token [`tessera_token::Verifier`], which adds `typ`, `kid` and claims policy.
 //!
 //! Every case must end as its label says (`valid` accepted, `invalid` rejected), unless it is in
-//! an override list. An override states why Tessera differs from the label, and the test asserts
+//! an override list. One valid case has an ECDSA signature with a high S (`s > n/2`), which
+//! Tessera refuses by default (issue 9, item 5): it is an override, and a separate test runs every
+//! case refused for its high S through [`jws::verify_with_key_accepting_high_s_ecdsa`], the door for
+//! other issuers' tokens, where each ends as labelled. An override states why Tessera differs from the label, and the test asserts
 //! exactly what Tessera does with the case instead (never a silent skip). An override that stops
 //! being needed, or names a case that does not exist, fails the test.
 
@@ -26,6 +29,13 @@ const JWK_CASES: usize = 26;
 
 /// `json_web_signature_test.json` cases where Tessera's result differs from the label.
 const JWS_OVERRIDES: &[(u32, &str)] = &[
+    (
+        18,
+        "es256 group, 'acceptsValid': a genuine ES256 signature whose S is in the high half \
+         (s > n/2). ECDSA accepts both s and n - s, but the pair makes every token malleable, so \
+         Tessera signs only low S and refuses the high form by default (non_canonical_signature). \
+         Through the door for other issuers' tokens it verifies (checked separately).",
+    ),
     (
         346,
         "rfc7520 group: the JWK says alg PS256 but the JWS (RFC 7520 figure 20) is PS384. Tessera \
@@ -71,6 +81,7 @@ const JWS_OVERRIDES: &[(u32, &str)] = &[
 /// What Tessera does with each overridden JWS case.
 fn jws_override_outcome(tc_id: u32) -> Outcome {
     match tc_id {
+        18 => Outcome::Rejected(Error::NonCanonicalSignature),
         346 | 350 => Outcome::Rejected(Error::AlgorithmMismatch),
         347 | 351 => Outcome::KeyRefused(Error::UnsupportedAlgorithm("ES521".into())),
         367 | 370 => Outcome::Accepted,
@@ -408,8 +419,18 @@ fn wycheproof_rfc7520_overrides_verify_once_the_key_names_the_jws_algorithm() {
             );
             jwk.alg = Some(rebound.into());
             let key = VerifyingKey::from_jwk(&jwk, None).unwrap();
-            let verified = jws::verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN)
-                .unwrap_or_else(|err| panic!("{} ({}): {err:?}", case.tc_id, case.comment));
+            // The ES512 signature of RFC 7520 figure 27 has a high S: refused by default, verified
+            // through the door for other issuers' tokens.
+            let verified = if rebound == "ES512" {
+                assert_eq!(
+                    jws::verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN),
+                    Err(Error::NonCanonicalSignature)
+                );
+                jws::verify_with_key_accepting_high_s_ecdsa(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN)
+            } else {
+                jws::verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN)
+            }
+            .unwrap_or_else(|err| panic!("{} ({}): {err:?}", case.tc_id, case.comment));
             assert!(verified
                 .payload
                 .starts_with("It\u{2019}s a dangerous".as_bytes()));
@@ -417,6 +438,50 @@ fn wycheproof_rfc7520_overrides_verify_once_the_key_names_the_jws_algorithm() {
         }
     }
     assert_eq!(checked, 4);
+}
+
+#[test]
+fn wycheproof_high_s_cases_end_as_labelled_through_the_door_for_other_issuers() {
+    // Evidence for override 18, and what the door does: every case that the default refuses for
+    // its high S ends as labelled through `verify_with_key_accepting_high_s_ecdsa`. The valid one
+    // verifies; the invalid ones are still rejected, for what is wrong with them beyond the S.
+    let suite = parse_suite(JWS_SUITE);
+    let mut valid = Vec::new();
+    let mut invalid = Vec::new();
+    for group in &suite.test_groups {
+        let Ok(key) = import_key(group.verification_key()) else {
+            continue;
+        };
+        for case in &group.tests {
+            let strict = jws::verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN);
+            if strict != Err(Error::NonCanonicalSignature) {
+                continue;
+            }
+            let opened =
+                jws::verify_with_key_accepting_high_s_ecdsa(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN);
+            match case.result {
+                Label::Valid => {
+                    assert!(opened.is_ok(), "{}: {opened:?}", case.tc_id);
+                    valid.push(case.tc_id);
+                }
+                Label::Invalid => {
+                    assert!(
+                        matches!(opened, Err(ref err) if *err != Error::NonCanonicalSignature),
+                        "{}: {opened:?}",
+                        case.tc_id
+                    );
+                    invalid.push(case.tc_id);
+                }
+            }
+        }
+    }
+    assert_eq!(valid, [18]);
+    // The es256 group's modified signature, payload and header and its embedded attacker `jwk`,
+    // and the r/s special cases with s = n - 1 or s = n.
+    assert_eq!(
+        invalid,
+        [19, 22, 23, 25, 32, 388, 389, 392, 393, 396, 397, 400, 401]
+    );
 }
 
 /// The groups of `json_web_key_test.json` by comment, with their verification key sets.

@@ -41,7 +41,9 @@ pub struct MintArgs {
 /// Arguments of `tessera token verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// Verify against this JWK Set file instead of the configured key.
+    /// Verify against this JWK Set file instead of the configured key. For tokens of other
+    /// issuers: ECDSA signatures are accepted with S in either half, as other libraries sign
+    /// (the configured key takes only the low S Tessera signs).
     #[arg(long, value_name = "FILE")]
     jwks: Option<PathBuf>,
     /// Required issuer (default: the configured JWT_ISSUER).
@@ -137,6 +139,10 @@ fn read_token(token: Option<String>) -> anyhow::Result<String> {
 fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let token = read_token(args.token)?;
     let config = super::load_config()?;
+    // A JWK Set file holds other issuers' keys, whose libraries (PyJWT, jose, ...) sign ECDSA
+    // with S in either half: that path opens the door to high S. The configured keys are
+    // Tessera's own, which signs only low S, so without --jwks a high S is refused.
+    let other_issuer = args.jwks.is_some();
     let keys = match &args.jwks {
         Some(path) => {
             let text =
@@ -164,6 +170,9 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         args.audience.as_deref().unwrap_or(&config.audience),
     )
     .with_leeway(args.leeway.unwrap_or(config.leeway));
+    if other_issuer {
+        verifier = verifier.accepting_high_s_ecdsa();
+    }
     if let Some(at) = args.at {
         verifier = verifier.with_clock(Arc::new(FixedClock::new(at)));
     }

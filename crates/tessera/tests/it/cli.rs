@@ -399,3 +399,101 @@ fn previous_keys_keep_verifying_after_a_rotation() {
         fails(&broken.tessera(&["token", "verify", &new_token])).contains("JWT_PREVIOUS_KEY_FILES")
     );
 }
+
+/// The order n of the P-256 group, big-endian (SEC 2 v2 section 2.4.2).
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// The ES256 token with its signature (r, s) replaced by its twin (r, n - s), which verifies
+/// under the same key and which anyone can compute from the token alone.
+fn ecdsa_twin(token: &str) -> String {
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = tessera_token::base64url::decode(signature.as_bytes()).unwrap();
+    assert_eq!(
+        signature.len(),
+        64,
+        "an ES256 signature is r || s, 32 bytes each"
+    );
+    let mut borrow = false;
+    for (s, n) in signature[32..].iter_mut().zip(P256_ORDER).rev() {
+        let (difference, borrow_1) = n.overflowing_sub(*s);
+        let (difference, borrow_2) = difference.overflowing_sub(u8::from(borrow));
+        *s = difference;
+        borrow = borrow_1 || borrow_2;
+    }
+    assert!(!borrow, "s < n");
+    format!("{input}.{}", tessera_token::base64url::encode(&signature))
+}
+
+#[test]
+fn ecdsa_high_s_twin_is_refused_by_verify_with_the_configured_key() {
+    // Issue 9, item 5: without --jwks the token must be one of ours, and Tessera signs only the
+    // low S, so the (r, n - s) twin of its token is refused, naming the check.
+    let work = Workdir::new();
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "erin"]));
+    let claims = claims_of(&ok(&work.tessera(&["token", "verify", &token])));
+    assert_eq!(claims["sub"], "erin");
+    let twin = ecdsa_twin(&token);
+    let reason = fails(&work.tessera(&["token", "verify", &twin]));
+    assert!(reason.contains("non_canonical_signature"), "{reason}");
+    assert!(reason.contains("high S"), "{reason}");
+}
+
+#[test]
+fn ecdsa_high_s_twin_is_accepted_by_verify_with_a_jwks_file() {
+    // --jwks judges tokens of other issuers, whose libraries sign S in either half: both forms
+    // of a signature verify there, with the same claims.
+    let work = Workdir::new();
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "fay"]));
+    let path = work.path().join("jwks.json");
+    std::fs::write(&path, ok(&work.tessera(&["jwks"]))).unwrap();
+    let jwks = path.to_str().unwrap();
+    let claims = claims_of(&ok(
+        &work.tessera(&["token", "verify", "--jwks", jwks, &token])
+    ));
+    let twin = ecdsa_twin(&token);
+    let twin_claims = claims_of(&ok(
+        &work.tessera(&["token", "verify", "--jwks", jwks, &twin])
+    ));
+    assert_eq!(twin_claims, claims);
+    assert_eq!(claims["sub"], "fay");
+}
+
+#[test]
+fn ed25519_small_order_key_in_a_jwks_file_is_refused_and_cannot_forge_tokens() {
+    // Issue 9, item 6: with the identity point as an Ed25519 public key, the signature
+    // R = identity, S = 0 verifies every message ([0]B = R + [k]A for A = identity). A JWK Set
+    // holding such a key must be refused at import, with a clear message, and so verify nothing.
+    let work = Workdir::new();
+    let mut identity = [0u8; 32];
+    identity[0] = 1; // y = 1, x = 0: the neutral element, little-endian.
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "forger",
+        "x": tessera_token::base64url::encode(&identity),
+    }]});
+    let path = work.path().join("forged-jwks.json");
+    std::fs::write(&path, jwks.to_string()).unwrap();
+    let header = serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "forger"});
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": "http://127.0.0.1:8080", "aud": "tessera", "sub": "admin", "jti": "forged",
+        "iat": now, "nbf": now, "exp": now + 600,
+    });
+    let mut signature = identity.to_vec(); // R: the identity again
+    signature.extend_from_slice(&[0; 32]); // S = 0
+    let token = format!(
+        "{}.{}.{}",
+        tessera_token::base64url::encode(header.to_string().as_bytes()),
+        tessera_token::base64url::encode(claims.to_string().as_bytes()),
+        tessera_token::base64url::encode(&signature)
+    );
+    let reason =
+        fails(&work.tessera(&["token", "verify", "--jwks", path.to_str().unwrap(), &token]));
+    assert!(reason.contains("forged-jwks.json"), "{reason}");
+    assert!(reason.contains("small order"), "{reason}");
+}

@@ -92,7 +92,17 @@ fn pyjwt_tokens_verify_under_tessera() {
     for alg in ALGORITHMS {
         let (work, key) = configured(alg);
         let kid = peer(&["kid", alg, &key]).unwrap();
-        let token = peer(&[
+        // ECDSA leaves the half S falls in open, and PyJWT signs either: each ES* token is taken
+        // in both forms, (r, s) and (r, n - s), computed by the peer. Tessera's own-key path takes
+        // only the low S, the one Tessera signs; `--jwks`, for other issuers' tokens, takes both.
+        let low_s = |token: String| {
+            if alg.starts_with("ES") {
+                peer(&["ecdsa-s", "low", alg, &token]).unwrap()
+            } else {
+                token
+            }
+        };
+        let minted = peer(&[
             "mint",
             alg,
             &key,
@@ -103,17 +113,40 @@ fn pyjwt_tokens_verify_under_tessera() {
             r#"{"roles":["reader"]}"#,
         ])
         .unwrap();
+        let high_s = alg
+            .starts_with("ES")
+            .then(|| peer(&["ecdsa-s", "high", alg, &minted]).unwrap());
+        let token = low_s(minted);
         let claims: Value =
             serde_json::from_str(&ok(&work.tessera(&["token", "verify", &token]))).unwrap();
         assert_eq!(claims["sub"], "bob", "{alg}");
         assert_eq!(claims["roles"][0], "reader");
+        if let Some(high_s) = &high_s {
+            // Both forms are genuine signatures: PyJWT verifies each.
+            for form in [&token, high_s] {
+                peer(&["verify", alg, &key, ISS, AUD, form]).unwrap();
+            }
+            let reason = fails(&work.tessera(&["token", "verify", high_s]));
+            assert!(
+                reason.contains("non_canonical_signature"),
+                "{alg}: {reason}"
+            );
+        }
         if !alg.starts_with("HS") {
             let jwks = work.path().join("jwks.json");
             std::fs::write(&jwks, ok(&work.tessera(&["jwks"]))).unwrap();
-            ok(&work.tessera(&["token", "verify", "--jwks", jwks.to_str().unwrap(), &token]));
+            let jwks = jwks.to_str().unwrap();
+            ok(&work.tessera(&["token", "verify", "--jwks", jwks, &token]));
+            if let Some(high_s) = &high_s {
+                let twin: Value = serde_json::from_str(&ok(
+                    &work.tessera(&["token", "verify", "--jwks", jwks, high_s])
+                ))
+                .unwrap();
+                assert_eq!(twin, claims, "{alg}");
+            }
         }
         // Wrong audience and unknown kid are refused by Tessera.
-        let wrong_aud = peer(&["mint", alg, &key, ISS, "elsewhere", "bob", &kid]).unwrap();
+        let wrong_aud = low_s(peer(&["mint", alg, &key, ISS, "elsewhere", "bob", &kid]).unwrap());
         assert!(
             fails(&work.tessera(&["token", "verify", &wrong_aud])).contains("audience"),
             "{alg}"
