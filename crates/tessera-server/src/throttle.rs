@@ -13,7 +13,7 @@
 //! - [`KeyRateLimiter`]: requests per minute per account or client: password changes per user
 //!   ([`PASSWORD_CHANGES_PER_MINUTE`]) and introspections per client (the per-address limit).
 //!
-//! Both count in fixed windows of the injected clock ([`AppState::clock`]), so tests step time
+//! Both count in fixed windows of the injected clock (`AppState::clock`), so tests step time
 //! instead of sleeping. Without `REDIS_URL` they live in this process's memory, behind a mutex
 //! that is never held across an `.await`; both tables are bounded: expired entries are swept once
 //! per window, and a full table evicts the entries that matter least (see each type) instead of
@@ -512,7 +512,7 @@ impl AddressScope {
 
 /// Requests per client address per minute on one group of endpoints ([`AddressScope`]).
 ///
-/// Counts as [`WindowCounter`] says. IPv4 addresses (and IPv4-mapped IPv6 ones) count one by
+/// Counts in fixed windows (see the module documentation). IPv4 addresses (and IPv4-mapped IPv6 ones) count one by
 /// one; an IPv6 address counts with its whole /64, since one host is routinely given a /64 and
 /// could otherwise rotate through it. At most `capacity` addresses are tracked
 /// ([`MAX_TRACKED_ADDRESSES`]).
@@ -594,7 +594,7 @@ impl IpRateLimiter {
 }
 
 /// Requests per account or client per minute (password changes per user, introspections per
-/// client), counted as [`WindowCounter`] says, by the SHA-256 of the id (so every entry has the
+/// client), counted in fixed windows (see the module documentation), by the SHA-256 of the id (so every entry has the
 /// same small size and Redis holds no ids).
 #[derive(Debug)]
 pub struct KeyRateLimiter {

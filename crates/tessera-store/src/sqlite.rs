@@ -12,7 +12,7 @@
 //!   connection checkpoints the rest, as SQLite always does.
 //! - **Connections:** every write goes through one dedicated connection (which keeps its page
 //!   cache warm: nothing else in the process writes); reads use a pool of
-//!   [`MAX_CONNECTIONS`].
+//!   `MAX_CONNECTIONS` (8).
 //! - **Concurrency:** every transaction that reads and then writes starts with `BEGIN IMMEDIATE`,
 //!   taking SQLite's single write lock before its first read. Two writers, in this process or in
 //!   another process sharing the file, are therefore serialized; a waiting writer sleeps for up to
@@ -903,7 +903,7 @@ impl SessionStore for SqliteStore {
     }
 
     /// Rotates in a `BEGIN IMMEDIATE` transaction, with the other rotations queued meanwhile
-    /// ([`rotate_in_batches`]): the write lock is taken before the token is read, so of any
+    /// (the writer task's batches): the write lock is taken before the token is read, so of any
     /// number of concurrent rotations of one token (in this process or another sharing the file)
     /// exactly one sees it unused. The successor always joins the presented token's session,
     /// whatever `next.session_id` says.

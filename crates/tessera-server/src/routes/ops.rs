@@ -81,7 +81,14 @@ pub async fn readyz(State(state): State<AppState>, _: OpsPeer) -> Response {
         "deny_list": if deny_list { "ok" } else { "stale" },
         "redis": redis,
     });
-    (status, Json(body)).into_response()
+    let mut response = (status, Json(body)).into_response();
+    if !ready {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    response
 }
 
 /// `GET /metrics`: Prometheus text format.

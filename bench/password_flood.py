@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""A password-change flood from one account while another user logs in (issue 9, item 4).
+
+    bench/password_flood.py [--duration S] [--rounds N] [--flooders N] LABEL=BINARY [LABEL=BINARY ...]
+
+For each binary, alternating over the rounds so that the drift of a shared machine hits all alike:
+starts `BINARY serve` on 127.0.0.1 with a fresh data directory and the default settings (argon2id
+at the production parameters, the default per-address and per-user limits), registers a victim
+and an attacker, logs the attacker in, then for --duration seconds:
+
+  - the flood: --flooders threads on 127.0.0.1 post `/auth/password` with the attacker's token
+    and `new_password == current_password` (the cheapest way to make the server hash twice),
+    as fast as the answers come back;
+  - the victim: one thread logs in again and again from 127.0.0.2 (another client address, as a
+    real victim would be), one login at a time.
+
+It prints, per run, the victim's login latency (p50, p99, max, logins) and what the server
+answered the flood (count per status, requests per second), then a summary of the medians over
+the rounds. A run of the victim alone (no flood) comes first for each binary, as the floor.
+Standard library only; targets 127.0.0.1/127.0.0.2, bounded in time.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+PASSWORD = "bench-password-0123456789"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def request(port, method, path, body=None, headers=None, source="127.0.0.1", timeout=30):
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=timeout, source_address=(source, 0)
+    )
+    try:
+        data = json.dumps(body) if body is not None else None
+        all_headers = {"content-type": "application/json"} if data else {}
+        all_headers.update(headers or {})
+        connection.request(method, path, body=data, headers=all_headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+class Server:
+    def __init__(self, binary):
+        self.data = tempfile.mkdtemp(prefix="tessera-flood-")
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "TESSERA_"))}
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
+        env.update(
+            TESSERA_DATA_DIR=self.data,
+            TESSERA_BIND=f"127.0.0.1:{self.port}",
+            JWT_ISSUER=f"http://127.0.0.1:{self.port}",
+            RUST_LOG="warn",
+        )
+        self.process = subprocess.Popen(
+            [binary, "serve"], env=env, cwd=self.data,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if request(self.port, "GET", "/healthz", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{binary} did not start")
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def run(binary, duration, flooders, flood):
+    server = Server(binary)
+    try:
+        for user in ("victim", "attacker"):
+            status, body = request(server.port, "POST", "/auth/register",
+                                   {"username": user, "password": PASSWORD})
+            assert status == 201, body
+        status, body = request(server.port, "POST", "/auth/login",
+                               {"username": "attacker", "password": PASSWORD})
+        assert status == 200, body
+        token = json.loads(body)["access_token"]
+        stop = time.time() + duration
+        statuses = {}
+        lock = threading.Lock()
+
+        def flood_loop():
+            while time.time() < stop:
+                try:
+                    status, _ = request(
+                        server.port, "POST", "/auth/password",
+                        {"current_password": PASSWORD, "new_password": PASSWORD},
+                        {"authorization": f"Bearer {token}"},
+                    )
+                except OSError:
+                    status = "error"
+                with lock:
+                    statuses[status] = statuses.get(status, 0) + 1
+
+        latencies = []
+        victim_statuses = {}
+
+        def victim_loop():
+            while time.time() < stop:
+                started = time.perf_counter()
+                status, _ = request(server.port, "POST", "/auth/login",
+                                    {"username": "victim", "password": PASSWORD},
+                                    source="127.0.0.2")
+                latencies.append((time.perf_counter() - started) * 1000)
+                victim_statuses[status] = victim_statuses.get(status, 0) + 1
+
+        threads = [threading.Thread(target=victim_loop)]
+        if flood:
+            threads += [threading.Thread(target=flood_loop) for _ in range(flooders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return {
+            "login_p50_ms": percentile(latencies, 0.50),
+            "login_p99_ms": percentile(latencies, 0.99),
+            "login_max_ms": max(latencies) if latencies else float("nan"),
+            "logins": len(latencies),
+            "victim_statuses": victim_statuses,
+            "flood_statuses": statuses,
+            "flood_rps": sum(statuses.values()) / duration,
+        }
+    finally:
+        server.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--flooders", type=int, default=16)
+    parser.add_argument("binaries", nargs="+", metavar="LABEL=BINARY")
+    args = parser.parse_args()
+    binaries = [item.split("=", 1) for item in args.binaries]
+    results = {label: [] for label, _ in binaries}
+    for label, binary in binaries:
+        alone = run(binary, args.duration, args.flooders, flood=False)
+        print(f"{label:>8} alone  login p50 {alone['login_p50_ms']:7.1f} ms  "
+              f"p99 {alone['login_p99_ms']:7.1f} ms  ({alone['logins']} logins)", flush=True)
+    for round_number in range(args.rounds):
+        for label, binary in binaries:
+            result = run(binary, args.duration, args.flooders, flood=True)
+            results[label].append(result)
+            print(f"{label:>8} flood  login p50 {result['login_p50_ms']:7.1f} ms  "
+                  f"p99 {result['login_p99_ms']:7.1f} ms  max {result['login_max_ms']:7.1f} ms  "
+                  f"({result['logins']} logins {result['victim_statuses']})  "
+                  f"flood {result['flood_rps']:7.1f} req/s {result['flood_statuses']}",
+                  flush=True)
+    print("summary (medians over the rounds):")
+    for label, runs in results.items():
+        print(f"{label:>8}  victim login p99 {statistics.median(r['login_p99_ms'] for r in runs):.1f} ms, "
+              f"p50 {statistics.median(r['login_p50_ms'] for r in runs):.1f} ms; "
+              f"flood answered {statistics.median(r['flood_rps'] for r in runs):.0f} req/s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
