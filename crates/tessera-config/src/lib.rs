@@ -5,30 +5,11 @@
 //! [`Config`], and validated with messages that name the variable at fault. Nothing else in Tessera
 //! reads the environment.
 //!
-//! | variable | meaning | default |
-//! |---|---|---|
-//! | `JWT_SECRET_KEY` | HMAC secret for HS*, used as its raw UTF-8 bytes | none |
-//! | `JWT_ALGORITHM` | signing algorithm | `HS256` if `JWT_SECRET_KEY` is set, else `ES256` |
-//! | `JWT_PRIVATE_KEY_FILE` | PKCS#8 PEM private key for RS*/PS*/ES*/EdDSA | generated into the data dir |
-//! | `JWT_ISSUER` | `iss` stamped and required | `http://127.0.0.1:8080` |
-//! | `JWT_AUDIENCE` | `aud` stamped and required | `tessera` |
-//! | `JWT_ACCESS_TTL` | access-token lifetime | `15m` |
-//! | `JWT_REFRESH_TTL` | refresh-token lifetime | `7d` |
-//! | `JWT_EXPIRY_HOURS` | older name for the access lifetime, in hours | |
-//! | `JWT_REFRESH_EXPIRY_DAYS` | older name for the refresh lifetime, in days | |
-//! | `JWT_PREVIOUS_KEY_FILES` | comma-separated `[ALG:]PATH` of keys that still verify (rotation) | none |
-//! | `JWT_LEEWAY` | clock leeway for `exp`/`nbf`/`iat` | `30s` |
-//! | `TESSERA_DATA_DIR` | data directory | `./tessera-data` |
-//! | `DATABASE_URL` | `postgres://...` selects PostgreSQL; unset: SQLite in the data dir | unset |
-//! | `TESSERA_DATABASE_POOL_SIZE` | PostgreSQL connections | `10` |
-//! | `REDIS_URL` | `redis://...`: share the deny-list, throttle counters and revocation broadcast across instances | unset |
-//! | `TESSERA_REDIS_PREFIX` | prefix of every Redis key and channel Tessera uses | `tessera:<deployment id>:`, the id being a random value stored in the database, so instances sharing a database share keys and other deployments do not |
-//! | `TESSERA_REDIS_FALLBACK` | when Redis is unreachable: `closed` refuses authenticated requests (503); `database` checks revocations from the database instead | `closed` |
-//! | `TESSERA_BIND` | server listen address | `127.0.0.1:8080` |
-//! | `TESSERA_LOGIN_MAX_FAILURES` | failed logins per account before lockout | `5` |
-//! | `TESSERA_LOGIN_LOCKOUT` | lockout window | `15m` |
-//! | `TESSERA_RATE_LIMIT_PER_IP` | credential requests per minute per IP (0 = off) | `600` |
-//! | `TESSERA_LOG_FORMAT` | `text` or `json` | `text` |
+//! Every variable, what it means and its default: the one table, `docs/configuration.md` in the
+//! repository. That table describes this crate, so a variable added or changed here is written
+//! there in the same change. The defaults that are values are also constants here
+//! ([`DEFAULT_ISSUER`], [`DEFAULT_AUDIENCE`], [`DEFAULT_ACCESS_TTL`], [`DEFAULT_REFRESH_TTL`],
+//! [`DEFAULT_LEEWAY`], [`DEFAULT_DATA_DIR`], [`DEFAULT_BIND`]).
 //!
 //! The key itself is loaded by [`Config::load_signing_key`], which may create the data directory
 //! and a key file on first use; parsing the configuration never touches the file system beyond
