@@ -227,11 +227,36 @@ impl PasswordHasher {
     /// The outputs are compared in constant time (`password_hash::Output`). `password` is dropped, and so
     /// zeroized, inside the blocking task.
     pub async fn verify(&self, password: Secret, phc: Option<&str>) -> Result<bool, PasswordError> {
+        let permit = self.reserve().await?;
+        self.verify_reserved(permit, password, phc).await
+    }
+
+    /// Takes a turn to hash: waits for a permit, or refuses at once when the queue is past its
+    /// bound ([`PasswordError::Busy`]). For a caller that must know it will be served before it
+    /// commits to something, such as counting a login attempt: a request refused for load must
+    /// never count as a failed login.
+    ///
+    /// # Errors
+    /// [`PasswordError::Busy`]; [`PasswordError::Closed`] never in practice.
+    pub async fn reserve(&self) -> Result<HashTurn, PasswordError> {
+        self.permit().await.map(HashTurn)
+    }
+
+    /// [`PasswordHasher::verify`] on a turn taken with [`PasswordHasher::reserve`].
+    ///
+    /// # Errors
+    /// As [`PasswordHasher::verify`], but never [`PasswordError::Busy`].
+    pub async fn verify_reserved(
+        &self,
+        turn: HashTurn,
+        password: Secret,
+        phc: Option<&str>,
+    ) -> Result<bool, PasswordError> {
         let (stored, user_known) = match phc {
             Some(phc) => (phc.to_owned(), true),
             None => (self.inner.dummy_phc.clone(), false),
         };
-        let permit = self.permit().await?;
+        let HashTurn(permit) = turn;
         let inner = Arc::clone(&self.inner);
         let matched = tokio::task::spawn_blocking(move || {
             deprioritize_this_thread();
@@ -297,6 +322,11 @@ impl Inner {
         self.average_micros.store(next.max(1), Ordering::Relaxed);
     }
 }
+
+/// A turn to run one hash, taken with [`PasswordHasher::reserve`]; dropping it gives the turn
+/// back.
+#[derive(Debug)]
+pub struct HashTurn(OwnedSemaphorePermit);
 
 /// Counts a caller as waiting for as long as it lives (also when the caller is cancelled).
 struct Waiting<'a>(&'a AtomicUsize);

@@ -59,7 +59,7 @@
 mod hasher;
 mod policy;
 
-pub use hasher::{PasswordError, PasswordHasher, DEFAULT_MAX_QUEUED_WORK};
+pub use hasher::{HashTurn, PasswordError, PasswordHasher, DEFAULT_MAX_QUEUED_WORK};
 pub use policy::{
     check_password, check_username, PasswordRejection, UsernameRejection, MAX_PASSWORD_CHARS,
     MAX_USERNAME_CHARS, MIN_PASSWORD_CHARS, MIN_USERNAME_CHARS,

@@ -48,7 +48,12 @@ async fn purge_expired(store: &dyn Store, now: u64) {
         Ok(count) => tracing::info!(count, "purged expired revocations"),
         Err(err) => tracing::warn!(error = %err, "purging expired revocations failed"),
     }
-    match store.purge_expired_sessions(now).await {
+    // A session is kept until its last access token is past any verifier's leeway, so that
+    // revoking it (logout, a password change) still records its deny-list entry until then.
+    match store
+        .purge_expired_sessions(now.saturating_sub(tessera_store::REVOCATION_MARGIN))
+        .await
+    {
         Ok(0) => {}
         Ok(count) => tracing::info!(count, "purged expired sessions"),
         Err(err) => tracing::warn!(error = %err, "purging expired sessions failed"),
@@ -392,5 +397,49 @@ mod tests {
             .map(|(_, revocation)| revocation.subject)
             .collect();
         assert_eq!(left, ["live"]);
+    }
+
+    /// A session is kept until its last access token is past any leeway
+    /// (`REVOCATION_MARGIN` after its end), so that revoking it still works until then.
+    #[tokio::test]
+    async fn sessions_are_purged_only_a_margin_after_their_end() {
+        use tessera_store::{AccountStore as _, NewSession, NewUser, RefreshRecord};
+        use tessera_store::{SessionStore as _, TokenHash};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store
+            .create_user(&NewUser {
+                id: "u-1".into(),
+                username: "alice".into(),
+                password_hash: "$argon2id$unused".into(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        let ends = 1_000;
+        store
+            .create_session(
+                &NewSession {
+                    id: "s-1".into(),
+                    user_id: "u-1".into(),
+                    created_at: 0,
+                    expires_at: ends,
+                    user_agent: None,
+                    ip: None,
+                    credential_epoch: 0,
+                },
+                &RefreshRecord {
+                    hash: TokenHash([1; 32]),
+                    session_id: "s-1".into(),
+                    created_at: 0,
+                    expires_at: ends,
+                },
+            )
+            .await
+            .unwrap();
+        purge_expired(&store, ends + tessera_store::REVOCATION_MARGIN).await;
+        assert!(store.session("s-1").await.unwrap().is_some(), "kept");
+        purge_expired(&store, ends + tessera_store::REVOCATION_MARGIN + 2).await;
+        assert!(store.session("s-1").await.unwrap().is_none(), "purged");
     }
 }

@@ -485,8 +485,13 @@ impl DenyList {
             return Ok(Some(Denial::Session));
         }
         if let Some((not_before, _)) = entries.users.get(&claims.sub) {
-            // A token without iat cannot prove it is newer than the epoch.
-            if claims.iat.is_none_or(|iat| iat < *not_before) {
+            // A token without iat cannot prove it is newer than the epoch. Times are whole
+            // seconds, so a token issued in the epoch's own second may be older or newer: one with
+            // a session is judged by its session (revoked one by one with the epoch, so a login
+            // right after a logout-all keeps working), one without (minted) is refused.
+            let before =
+                |iat: u64| iat < *not_before || (iat == *not_before && claims.sid.is_none());
+            if claims.iat.is_none_or(before) {
                 return Ok(Some(Denial::User));
             }
         }

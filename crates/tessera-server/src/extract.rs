@@ -216,6 +216,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// An `application/x-www-form-urlencoded` body (the OAuth endpoints), the media type compared
+/// without regard to case as for JSON: 415 for any other content type (naming the expected one),
+/// 413 past the body limit, 400 for a form that does not decode into `T`.
+#[derive(Debug)]
+pub struct FormBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !has_content_type(request.headers(), FORM) {
+            return Err(ApiError::UnsupportedMediaType(FORM));
+        }
+        let body =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                    _ => ApiError::BadRequest("the request body could not be read".into()),
+                })?;
+        serde_urlencoded::from_bytes(&body)
+            .map(FormBody)
+            .map_err(|err| {
+                ApiError::BadRequest(format!(
+                    "expected an application/x-www-form-urlencoded body: {err}"
+                ))
+            })
+    }
+}
+
 /// Whether `body`'s first non-whitespace byte opens a JSON object. serde fills a struct from a
 /// JSON array by position, so the handlers check this before deserializing.
 pub(crate) fn starts_as_json_object(body: &[u8]) -> bool {

@@ -7,6 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 
+use crate::cookies::session_cookies;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use axum::extract::State;
@@ -52,7 +53,8 @@ const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
 ];
 
 /// The one middleware every request passes through: it answers 431 (JSON) if the headers exceed
-/// [`MAX_HEADER_BYTES`] or [`MAX_HEADER_COUNT`], 503 (JSON) if the handler takes longer than [`REQUEST_TIMEOUT`], adds the security headers to every response (errors and 404
+/// [`MAX_HEADER_BYTES`] or [`MAX_HEADER_COUNT`], 400 (JSON) if a Tessera cookie is sent twice
+/// ([`crate::cookies::session_cookies`]), 503 (JSON) if the handler takes longer than [`REQUEST_TIMEOUT`], adds the security headers to every response (errors and 404
 /// included), and records the response's status class and latency in the metrics. One layer
 /// instead of three: each `from_fn` layer costs a boxed future per request.
 pub async fn edge(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
@@ -66,6 +68,9 @@ pub async fn edge(State(metrics): State<Arc<Metrics>>, request: Request, next: N
         ApiError::HeadersTooLarge.into_response()
     } else if request.headers().len() > MAX_HEADER_COUNT {
         ApiError::TooManyHeaders.into_response()
+    } else if let Err(refusal) = session_cookies(request.headers()) {
+        // A Tessera cookie sent twice: refused on every endpoint, whether or not it reads it.
+        refusal.into_response()
     } else {
         match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
             Ok(response) => response,

@@ -9,7 +9,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_password::{check_password, check_username};
-use tessera_store::{NewSession, NewUser, RefreshRecord, Rotation, StoreError};
+use tessera_store::{
+    NewSession, NewUser, RefreshRecord, Revocation, RevocationKind, Rotation, StoreError,
+};
 use tessera_token::{AccessTokenRequest, Secret};
 
 use crate::cookies::{clear_session_cookies, session_cookies, set_session_cookies, SessionCookies};
@@ -93,6 +95,9 @@ pub async fn login(
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
     let Credentials { username, password } = body;
+    // A turn to hash first: a login refused because hashing is saturated (503) must not count
+    // as a failed attempt, or a flood would lock out every user who retries.
+    let turn = state.passwords.reserve().await?;
     let attempt = state
         .login_throttle
         .attempt(&username, state.now())
@@ -105,7 +110,8 @@ pub async fn login(
     let user = state.store.user_by_username(&username).await?;
     let matches = state
         .passwords
-        .verify(
+        .verify_reserved(
+            turn,
             Secret::from(password),
             user.as_ref().map(|user| user.password_hash.as_str()),
         )
@@ -346,8 +352,21 @@ pub async fn refresh(
 /// entry for its `sid`), then publishes the revocation to the cache and the other instances.
 pub(crate) async fn revoke_session(state: &AppState, session_id: &str) -> Result<(), ApiError> {
     let now = state.now();
-    state.store.revoke_session(session_id, now).await?;
-    state.deny_list.publish_recorded(now).await?;
+    if state.store.revoke_session(session_id, now).await?.is_some() {
+        state.deny_list.publish_recorded(now).await?;
+    } else {
+        // No such session any more (purged after its end): its `sid` is denied all the same,
+        // so a verified token that names it cannot outlive this logout by its leeway.
+        state
+            .deny_list
+            .revoke(Revocation {
+                kind: RevocationKind::Session,
+                subject: session_id.to_owned(),
+                not_before: now,
+                expires_at: 0,
+            })
+            .await?;
+    }
     tracing::info!(event = "revocation", kind = "session", session_id = %session_id, "session revoked");
     Ok(())
 }

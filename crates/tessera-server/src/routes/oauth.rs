@@ -1,10 +1,9 @@
 //! The OAuth endpoints: RFC 7009 revocation, RFC 7662 introspection, RFC 8414 metadata.
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
+use axum::Json;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -14,7 +13,7 @@ use tessera_token::Secret;
 use super::auth::revoke_session;
 use crate::credentials::{constant_time_eq, digest_of, looks_like_refresh_token};
 use crate::error::ApiError;
-use crate::extract::{has_content_type, FORM};
+use crate::extract::FormBody;
 use crate::state::AppState;
 use crate::throttle::{OAuthPeer, OnRedisFailure};
 
@@ -31,23 +30,8 @@ pub struct TokenForm {
     token_type_hint: Option<String>,
 }
 
-/// The `token` of a form body. The body must be `application/x-www-form-urlencoded` (415
-/// otherwise, whatever it holds).
-fn token_from(
-    headers: &HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
-) -> Result<Secret, ApiError> {
-    if !has_content_type(headers, FORM) {
-        return Err(ApiError::UnsupportedMediaType(FORM));
-    }
-    let Form(form) = form.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(FORM),
-        _ => ApiError::BadRequest(format!(
-            "expected an application/x-www-form-urlencoded body: {}",
-            rejection.body_text()
-        )),
-    })?;
+/// The `token` of the form.
+fn token_from(form: TokenForm) -> Result<Secret, ApiError> {
     form.token
         .filter(|token| !token.is_empty())
         .map(Secret::from)
@@ -72,10 +56,9 @@ fn no_store(mut response: Response) -> Response {
 pub async fn revoke(
     State(state): State<AppState>,
     _: OAuthPeer,
-    headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
+    FormBody(form): FormBody<TokenForm>,
 ) -> Result<Response, ApiError> {
-    let token = token_from(&headers, form)?;
+    let token = token_from(form)?;
     let text = std::str::from_utf8(token.expose()).unwrap_or_default();
     if looks_like_refresh_token(text) {
         if let Some(session) = state
@@ -144,10 +127,11 @@ pub async fn introspect(
     State(state): State<AppState>,
     _: OAuthPeer,
     headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
+    form: Result<FormBody<TokenForm>, ApiError>,
 ) -> Result<Response, ApiError> {
-    if !has_content_type(&headers, FORM) {
-        return Err(ApiError::UnsupportedMediaType(FORM));
+    // The media type first (the form extractor's refusal), then the client, then the form.
+    if let Err(ApiError::UnsupportedMediaType(expected)) = &form {
+        return Err(ApiError::UnsupportedMediaType(expected));
     }
     let client_id = authenticate_client(&state, &headers).await?;
     if let Err(refusal) = state
@@ -160,7 +144,8 @@ pub async fn introspect(
             retry_after: refusal.retry_after,
         });
     }
-    let token = token_from(&headers, form)?;
+    let FormBody(form) = form?;
+    let token = token_from(form)?;
     let text = std::str::from_utf8(token.expose()).unwrap_or_default();
     let inactive = || no_store(Json(json!({ "active": false })).into_response());
     let now = state.now();

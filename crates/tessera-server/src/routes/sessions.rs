@@ -132,7 +132,9 @@ pub async fn change_password(
     check_password(text, &user.username)
         .map_err(|rule| ApiError::BadRequest(format!("new_password: {rule}")))?;
     // Guesses of the current password count against the same per-account lockout as logins:
-    // a stolen access token must not become an unthrottled password oracle.
+    // a stolen access token must not become an unthrottled password oracle. The hashing turn
+    // comes first, so a refusal for load is not counted as a guess.
+    let turn = state.passwords.reserve().await?;
     state
         .login_throttle
         .attempt_with(&user.username, now, OnRedisFailure::CountLocally)
@@ -143,7 +145,7 @@ pub async fn change_password(
         })?;
     let current_ok = state
         .passwords
-        .verify(current_password, Some(&user.password_hash))
+        .verify_reserved(turn, current_password, Some(&user.password_hash))
         .await?;
     if !current_ok {
         tracing::warn!(event = "password_change_failed", user_id = %user.id, "wrong current password");

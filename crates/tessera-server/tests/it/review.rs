@@ -664,3 +664,175 @@ async fn logins_refused_by_the_per_address_limit_do_not_count_towards_the_lockou
     app.login_response("sage", PASSWORD).await;
     app.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Found by the attacker's pass over the fixes
+
+/// A session purged after its end still has an access token inside its leeway; logging out with
+/// that token must end it even though the session row is gone.
+#[tokio::test]
+async fn a_logout_after_the_session_was_purged_still_ends_its_token() {
+    let app = TestApp::spawn_with(&[("JWT_REFRESH_TTL", "40s"), ("JWT_LEEWAY", "300s")]).await;
+    let (access, _) = app.user_with_session("tara").await;
+    app.clock.advance(50);
+    assert_eq!(
+        app.get_bearer("/auth/me", &access).await.status(),
+        StatusCode::OK,
+        "past its session's end, inside the leeway"
+    );
+    // What a purge at the session's end would do.
+    let store = SqliteStore::open(app.data.path()).await.unwrap();
+    use tessera_store::SessionStore as _;
+    assert_eq!(
+        store
+            .purge_expired_sessions(crate::now() + 50)
+            .await
+            .unwrap(),
+        1
+    );
+    store.close().await;
+    assert_eq!(
+        app.post_bearer("/auth/logout", &access).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_invalid_token(app.get_bearer("/auth/me", &access).await, true).await;
+    app.stop().await;
+}
+
+/// Whole seconds: a token issued in the second of a logout-all is ambiguous. One with a session
+/// is judged by its session (a login right after the logout-all works); one without a session
+/// (minted with the key) is refused.
+#[tokio::test]
+async fn a_sessionless_token_from_the_second_of_a_logout_all_is_refused() {
+    let app = TestApp::spawn().await;
+    add_client(&app).await;
+    let (access, _) = app.user_with_session("uma").await;
+    let sub = claims_of(&access)["sub"].as_str().unwrap().to_owned();
+    let key = crate::config_with(app.data.path(), &[])
+        .load_signing_key()
+        .unwrap()
+        .key;
+    let issuer =
+        tessera_token::TokenIssuer::new(Arc::new(key), "http://tessera.test", "tessera-tests", 600)
+            .with_clock(app.clock.clone());
+    let minted = issuer
+        .issue(&tessera_token::AccessTokenRequest {
+            subject: sub,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        app.post_bearer("/auth/logout-all", &access).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let introspected: Value = app
+        .client
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[("token", minted.token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], false, "{introspected}");
+    // The same second, a new login: its token has a session, and works.
+    let (fresh, _) = app.login("uma").await;
+    assert_eq!(
+        app.get_bearer("/auth/me", &fresh).await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+/// A login refused because password hashing is saturated (503) is not a failed attempt: a
+/// flood must not lock out the users who retry.
+#[tokio::test]
+async fn logins_refused_for_load_do_not_count_towards_the_lockout() {
+    // One hash at a time, no queue, hashes slow enough to be caught in flight.
+    let passwords = PasswordHasher::with_params(32 * 1024, 3, 1, 1)
+        .unwrap()
+        .with_max_queued_work(Duration::ZERO);
+    let app = Arc::new(
+        TestApp::spawn_with_passwords(
+            passwords,
+            &[
+                ("TESSERA_RATE_LIMIT_PER_IP", "0"),
+                ("TESSERA_LOGIN_MAX_FAILURES", "3"),
+            ],
+        )
+        .await,
+    );
+    app.register("vida", PASSWORD).await;
+    let mut refused = 0;
+    for round in 0..20 {
+        // Keep the one hashing turn busy with a registration, and log in meanwhile.
+        let busy = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.post_json(
+                    "/auth/register",
+                    &json!({"username": format!("filler{round}"), "password": PASSWORD}),
+                )
+                .await
+                .status()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let status = app
+            .post_json(
+                "/auth/login",
+                &json!({"username": "vida", "password": PASSWORD}),
+            )
+            .await
+            .status();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            refused += 1;
+        }
+        busy.await.unwrap();
+        if refused >= 4 {
+            break;
+        }
+    }
+    assert!(refused >= 4, "only {refused} logins were refused for load");
+    // More refusals than the lockout allows failures: none of them counted.
+    app.login_response("vida", PASSWORD).await;
+    Arc::try_unwrap(app).ok().unwrap().stop().await;
+}
+
+/// Media types are compared without regard to case, for forms as for JSON.
+#[tokio::test]
+async fn form_media_types_are_compared_without_regard_to_case() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/oauth/revoke"))
+        .header(
+            "content-type",
+            "APPLICATION/X-WWW-FORM-URLENCODED; Charset=UTF-8",
+        )
+        .body("token=unknown")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+/// A Tessera cookie sent twice is refused on every request, also one authenticated by Bearer.
+#[tokio::test]
+async fn a_tessera_cookie_sent_twice_is_refused_even_beside_a_bearer_token() {
+    let app = TestApp::spawn().await;
+    let (access, _) = app.user_with_session("wren").await;
+    let response = app
+        .client
+        .get(app.url("/auth/me"))
+        .bearer_auth(&access)
+        .header("cookie", "__Host-tessera-csrf=a; __Host-tessera-csrf=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}

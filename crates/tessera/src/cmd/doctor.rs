@@ -975,7 +975,7 @@ fn scrub(message: &str, url: &str) -> String {
 /// Seconds as the largest whole unit: `90s`, `15m`, `2h`, `7d`.
 fn human(seconds: u64) -> String {
     for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if seconds >= size && seconds % size == 0 {
+        if seconds >= size && seconds.is_multiple_of(size) {
             return format!("{}{unit}", seconds / size);
         }
     }
