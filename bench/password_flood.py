@@ -16,6 +16,10 @@ and an attacker, logs the attacker in, then for --duration seconds:
     under the default per-address limit of 600, so the victim is never refused for its own
     rate).
 
+With --healthz-peer LABEL, each round also floods that binary's `GET /healthz` the same way (the
+cheapest request there is): the peer that shows what any flood of cheap requests costs the victim
+on this machine, so that what is left of the password flood's effect can be told from it.
+
 It prints, per run, the victim's login latency (p50, p99, max, logins) and what the server
 answered the flood (count per status, requests per second), then a summary of the medians over
 the rounds. A run of the victim alone (no flood) comes first for each binary, as the floor.
@@ -115,6 +119,7 @@ def percentile(values, fraction):
 
 
 def run(binary, duration, flooders, flood, victim_interval):
+    """One run; `flood` is None, or the wrk script to flood with."""
     server = Server(binary)
     try:
         for user in ("victim", "attacker"):
@@ -132,7 +137,7 @@ def run(binary, duration, flooders, flood, victim_interval):
                        BENCH_PASSWORD=PASSWORD)
             flood_process = subprocess.Popen(
                 ["wrk", "-t1", f"-c{flooders}", f"-d{int(duration)}s", "--timeout", "10s",
-                 "-s", os.path.join(LUA_DIR, "password_flood.lua"),
+                 "-s", os.path.join(LUA_DIR, flood),
                  f"http://127.0.0.1:{server.port}"],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )
@@ -176,18 +181,25 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--flooders", type=int, default=16)
     parser.add_argument("--victim-interval", type=float, default=0.25)
+    parser.add_argument("--healthz-peer", metavar="LABEL")
     parser.add_argument("binaries", nargs="+", metavar="LABEL=BINARY")
     args = parser.parse_args()
     binaries = [item.split("=", 1) for item in args.binaries]
     results = {label: [] for label, _ in binaries}
     for label, binary in binaries:
-        alone = run(binary, args.duration, args.flooders, False, args.victim_interval)
+        alone = run(binary, args.duration, args.flooders, None, args.victim_interval)
         print(f"{label:>8} alone  login p50 {alone['login_p50_ms']:7.1f} ms  "
               f"p99 {alone['login_p99_ms']:7.1f} ms  ({alone['logins']} logins "
               f"{alone['victim_statuses']})", flush=True)
+    runs = [(label, binary, "password_flood.lua", label) for label, binary in binaries]
+    if args.healthz_peer:
+        binary = dict(binaries)[args.healthz_peer]
+        peer = f"{args.healthz_peer}/healthz"
+        results[peer] = []
+        runs.append((args.healthz_peer, binary, "healthz_flood.lua", peer))
     for round_number in range(args.rounds):
-        for label, binary in binaries:
-            result = run(binary, args.duration, args.flooders, True, args.victim_interval)
+        for _, binary, script, label in runs:
+            result = run(binary, args.duration, args.flooders, script, args.victim_interval)
             results[label].append(result)
             print(f"{label:>8} flood  login p50 {result['login_p50_ms']:7.1f} ms  "
                   f"p99 {result['login_p99_ms']:7.1f} ms  max {result['login_max_ms']:7.1f} ms  "
