@@ -15,6 +15,7 @@ mod accounts;
 mod cli;
 mod doctor;
 mod interop;
+mod review;
 mod scaleout;
 mod serve;
 

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const PASSWORD: &str = "correct horse battery staple";
-const JSON: (&str, &str) = ("content-type", "application/json");
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const JSON: (&str, &str) = ("content-type", "application/json");
 
 fn skip_note(what: &str) {
     let _ = writeln!(
@@ -91,13 +91,13 @@ impl PgUrl {
 }
 
 /// A database of its own, dropped when the value is.
-struct TestDatabase {
+pub(crate) struct TestDatabase {
     admin_url: String,
     name: String,
     url: PgUrl,
 }
 
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+pub(crate) fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -127,7 +127,7 @@ impl TestDatabase {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.url.with(&self.url.host_port, &self.name)
     }
 }
@@ -168,15 +168,15 @@ fn shared_workdir(database_url: &str, redis_url: &str) -> Workdir {
 
 /// What two instances share and what must outlive them: their working directory (and
 /// environment) and their database.
-struct Shared {
-    work: Workdir,
-    _database: TestDatabase,
+pub(crate) struct Shared {
+    pub(crate) work: Workdir,
+    pub(crate) database: TestDatabase,
 }
 
 /// Two instances sharing a fresh database and Redis (`redis`, or the shared test Redis), with
 /// `settings` on top of [`shared_workdir`]'s; `None` when the services are explicitly skipped.
 /// Keep the returned [`Shared`] bound (`_shared`, not `_`) for as long as the servers run.
-fn cluster(
+pub(crate) fn cluster(
     redis: Option<&PrivateRedis>,
     settings: &[(&str, &str)],
 ) -> Option<(Shared, Server, Server)> {
@@ -188,17 +188,10 @@ fn cluster(
         work.set(name, value);
     }
     let (a, b) = (Server::start(&work), Server::start(&work));
-    Some((
-        Shared {
-            work,
-            _database: database,
-        },
-        a,
-        b,
-    ))
+    Some((Shared { work, database }, a, b))
 }
 
-fn logout(server: &Server, access: &str) -> u16 {
+pub(crate) fn logout(server: &Server, access: &str) -> u16 {
     server
         .request(
             "POST",
@@ -209,11 +202,12 @@ fn logout(server: &Server, access: &str) -> u16 {
         .0
 }
 
-fn credentials(username: &str, password: &str) -> String {
+pub(crate) fn credentials(username: &str, password: &str) -> String {
     format!(r#"{{"username":"{username}","password":"{password}"}}"#)
 }
 
-fn register(server: &Server, username: &str) {
+/// Registers `username` with [`PASSWORD`]; returns the user's id.
+pub(crate) fn register(server: &Server, username: &str) -> String {
     let (status, body) = server.request(
         "POST",
         "/auth/register",
@@ -221,10 +215,11 @@ fn register(server: &Server, username: &str) {
         &credentials(username, PASSWORD),
     );
     assert_eq!(status, 201, "{body}");
+    json(&body)["id"].as_str().unwrap().to_owned()
 }
 
 /// Logs in; returns (access token, refresh token).
-fn login(server: &Server, username: &str) -> (String, String) {
+pub(crate) fn login(server: &Server, username: &str) -> (String, String) {
     let (status, body) = server.request(
         "POST",
         "/auth/login",
@@ -239,7 +234,7 @@ fn login(server: &Server, username: &str) -> (String, String) {
     )
 }
 
-fn me(server: &Server, access: &str) -> (u16, String) {
+pub(crate) fn me(server: &Server, access: &str) -> (u16, String) {
     server.request(
         "GET",
         "/auth/me",
@@ -248,8 +243,8 @@ fn me(server: &Server, access: &str) -> (u16, String) {
     )
 }
 
-/// Polls `probe` until it returns `want`, up to `limit`; returns how long it took.
-fn until(limit: Duration, mut probe: impl FnMut() -> bool) -> Option<Duration> {
+/// Polls `probe` every 20 ms until it returns true, up to `limit`; returns how long it took.
+pub(crate) fn until(limit: Duration, mut probe: impl FnMut() -> bool) -> Option<Duration> {
     let started = Instant::now();
     loop {
         if probe() {
@@ -370,28 +365,41 @@ fn failed_logins_on_two_instances_add_up_to_one_lockout() {
 }
 
 /// A Redis of the test's own, which it may flush, stop and restart.
-struct PrivateRedis {
+pub(crate) struct PrivateRedis {
     child: Option<Child>,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl PrivateRedis {
-    fn start() -> PrivateRedis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = PrivateRedis { child: None, port };
-        redis.restart();
-        redis
+    /// Starts one on a free port. A port free when picked may be taken before redis-server binds
+    /// it (by another test's server, or as the local port of a connection), so a start that
+    /// fails is retried on another port.
+    pub(crate) fn start() -> PrivateRedis {
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut redis = PrivateRedis { child: None, port };
+            if redis.try_restart() {
+                return redis;
+            }
+        }
+        panic!("no private redis-server answered, on five ports");
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
+        assert!(self.try_restart(), "private redis-server answers");
+    }
+
+    /// Starts redis-server on this port; whether it answers (false if it exited, say because the
+    /// port is taken).
+    fn try_restart(&mut self) -> bool {
         let binary =
             std::env::var("TESSERA_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = Command::new(&binary)
@@ -404,18 +412,26 @@ impl PrivateRedis {
                 panic!("cannot start `{binary}` (install redis-server or set TESSERA_TEST_REDIS_SERVER): {err}")
             });
         self.child = Some(child);
-        until(Duration::from_secs(10), || self.cli(&["PING"]) == "PONG")
-            .expect("private redis-server answers");
+        let mut exited = false;
+        until(Duration::from_secs(10), || {
+            exited = self
+                .child
+                .as_mut()
+                .is_none_or(|child| child.try_wait().ok().flatten().is_some());
+            exited || self.cli(&["PING"]) == "PONG"
+        })
+        .is_some()
+            && !exited
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    fn cli(&self, args: &[&str]) -> String {
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
         Command::new("redis-cli")
             .args(["-p", &self.port.to_string()])
             .args(args)
@@ -441,6 +457,8 @@ fn after_flushall_revocations_stay_enforced_and_redis_is_rebuilt_from_the_databa
     let (revoked, _) = login(&a, "dave");
     let (live, _) = login(&b, "dave");
     assert_eq!(logout(&a, &revoked), 204);
+    // B applies it within milliseconds, not at once (more under load): wait, then flush.
+    until(Duration::from_secs(1), || me(&b, &revoked).0 == 401).expect("the logout reaches B");
     assert!(
         redis.cli(&["KEYS", "*deny:sid:*"]).contains("deny:sid:"),
         "the revocation is in Redis with its TTL"
