@@ -1,6 +1,6 @@
 //! The findings of the outside security review (issue 9) that one server shows: one test or
 //! more per finding, named after it. Each failed on the code before its fix. The findings that
-//! need two instances on PostgreSQL and Redis are in `crates/tessera/tests/it/scaleout.rs`; the
+//! need two instances on PostgreSQL and Redis are in `crates/tessera/tests/it/review.rs`; the
 //! token core's in `crates/tessera-token`.
 
 use crate::cookies::{login_with_cookies, Jar};
