@@ -7,14 +7,11 @@ use std::future::Future;
 use std::sync::Arc;
 use tessera_config::Config;
 use tessera_password::PasswordHasher;
-use tessera_store::postgres::PostgresStore;
-use tessera_store::sqlite::SqliteStore;
 use tessera_store::Store;
 use tessera_token::{Clock, SystemClock, TokenIssuer, Verifier};
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
-use crate::credentials::{csrf_key, random_key};
 use crate::denylist::{
     DenyList, SharedDenyList, FALLBACK_SYNC_INTERVAL, HINT_SPACING, SYNC_INTERVAL,
 };
@@ -29,7 +26,10 @@ use crate::throttle::{
     AddressScope, IpRateLimiter, KeyRateLimiter, LoginThrottle, SharedCounters,
     PASSWORD_CHANGES_PER_MINUTE,
 };
-use tessera_store::redis::{RedisState, RevocationFeed};
+use tessera_service::credentials::{csrf_key, random_key};
+use tessera_service::open_store;
+use tessera_service::revocations::open_redis;
+use tessera_store::redis::RevocationFeed;
 
 /// Argon2id hashes allowed in flight at once: enough to keep every core busy, no more, so a
 /// login flood queues instead of exhausting memory (19 MiB each).
@@ -58,47 +58,6 @@ async fn purge_expired(store: &dyn Store, now: u64) {
         Ok(count) => tracing::info!(count, "purged expired sessions"),
         Err(err) => tracing::warn!(error = %err, "purging expired sessions failed"),
     }
-}
-
-/// Opens the configured store: PostgreSQL when `DATABASE_URL` is set, else SQLite in the data
-/// directory. The server and the CLI share it, so they always use the same database.
-///
-/// # Errors
-/// The store's error if it cannot be opened, reached, or migrated.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, tessera_store::StoreError> {
-    match &config.database_url {
-        Some(url) => {
-            let url = std::str::from_utf8(url.expose()).map_err(|_| {
-                tessera_store::StoreError::Corrupt("DATABASE_URL is not UTF-8".into())
-            })?;
-            let store = PostgresStore::connect(url, config.database_pool_size).await?;
-            Ok(Arc::new(store))
-        }
-        None => Ok(Arc::new(SqliteStore::open(&config.data_dir).await?)),
-    }
-}
-
-/// Prepares the connection to the shared Redis when `REDIS_URL` is set, with the key prefix of
-/// `TESSERA_REDIS_PREFIX` or, by default, `tessera:<deployment id>:` from `store`.
-///
-/// # Errors
-/// [`tessera_store::StoreError::Redis`] if the URL is not a valid Redis URL (an unreachable
-/// Redis is not an error: the server starts, refuses what needs it, and keeps reconnecting); the
-/// store's error if the deployment id cannot be read.
-pub async fn open_redis(
-    config: &Config,
-    store: &dyn Store,
-) -> Result<Option<RedisState>, tessera_store::StoreError> {
-    let Some(url) = &config.redis_url else {
-        return Ok(None);
-    };
-    let url = std::str::from_utf8(url.expose())
-        .map_err(|_| tessera_store::StoreError::Redis("REDIS_URL is not UTF-8".into()))?;
-    let prefix = match &config.redis_prefix {
-        Some(prefix) => prefix.clone(),
-        None => format!("tessera:{}:", store.deployment_id().await?),
-    };
-    RedisState::new(url, &prefix).map(Some)
 }
 
 /// What tests (and embedders) may replace.
@@ -189,7 +148,7 @@ impl App {
             longest_access_ttl = longest,
             "revocations outlive the longest access lifetime issued"
         );
-        let candidate = random_key().map_err(StartError::DenyList)?;
+        let candidate = random_key().map_err(|err| StartError::DenyList(err.into()))?;
         let csrf_key = csrf_key(&Zeroizing::new(store.deployment_secret(&candidate).await?));
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let metrics = Arc::new(Metrics::default());
@@ -371,6 +330,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tessera_store::sqlite::SqliteStore;
     use tessera_store::{Revocation, RevocationKind, RevocationStore as _};
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 //!   only to `/auth`.
 //! - `__Host-tessera-csrf`: the CSRF token, readable by scripts, to be echoed in `X-CSRF-Token`
 //!   on state-changing requests (double submit). It is an HMAC of the session id under a secret
-//!   all instances share ([`crate::credentials::csrf_token`]), so a token from one session is
+//!   all instances share ([`tessera_service::credentials::csrf_token`]), so a token from one session is
 //!   worth nothing in another. The `__Host-` prefix means no other origin, not even a sibling
 //!   subdomain, can plant it.
 //!

@@ -221,6 +221,20 @@ pub struct DenyList {
     sync_wanted: tokio::sync::Notify,
 }
 
+/// The server's deny-list follows every revocation a use case records: it reads the new entries
+/// from the store and publishes them through Redis.
+#[async_trait::async_trait]
+impl tessera_service::revocations::RevocationListener for DenyList {
+    async fn recorded(&self, now: u64) -> Result<(), tessera_service::ServiceError> {
+        self.publish_recorded(now).await.map_err(|err| match err {
+            ApiError::Unavailable(text) => tessera_service::ServiceError::Unavailable(text),
+            _ => tessera_service::ServiceError::Unavailable(
+                "the revocation is recorded, but this instance could not read it back; try again",
+            ),
+        })
+    }
+}
+
 impl std::fmt::Debug for DenyList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DenyList")

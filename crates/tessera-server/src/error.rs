@@ -229,6 +229,42 @@ impl From<tessera_store::StoreError> for ApiError {
     }
 }
 
+impl From<tessera_service::ServiceError> for ApiError {
+    fn from(err: tessera_service::ServiceError) -> Self {
+        use tessera_service::ServiceError;
+        match err {
+            ServiceError::Rule(text) => ApiError::BadRequest(text),
+            ServiceError::UsernameTaken => ApiError::Conflict {
+                code: "username_taken",
+                description: "that username is already registered".into(),
+            },
+            ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
+            ServiceError::WrongCurrentPassword => {
+                ApiError::BadRequest("current_password is incorrect".into())
+            }
+            ServiceError::InvalidRefreshToken | ServiceError::RefreshTokenReused { .. } => {
+                ApiError::InvalidRefreshToken
+            }
+            ServiceError::CredentialsChanged => ApiError::Conflict {
+                code: "credentials_changed",
+                description:
+                    "the password was changed or the account disabled while this request ran; sign in again"
+                        .into(),
+            },
+            ServiceError::InvalidClient => ApiError::InvalidClient,
+            ServiceError::NotFound(_) => ApiError::NotFound,
+            ServiceError::Busy { retry_after } => ApiError::Busy {
+                retry_after: retry_after.as_secs().max(1),
+            },
+            ServiceError::Unavailable(text) => ApiError::Unavailable(text),
+            ServiceError::Store(err) => err.into(),
+            ServiceError::Password(err) => ApiError::Internal(err.to_string()),
+            ServiceError::Token(err) => err.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<tessera_password::PasswordError> for ApiError {
     fn from(err: tessera_password::PasswordError) -> Self {
         match err {

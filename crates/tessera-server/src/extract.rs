@@ -12,9 +12,9 @@ use tessera_token::AccessClaims;
 use aws_lc_rs::hmac;
 
 use crate::cookies::{session_cookies, CSRF_HEADER};
-use crate::credentials::{constant_time_eq, csrf_token_matches};
 use crate::error::ApiError;
 use crate::state::AppState;
+use tessera_service::credentials::{constant_time_eq, csrf_token_matches};
 
 /// How the access token arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct AuthenticatedToRevoke(pub Authenticated);
 
 /// Checks the signed double-submit CSRF token of a cookie-authenticated request of session
 /// `session_id`: the `X-CSRF-Token` header equals the CSRF cookie, and is that session's token
-/// ([`crate::credentials::csrf_token`]).
+/// ([`tessera_service::credentials::csrf_token`]).
 ///
 /// # Errors
 /// [`ApiError::Csrf`] saying exactly what is missing or wrong; [`ApiError::BadRequest`] for a

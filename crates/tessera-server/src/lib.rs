@@ -8,7 +8,9 @@
 //! ## Request path
 //! router -> layers ([`layers`]: metrics, security headers, timeout, body limit) -> typed extractors
 //! ([`extract::Authenticated`] does all token checking, including the deny-list) -> thin handlers
-//! ([`routes`]) -> the store. Errors become HTTP in exactly one place: [`error::ApiError`].
+//! ([`routes`]) -> the use cases of `tessera-service` (what a login, a logout, a password change
+//! do, written once for the server and the CLI) -> the store. Errors become HTTP in exactly one
+//! place: [`error::ApiError`] (which maps `tessera_service::ServiceError` too).
 //!
 //! ## Modules
 //! - [`app`]: building and running the server.
@@ -16,8 +18,6 @@
 //! - [`denylist`]: the in-process revocation cache over the durable record in the store.
 //! - [`shared`]: following the revocation broadcast in Redis (with `REDIS_URL`), and rebuilding
 //!   Redis's deny-list from the database when Redis lost it.
-//! - [`credentials`]: refresh tokens, session ids, CSRF tokens and client credentials: random
-//!   values and their digests.
 //! - [`cookies`]: the `Set-Cookie` headers.
 //! - [`throttle`]: the per-account login lockout and the per-address limit on credential
 //!   endpoints.
@@ -27,7 +27,6 @@
 
 pub mod app;
 pub mod cookies;
-pub mod credentials;
 pub mod denylist;
 pub mod error;
 pub mod extract;
@@ -40,5 +39,5 @@ pub mod shared;
 pub mod state;
 pub mod throttle;
 
-pub use app::{open_store, App, AppOptions};
+pub use app::{App, AppOptions};
 pub use error::ApiError;

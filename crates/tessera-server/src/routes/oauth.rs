@@ -7,11 +7,11 @@ use axum::Json;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tessera_store::{Revocation, RevocationKind, REVOCATION_MARGIN};
+use tessera_service::credentials::{digest_of, looks_like_refresh_token};
+use tessera_service::{clients, revocations, sessions};
 use tessera_token::Secret;
 
 use super::auth::revoke_session;
-use crate::credentials::{constant_time_eq, digest_of, looks_like_refresh_token};
 use crate::error::ApiError;
 use crate::extract::FormBody;
 use crate::state::AppState;
@@ -60,33 +60,26 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     let token = token_from(form)?;
     let text = std::str::from_utf8(token.expose()).unwrap_or_default();
-    if looks_like_refresh_token(text) {
-        if let Some(session) = state
-            .store
-            .session_by_refresh_token(&digest_of(token.expose()))
-            .await?
-        {
-            revoke_session(&state, &session.id).await?;
-        }
+    if let Some(session) = sessions::session_of_refresh_token(state.store.as_ref(), &token).await? {
+        revoke_session(&state, &session.id).await?;
     } else if let Ok(claims) = state.verifier.verify_access_token(text) {
-        // Kept past the token's own expiry by the store's margin (clock leeway and skew), whatever
-        // this instance's leeway.
-        state
-            .deny_list
-            .revoke(Revocation {
-                kind: RevocationKind::Token,
-                subject: claims.jti.clone(),
-                not_before: claims.iat.unwrap_or(0),
-                expires_at: claims.exp.saturating_add(REVOCATION_MARGIN),
-            })
-            .await?;
+        // Kept past the token's own expiry by the store's margin (clock leeway and skew),
+        // whatever this instance's leeway.
+        revocations::deny_token(
+            state.store.as_ref(),
+            state.deny_list.as_ref(),
+            &claims.jti,
+            claims.iat.unwrap_or(0),
+            claims.exp,
+            state.now(),
+        )
+        .await?;
         tracing::info!(event = "revocation", kind = "token", sub = %claims.sub, "access token revoked");
     }
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
-/// Checks HTTP Basic client credentials against the store (secret compared by SHA-256 digest,
-/// in constant time).
+/// Checks HTTP Basic client credentials ([`tessera_service::clients::authenticate`]).
 async fn authenticate_client(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let unauthorized = || ApiError::InvalidClient;
     let encoded = headers
@@ -104,15 +97,7 @@ async fn authenticate_client(state: &AppState, headers: &HeaderMap) -> Result<St
     );
     let text = std::str::from_utf8(decoded.expose()).map_err(|_| unauthorized())?;
     let (client_id, secret) = text.split_once(':').ok_or_else(unauthorized)?;
-    let client = state
-        .store
-        .client(client_id)
-        .await?
-        .ok_or_else(unauthorized)?;
-    if !constant_time_eq(&digest_of(secret.as_bytes()).0, &client.secret_hash.0) {
-        tracing::warn!(event = "client_auth_failed", client_id = %client_id, "introspection client authentication failed");
-        return Err(unauthorized());
-    }
+    let client = clients::authenticate(state.store.as_ref(), client_id, secret.as_bytes()).await?;
     Ok(client.client_id)
 }
 

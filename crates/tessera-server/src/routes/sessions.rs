@@ -7,11 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tessera_password::check_password;
+use tessera_service::{accounts, sessions};
 use tessera_token::Secret;
 
-use super::auth::{no_content_clearing_cookies, private, revoke_session};
-use crate::credentials::constant_time_eq;
+use super::auth::{no_content_clearing_cookies, private};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, AuthenticatedToRevoke, JsonBody};
 use crate::state::AppState;
@@ -26,10 +25,7 @@ pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    let sessions = state
-        .store
-        .live_sessions(&auth.claims.sub, state.now())
-        .await?;
+    let sessions = sessions::list(state.store.as_ref(), &auth.claims.sub, state.now()).await?;
     let listed: Vec<Value> = sessions
         .into_iter()
         .map(|session| {
@@ -59,11 +55,14 @@ pub async fn delete(
     let Path(session_id) = session_id.map_err(|_| {
         ApiError::BadRequest("the session id in the path is not valid UTF-8 text".into())
     })?;
-    let session = state.store.session(&session_id).await?;
-    if session.is_none_or(|session| session.user_id != auth.claims.sub) {
-        return Err(ApiError::NotFound);
-    }
-    revoke_session(&state, &session_id).await?;
+    sessions::end_own(
+        state.store.as_ref(),
+        state.deny_list.as_ref(),
+        &auth.claims.sub,
+        &session_id,
+        state.now(),
+    )
+    .await?;
     if session_id == auth.session_id {
         // Deleting the session this request belongs to is a logout: clear its cookies too.
         return Ok(no_content_clearing_cookies());
@@ -114,11 +113,6 @@ pub async fn change_password(
             retry_after: refusal.retry_after,
         });
     }
-    if constant_time_eq(current_password.as_bytes(), new_password.as_bytes()) {
-        return Err(ApiError::BadRequest(
-            "new_password must differ from current_password".into(),
-        ));
-    }
     let current_password = Secret::from(current_password);
     let new_password = Secret::from(new_password);
     let user = state
@@ -127,10 +121,7 @@ pub async fn change_password(
         .await?
         .filter(|user| !user.disabled)
         .ok_or(ApiError::InvalidToken)?;
-    let text = std::str::from_utf8(new_password.expose())
-        .map_err(|_| ApiError::BadRequest("new_password is not UTF-8".into()))?;
-    check_password(text, &user.username)
-        .map_err(|rule| ApiError::BadRequest(format!("new_password: {rule}")))?;
+    accounts::check_new_password(&user.username, &current_password, &new_password)?;
     // Guesses of the current password count against the same per-account lockout as logins:
     // a stolen access token must not become an unthrottled password oracle. The hashing turn
     // comes first, so a refusal for load is not counted as a guess.
@@ -143,35 +134,17 @@ pub async fn change_password(
             tracing::warn!(event = "password_change_throttled", user_id = %user.id, retry_after, "password change refused: too many failed attempts for this account");
             ApiError::TooManyRequests { retry_after }
         })?;
-    let current_ok = state
-        .passwords
-        .verify_reserved(turn, current_password, Some(&user.password_hash))
-        .await?;
-    if !current_ok {
-        tracing::warn!(event = "password_change_failed", user_id = %user.id, "wrong current password");
-        return Err(ApiError::BadRequest("current_password is incorrect".into()));
-    }
+    accounts::check_current_password(&state.passwords, turn, &user, current_password).await?;
     state.login_throttle.record_success(&user.username).await;
-    let hash = state.passwords.hash(new_password).await?;
-    // One step in the store: the hash, a new credential epoch, every other session revoked with
-    // a deny-list entry each; only if the epoch read with the hash above is still current.
-    let revoked = state
-        .store
-        .change_password(
-            &user.id,
-            user.credential_epoch,
-            &hash,
-            &auth.session_id,
-            state.now(),
-        )
-        .await?
-        .ok_or_else(|| ApiError::Conflict {
-            code: "credentials_changed",
-            description:
-                "the password was changed or the account disabled while this request ran; sign in again"
-                    .into(),
-        })?;
-    state.deny_list.publish_recorded(state.now()).await?;
-    tracing::info!(event = "password_changed", user_id = %user.id, sessions_revoked = revoked.len(), "password changed");
+    accounts::set_password(
+        state.store.as_ref(),
+        &state.passwords,
+        state.deny_list.as_ref(),
+        &user,
+        &auth.session_id,
+        new_password,
+        state.now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

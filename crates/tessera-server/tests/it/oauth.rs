@@ -15,7 +15,7 @@ async fn add_client(app: &TestApp) {
         .create_client(&Client {
             client_id: CLIENT_ID.into(),
             name: "tests".into(),
-            secret_hash: tessera_server::credentials::digest_of(CLIENT_SECRET.as_bytes()),
+            secret_hash: tessera_service::credentials::digest_of(CLIENT_SECRET.as_bytes()),
             created_at: crate::now(),
         })
         .await

@@ -263,7 +263,7 @@ fn operation<'d>(document: &'d Value, method: &str, path: &str) -> &'d Value {
 
 /// A concrete URL path for a documented template: parameters get a fresh random value.
 fn concrete(path: &str) -> String {
-    let random = tessera_server::credentials::new_session_id().unwrap();
+    let random = tessera_service::credentials::new_session_id().unwrap();
     path.replace("{id}", &random)
 }
 
@@ -691,7 +691,7 @@ async fn add_client(app: &TestApp) {
         .create_client(&Client {
             client_id: CLIENT_ID.into(),
             name: "openapi tests".into(),
-            secret_hash: tessera_server::credentials::digest_of(CLIENT_SECRET.as_bytes()),
+            secret_hash: tessera_service::credentials::digest_of(CLIENT_SECRET.as_bytes()),
             created_at: crate::now(),
         })
         .await

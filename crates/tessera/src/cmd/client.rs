@@ -7,16 +7,13 @@
 //! recognisable to secret scanners. The server looks a client up in the store on every request,
 //! so a removal or a new secret takes effect at once, on every instance.
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use serde_json::json;
 use std::io::Write as _;
-use tessera_server::credentials::{digest_of, new_client_id, new_client_secret};
-use tessera_store::{Client, Store, StoreError};
+use tessera_service::{clients, ServiceError};
+use tessera_store::{Client, Store};
 use tessera_token::{Clock as _, Secret, SystemClock};
 use zeroize::Zeroizing;
-
-/// Most characters in a client's name.
-const MAX_NAME_CHARS: usize = 100;
 
 /// `tessera client` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -89,40 +86,26 @@ fn no_such_client(client_id: &str) -> anyhow::Error {
     anyhow::anyhow!("no client with id `{}`", client_id.escape_debug())
 }
 
-/// Checks a client name: what it may be shown and logged as.
+/// Checks a client name ([`clients::check_name`]) before anything is opened.
 fn check_name(name: &str) -> anyhow::Result<()> {
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        bail!("client name must be 1 to {MAX_NAME_CHARS} characters, without control characters");
-    }
-    Ok(())
+    clients::check_name(name).map_err(|err| anyhow::anyhow!("{err}"))
 }
 
-/// `tessera client add NAME` (the name already checked by [`check_name`]).
+/// `tessera client add NAME` ([`clients::add`]).
 async fn add(store: &dyn Store, name: &str) -> anyhow::Result<()> {
-    let client_id = new_client_id().map_err(|err| anyhow::anyhow!("{err}"))?;
-    let secret = new_client_secret().map_err(|err| anyhow::anyhow!("{err}"))?;
-    let client = Client {
-        client_id: client_id.clone(),
-        name: name.to_owned(),
-        secret_hash: digest_of(secret.expose()),
-        created_at: SystemClock.now(),
-    };
-    store
-        .create_client(&client)
-        .await
-        .map_err(|err| match err {
-            // 128 random bits: only a broken random source collides.
-            StoreError::Conflict(_) => anyhow::anyhow!("client id `{client_id}` already exists"),
-            other => anyhow::Error::new(other).context("creating the client"),
-        })?;
+    let (client_id, secret) =
+        clients::add(store, name, SystemClock.now())
+            .await
+            .map_err(|err| match err {
+                ServiceError::Rule(rule) => anyhow::anyhow!(rule),
+                other => anyhow::Error::new(other).context("creating the client"),
+            })?;
     print_credentials(&client_id, &secret)
 }
 
 /// `tessera client list`: {client_id, name, created_at} of every client, oldest first.
 async fn list(store: &dyn Store) -> anyhow::Result<()> {
-    let clients: Vec<_> = store
-        .list_clients()
+    let clients: Vec<_> = clients::list(store)
         .await
         .context("listing clients")?
         .into_iter()
@@ -138,29 +121,25 @@ async fn list(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tessera client remove CLIENT_ID`.
+/// `tessera client remove CLIENT_ID` ([`clients::remove`]).
 async fn remove(store: &dyn Store, client_id: &str) -> anyhow::Result<()> {
-    if !store
-        .delete_client(client_id)
+    clients::remove(store, client_id)
         .await
-        .context("removing the client")?
-    {
-        return Err(no_such_client(client_id));
-    }
-    Ok(())
+        .map_err(|err| match err {
+            ServiceError::NotFound(_) => no_such_client(client_id),
+            other => anyhow::Error::new(other).context("removing the client"),
+        })
 }
 
-/// `tessera client rotate-secret CLIENT_ID`: a new secret, stored as its digest in place of the
-/// old one, then printed once.
+/// `tessera client rotate-secret CLIENT_ID` ([`clients::rotate_secret`]): the new secret,
+/// printed once.
 async fn rotate_secret(store: &dyn Store, client_id: &str) -> anyhow::Result<()> {
-    let secret = new_client_secret().map_err(|err| anyhow::anyhow!("{err}"))?;
-    if !store
-        .set_client_secret(client_id, &digest_of(secret.expose()))
+    let secret = clients::rotate_secret(store, client_id)
         .await
-        .context("replacing the client secret")?
-    {
-        return Err(no_such_client(client_id));
-    }
+        .map_err(|err| match err {
+            ServiceError::NotFound(_) => no_such_client(client_id),
+            other => anyhow::Error::new(other).context("replacing the client secret"),
+        })?;
     print_credentials(client_id, &secret)
 }
 
@@ -193,6 +172,7 @@ fn print_credentials(client_id: &str, secret: &Secret) -> anyhow::Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
     use super::*;
+    use tessera_service::clients::MAX_NAME_CHARS;
 
     #[test]
     fn client_names_are_bounded_and_printable() {

@@ -46,7 +46,7 @@ pub fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub async fn open_store(
     config: &Config,
 ) -> anyhow::Result<std::sync::Arc<dyn tessera_store::Store>> {
-    tessera_server::open_store(config)
+    tessera_service::open_store(config)
         .await
         .context("opening the store")
 }

@@ -10,12 +10,10 @@ use anyhow::{bail, Context as _};
 use serde_json::json;
 use std::io::BufRead;
 use tessera_config::Config;
-use tessera_password::{
-    check_password, check_username, PasswordHasher, PasswordRejection, MAX_PASSWORD_CHARS,
-};
-use tessera_server::credentials::new_user_id;
-use tessera_store::Store;
-use tessera_store::{NewUser, Revocation, RevocationKind, Session, StoreError, User};
+use tessera_password::{check_username, PasswordHasher, PasswordRejection, MAX_PASSWORD_CHARS};
+use tessera_service::revocations::{self, RevocationListener};
+use tessera_service::{accounts, ServiceError};
+use tessera_store::{Store, User};
 use tessera_token::{Clock as _, Secret, SystemClock};
 use zeroize::Zeroizing;
 
@@ -140,32 +138,18 @@ fn read_password(input: impl BufRead) -> anyhow::Result<Secret> {
     Ok(Secret::new(std::mem::take(&mut *line)))
 }
 
-/// `tessera user add NAME`: policy, argon2id, create; prints `{"id", "username"}`.
+/// `tessera user add NAME`: the registration of `POST /auth/register`
+/// ([`accounts::register`]); prints `{"id", "username"}`.
 async fn add(store: &dyn Store, name: &str, stdin: impl BufRead) -> anyhow::Result<()> {
+    // A bad name is said before the password is read.
     check_username(name)?;
     let password = read_password(stdin)?;
-    let text = std::str::from_utf8(password.expose()).context("password is not UTF-8")?;
-    check_password(text, name)?;
-    // Fail fast on a taken name rather than after a deliberately slow hash; the insert below
-    // still catches a name taken in between.
-    if store.user_by_username(name).await?.is_some() {
-        return Err(taken(name));
-    }
     let hasher = PasswordHasher::new(1).context("password hasher")?;
-    let password_hash = hasher
-        .hash(password)
-        .await
-        .context("hashing the password")?;
-    let user = store
-        .create_user(&NewUser {
-            id: new_user_id()?,
-            username: name.to_owned(),
-            password_hash,
-            created_at: SystemClock.now(),
-        })
+    let user = accounts::register(store, &hasher, name, password, SystemClock.now())
         .await
         .map_err(|err| match err {
-            StoreError::Conflict("username") => taken(name),
+            ServiceError::UsernameTaken => taken(name),
+            ServiceError::Rule(rule) => anyhow::anyhow!(rule),
             other => anyhow::Error::new(other).context("creating the user"),
         })?;
     println!("{}", json!({ "id": user.id, "username": user.username }));
@@ -192,15 +176,16 @@ async fn list(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tessera user disable NAME`: the disable, all or nothing in the database; then the broadcast.
+/// `tessera user disable NAME`: [`accounts::disable`] (all or nothing in the database), then the
+/// broadcast.
 async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Result<()> {
-    let now = SystemClock.now();
-    let (user, sessions) = store
-        .disable_user(name, now)
+    let broadcast = Broadcast::open(config, store).await;
+    let (user, sessions) = accounts::disable(store, &broadcast, name, SystemClock.now())
         .await
-        .context("disabling the user")?
-        .ok_or_else(|| no_such_user(name))?;
-    broadcast(store, config, &user, &sessions, now).await;
+        .map_err(|err| match err {
+            ServiceError::NotFound(_) => no_such_user(name),
+            other => anyhow::Error::new(other).context("disabling the user"),
+        })?;
     println!(
         "{}",
         json!({
@@ -213,54 +198,47 @@ async fn disable(store: &dyn Store, config: &Config, name: &str) -> anyhow::Resu
     Ok(())
 }
 
-/// Tells running servers about the revocations of a disable through Redis, when `REDIS_URL` is
-/// set. Never a condition of the disable: on failure it warns, and servers read the revocations
-/// from the database within a second.
-async fn broadcast(
-    store: &dyn Store,
-    config: &Config,
-    user: &User,
-    sessions: &[Session],
-    now: u64,
-) {
-    let redis = match tessera_server::app::open_redis(config, store).await {
-        Ok(Some(redis)) => redis,
-        Ok(None) => return,
-        Err(err) => {
-            eprintln!("warning: the user is disabled, but Redis cannot be used ({err}); servers pick the revocation up from the database within a second");
-            return;
+/// Tells running servers through Redis (when `REDIS_URL` is set) that revocations were recorded:
+/// they read them from the database at once. Never a condition of the revocation: on failure it
+/// warns, and servers read the revocations from the database within a second.
+struct Broadcast {
+    redis: Option<tessera_store::redis::RedisState>,
+}
+
+impl Broadcast {
+    async fn open(config: &Config, store: &dyn Store) -> Broadcast {
+        match revocations::open_redis(config, store).await {
+            Ok(redis) => Broadcast { redis },
+            Err(err) => {
+                eprintln!("warning: Redis cannot be used ({err}); servers pick revocations up from the database within a second");
+                Broadcast { redis: None }
+            }
         }
-    };
-    let revoked: Vec<Revocation> = match store.live_revocations(now).await {
-        Ok(live) => live
-            .into_iter()
-            .map(|(_, revocation)| revocation)
-            .filter(|revocation| match revocation.kind {
-                RevocationKind::User => revocation.subject == user.id,
-                RevocationKind::Session => sessions.iter().any(|s| s.id == revocation.subject),
-                RevocationKind::Token => false,
-            })
-            .collect(),
-        Err(err) => {
-            eprintln!("warning: the user is disabled, but its revocations could not be read back for the broadcast ({err}); servers pick them up from the database within a second");
-            return;
-        }
-    };
-    if let Err(err) = redis.publish_revocations(&revoked).await {
-        eprintln!(
-            "warning: the user is disabled, but the revocation could not be broadcast through Redis ({err}); servers pick it up from the database within a second"
-        );
     }
 }
 
-/// `tessera user enable NAME`: clears the disabled flag; revoked tokens and sessions stay
-/// revoked.
+#[async_trait::async_trait]
+impl RevocationListener for Broadcast {
+    async fn recorded(&self, _now: u64) -> Result<(), ServiceError> {
+        if let Some(redis) = &self.redis {
+            if let Err(err) = redis.publish_revocations(&[]).await {
+                eprintln!(
+                    "warning: the revocation is recorded, but could not be broadcast through Redis ({err}); servers pick it up from the database within a second"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `tessera user enable NAME`: [`accounts::enable`]; revoked tokens and sessions stay revoked.
 async fn enable(store: &dyn Store, name: &str) -> anyhow::Result<()> {
-    let user = store
-        .enable_user(name)
+    let user = accounts::enable(store, name)
         .await
-        .context("enabling the user")?
-        .ok_or_else(|| no_such_user(name))?;
+        .map_err(|err| match err {
+            ServiceError::NotFound(_) => no_such_user(name),
+            other => anyhow::Error::new(other).context("enabling the user"),
+        })?;
     println!(
         "{}",
         json!({ "id": user.id, "username": user.username, "disabled": false })
