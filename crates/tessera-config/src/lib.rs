@@ -20,9 +20,14 @@
 mod dotenv;
 mod duration;
 mod keyfile;
+mod warnings;
 
 pub use duration::parse_duration;
 pub use keyfile::LoadedKey;
+pub use warnings::{
+    format_duration, is_default_issuer_address, is_loopback_bind, is_loopback_host, ConfigWarning,
+    DEFAULT_ISSUER_ADDRESS, LONGEST_QUIET_ACCESS_TTL,
+};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

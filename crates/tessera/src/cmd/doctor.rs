@@ -22,11 +22,10 @@
 //! `scheme://host:port/path`, without user, password or query.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::process::ExitCode;
 
-use tessera_config::{Config, KeySource, RedisFallback, DEFAULT_ISSUER};
+use tessera_config::{is_loopback_host, Config, KeySource, RedisFallback};
 use tessera_store::postgres::PostgresStore;
 use tessera_store::redis::{unix_time_ms, RedisState};
 use tessera_token::{Algorithm, KeySet, SigningKey};
@@ -42,11 +41,6 @@ const REDIS: &str = "redis";
 const CLOCK: &str = "clock";
 const COOKIES: &str = "cookies";
 const ISSUER: &str = "issuer";
-
-/// The listen address that the default issuer, [`DEFAULT_ISSUER`], names: a server bound
-/// anywhere else is not reached at the issuer's URL or at the metadata URLs built from it.
-const DEFAULT_ISSUER_ADDRESS: SocketAddr =
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 
 /// Width of the check column: the longest check name.
 const CHECK_WIDTH: usize = PREVIOUS_KEYS.len();
@@ -400,52 +394,24 @@ fn check_previous_keys(config: &Config, signing_key: Option<&SigningKey>, report
     }
 }
 
-/// `lifetimes`: refresh outlives access; access tokens are short-lived; the leeway is a skew.
+/// `lifetimes`: the lifetime warnings of the configuration ([`Config::warnings`], which
+/// `tessera serve` logs too).
 fn check_lifetimes(config: &Config, report: &mut Report) {
-    let (access, refresh, leeway) = (config.access_ttl, config.refresh_ttl, config.leeway);
     let mut clean = true;
-    if refresh <= access {
-        clean = false;
-        report.error(
-            LIFETIMES,
-            format!(
-                "the refresh lifetime ({}) must be longer than the access lifetime ({}): \
-                 set JWT_REFRESH_TTL or JWT_ACCESS_TTL",
-                human(refresh),
-                human(access)
-            ),
-        );
-    }
-    if access > 3600 {
-        clean = false;
-        report.warn(
-            LIFETIMES,
-            format!(
-                "access tokens live {} (JWT_ACCESS_TTL): they should be short-lived (at most \
-                 1h; 15m by default), since revocation relies on every verifier consulting the \
-                 deny-list, which a service checking tokens on its own with the JWKS never does",
-                human(access)
-            ),
-        );
-    }
-    if leeway > 300 {
-        clean = false;
-        report.warn(
-            LIFETIMES,
-            format!(
-                "JWT_LEEWAY is {}: more than 5 minutes is not a clock skew",
-                human(leeway)
-            ),
-        );
+    for warning in config.warnings() {
+        if warning.check() == LIFETIMES {
+            clean = false;
+            report.warn(LIFETIMES, warning.to_string());
+        }
     }
     if clean {
         report.ok(
             LIFETIMES,
             format!(
                 "access {}, refresh {}, leeway {}",
-                human(access),
-                human(refresh),
-                human(leeway)
+                human(config.access_ttl),
+                human(config.refresh_ttl),
+                human(config.leeway)
             ),
         );
     }
@@ -800,33 +766,6 @@ fn parse_issuer(text: &str) -> Result<IssuerUrl<'_>, String> {
     Ok(IssuerUrl { scheme, host, path })
 }
 
-/// Whether `host` (as in a URL) names this machine.
-fn is_loopback_host(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.to_ascii_lowercase().ends_with(".localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Whether the listen address `bind` (`TESSERA_BIND`) is reachable only from this machine.
-fn is_loopback_bind(bind: &str) -> bool {
-    match bind.parse::<SocketAddr>() {
-        Ok(address) => address.ip().is_loopback(),
-        Err(_) => bind
-            .rsplit_once(':')
-            .is_some_and(|(host, _)| is_loopback_host(host)),
-    }
-}
-
-/// Whether `address` (`host:port`, as `TESSERA_BIND` gives it) is the address the default issuer
-/// names, `127.0.0.1:8080`. A host name never is, not even `localhost`: it may resolve to `::1`
-/// first, and the server then listens there only.
-pub(crate) fn is_default_issuer_address(address: &str) -> bool {
-    address
-        .parse::<SocketAddr>()
-        .is_ok_and(|address| address == DEFAULT_ISSUER_ADDRESS)
-}
-
 /// `cookies`: the session cookies are always `Secure`; browsers keep them only over HTTPS (or
 /// from localhost). The issuer is the address browsers use. Skipped if the issuer does not parse
 /// (the `issuer` check reports that).
@@ -894,33 +833,10 @@ fn check_issuer(config: &Config, issuer: &Result<IssuerUrl<'_>, String>, report:
         }
         Ok(_) => {}
     }
-    if config.issuer == DEFAULT_ISSUER {
-        let reason = if config.database_url.is_some() {
-            Some("DATABASE_URL is set (several instances behind one address)".to_owned())
-        } else if !is_loopback_bind(&config.server.bind) {
-            Some(format!(
-                "TESSERA_BIND ({}) accepts connections from other machines",
-                config.server.bind
-            ))
-        } else if !is_default_issuer_address(&config.server.bind) {
-            Some(format!(
-                "the server listens at TESSERA_BIND ({}), not {DEFAULT_ISSUER_ADDRESS}, so the \
-                 issuer and the metadata URLs (jwks_uri and the others) name an address where it \
-                 is not found",
-                config.server.bind
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
+    for warning in config.warnings() {
+        if warning.check() == ISSUER {
             clean = false;
-            report.warn(
-                ISSUER,
-                format!(
-                    "JWT_ISSUER is the default {DEFAULT_ISSUER}, but {reason}: set it to the \
-                     URL clients reach Tessera at"
-                ),
-            );
+            report.warn(ISSUER, warning.to_string());
         }
     }
     if config.audience.trim().is_empty() {
@@ -972,14 +888,9 @@ fn scrub(message: &str, url: &str) -> String {
     scrubbed
 }
 
-/// Seconds as the largest whole unit: `90s`, `15m`, `2h`, `7d`.
+/// A duration as the configuration shows it (`7d`, `1h`, `15m`, `90s`).
 fn human(seconds: u64) -> String {
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if seconds >= size && seconds.is_multiple_of(size) {
-            return format!("{}{unit}", seconds / size);
-        }
-    }
-    format!("{seconds}s")
+    tessera_config::format_duration(seconds)
 }
 
 /// `count thing` or `count things`.
@@ -1121,56 +1032,6 @@ mod tests {
             "https://auth.example.com/a b",
         ] {
             assert!(parse_issuer(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn loopback_hosts_and_binds_are_recognised() {
-        for host in [
-            "localhost",
-            "LOCALHOST",
-            "app.localhost",
-            "127.0.0.1",
-            "127.1.2.3",
-            "[::1]",
-        ] {
-            assert!(is_loopback_host(host), "{host}");
-        }
-        for host in [
-            "auth.example.com",
-            "10.0.0.1",
-            "[::]",
-            "localhost.example.com",
-        ] {
-            assert!(!is_loopback_host(host), "{host}");
-        }
-        assert!(is_loopback_bind("127.0.0.1:8080"));
-        assert!(is_loopback_bind("[::1]:8080"));
-        assert!(is_loopback_bind("localhost:8080"));
-        assert!(!is_loopback_bind("0.0.0.0:8080"));
-        assert!(!is_loopback_bind("[::]:8080"));
-        assert!(!is_loopback_bind("auth.internal:8080"));
-    }
-
-    #[test]
-    fn only_127_0_0_1_port_8080_is_the_default_issuers_address() {
-        assert_eq!(
-            DEFAULT_ISSUER,
-            format!("http://{DEFAULT_ISSUER_ADDRESS}"),
-            "the address must follow the default issuer"
-        );
-        assert!(is_default_issuer_address("127.0.0.1:8080"));
-        for address in [
-            "127.0.0.1:8081",
-            "127.0.0.1:0",
-            "127.0.0.2:8080",
-            "0.0.0.0:8080",
-            "[::1]:8080",
-            "localhost:8080",
-            "auth.internal:8080",
-            "not an address",
-        ] {
-            assert!(!is_default_issuer_address(address), "{address}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! `tessera serve`: the authentication server.
 
 use anyhow::Context as _;
-use tessera_config::{LogFormat, DEFAULT_ISSUER};
+use tessera_config::LogFormat;
 use tessera_server::{App, AppOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -57,25 +57,6 @@ fn bound_address(bind: &str, port: u16) -> String {
     format!("{host}:{port}")
 }
 
-/// Warns when the issuer is the default, `http://127.0.0.1:8080`, but the server listens
-/// elsewhere: the `iss` of its tokens and the URLs of its metadata (`jwks_uri` and the others)
-/// then name an address where it is not found.
-///
-/// The default is kept rather than derived from the bound address, because tokens minted by the
-/// CLI carry it. The configuration does not record whether `JWT_ISSUER` was given, so an issuer
-/// equal to the default counts as not set.
-fn warn_if_default_issuer_is_elsewhere(issuer: &str, bound: &str) {
-    if issuer == DEFAULT_ISSUER && !super::doctor::is_default_issuer_address(bound) {
-        tracing::warn!(
-            issuer = DEFAULT_ISSUER,
-            bound,
-            "JWT_ISSUER is not set: the issuer and the metadata URLs (jwks_uri and the others) \
-             name {DEFAULT_ISSUER}, which is not where this server listens; set JWT_ISSUER to \
-             the server's public URL"
-        );
-    }
-}
-
 /// Runs `tessera serve`.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut config = super::load_config()?;
@@ -87,12 +68,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let (issuer, bind) = (config.issuer.clone(), config.server.bind.clone());
     runtime.block_on(async {
+        let checked = config.clone();
         let app = App::build(config, AppOptions::default()).await?;
-        // A bound socket always has a local address; were it missing, only the warning is lost.
+        // The same warnings `tessera doctor` reports, for the address actually bound. A bound
+        // socket always has a local address; were it missing, only the warnings are lost.
         if let Ok(port) = app.port() {
-            warn_if_default_issuer_is_elsewhere(&issuer, &bound_address(&bind, port));
+            for warning in checked.warnings_when_bound(&bound_address(&checked.server.bind, port)) {
+                tracing::warn!(check = warning.check(), "{warning}");
+            }
         }
         app.run(shutdown_signal()).await;
         tracing::info!("stopped");

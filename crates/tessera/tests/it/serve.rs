@@ -331,7 +331,7 @@ fn a_login_right_after_disable_and_enable_gets_a_token_the_server_accepts() {
 
 #[test]
 fn the_default_issuer_on_another_address_is_a_startup_warning() {
-    let warning = "not where this server listens";
+    let warning = "name an address where it is not found";
     let work = Workdir::new();
     let mut server = Server::start(&work);
     let line = server.wait_for_log(warning, Duration::from_secs(5));
