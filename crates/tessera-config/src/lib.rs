@@ -31,7 +31,7 @@ pub use warnings::{
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use tessera_token::{Algorithm, Secret};
+use tessera_token::{Algorithm, Secret, SecretText};
 
 /// Default `iss`: the server's default address.
 pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
@@ -184,13 +184,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATABASE_URL`: a `postgres://` URL selects the PostgreSQL backend; unset means SQLite in
     /// the data directory. A secret: it may carry a password.
-    pub database_url: Option<Secret>,
+    pub database_url: Option<SecretText>,
     /// Connections in the PostgreSQL pool (`TESSERA_DATABASE_POOL_SIZE`).
     pub database_pool_size: u32,
     /// `REDIS_URL`: shared state for many instances (deny-list entries, throttle counters,
     /// revocation broadcast); unset means each instance keeps them in memory. A secret: it may
     /// carry a password.
-    pub redis_url: Option<Secret>,
+    pub redis_url: Option<SecretText>,
     /// Prefix of every Redis key and channel (`TESSERA_REDIS_PREFIX`). `None`: the server derives
     /// it from the database's deployment id, so that deployments sharing one Redis never share
     /// keys while the instances of one deployment always do.
@@ -407,7 +407,7 @@ impl Config {
         let database_url = match vars.get("DATABASE_URL") {
             None => None,
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Some(Secret::new(url.as_bytes().to_vec()))
+                Some(SecretText::new(url.to_owned()))
             }
             Some(_) => {
                 return Err(invalid(
@@ -419,9 +419,7 @@ impl Config {
         let database_pool_size = number_var(vars, "TESSERA_DATABASE_POOL_SIZE", 1)?.unwrap_or(10);
         let redis_url = match vars.get("REDIS_URL") {
             None | Some("") => None,
-            Some(url) if url.starts_with("redis://") => {
-                Some(Secret::new(url.as_bytes().to_vec()))
-            }
+            Some(url) if url.starts_with("redis://") => Some(SecretText::new(url.to_owned())),
             Some(_) => {
                 return Err(invalid(
                     "REDIS_URL",
@@ -656,7 +654,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.database_url.as_ref().unwrap().expose(),
-            b"postgres://tessera:hunter2@db:5432/tessera"
+            "postgres://tessera:hunter2@db:5432/tessera"
         );
         assert_eq!(c.database_pool_size, 32);
         assert!(
@@ -690,7 +688,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.redis_url.as_ref().unwrap().expose(),
-            b"redis://:sekrit@cache:6379/2"
+            "redis://:sekrit@cache:6379/2"
         );
         assert_eq!(c.redis_prefix.as_deref(), Some("prod-eu:"));
         assert_eq!(c.redis_fallback, RedisFallback::Database);

@@ -229,6 +229,37 @@ impl From<tessera_store::StoreError> for ApiError {
     }
 }
 
+/// A body that could not be read: 413 past the body limit, 400 otherwise.
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            _ => ApiError::BadRequest("the request body could not be read".into()),
+        }
+    }
+}
+
+/// A JSON body that does not decode into the expected shape (the media type and the object
+/// check come first, in [`crate::extract::JsonBody`]).
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::UnsupportedMediaType(crate::extract::JSON)
+            }
+            _ => ApiError::BadRequest(format!("invalid JSON body: {}", rejection.body_text())),
+        }
+    }
+}
+
+/// A path parameter that is not text (percent-encoded bytes that are not UTF-8).
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(_: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::BadRequest("the session id in the path is not valid UTF-8 text".into())
+    }
+}
+
 impl From<tessera_service::ServiceError> for ApiError {
     fn from(err: tessera_service::ServiceError) -> Self {
         use tessera_service::ServiceError;

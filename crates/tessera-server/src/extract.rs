@@ -2,10 +2,9 @@
 //! problems into JSON errors.
 
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 use serde::de::DeserializeOwned;
 use tessera_token::AccessClaims;
 
@@ -197,13 +196,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         if !has_content_type(request.headers(), JSON) {
             return Err(ApiError::UnsupportedMediaType(JSON));
         }
-        let body =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-                    _ => ApiError::BadRequest("the request body could not be read".into()),
-                })?;
+        let body = Bytes::from_request(request, state).await?;
         if !starts_as_json_object(&body) {
             return Err(ApiError::BadRequest(
                 "invalid JSON body: expected a JSON object".into(),
@@ -211,7 +204,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         }
         match axum::Json::<T>::from_bytes(&body) {
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(json_rejection(&rejection)),
+            Err(rejection) => Err(rejection.into()),
         }
     }
 }
@@ -229,13 +222,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
         if !has_content_type(request.headers(), FORM) {
             return Err(ApiError::UnsupportedMediaType(FORM));
         }
-        let body =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-                    _ => ApiError::BadRequest("the request body could not be read".into()),
-                })?;
+        let body = Bytes::from_request(request, state).await?;
         serde_urlencoded::from_bytes(&body)
             .map(FormBody)
             .map_err(|err| {
@@ -273,12 +260,4 @@ pub fn has_content_type(headers: &HeaderMap, media_type: &str) -> bool {
         .unwrap_or_default()
         .trim()
         .eq_ignore_ascii_case(media_type)
-}
-
-fn json_rejection(rejection: &JsonRejection) -> ApiError {
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(JSON),
-        _ => ApiError::BadRequest(format!("invalid JSON body: {}", rejection.body_text())),
-    }
 }

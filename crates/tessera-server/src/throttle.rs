@@ -77,6 +77,46 @@ pub enum OnRedisFailure {
     CountLocally,
 }
 
+/// What [`LoginThrottle::attempt`] decided about one login attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Counted (as a failure until it succeeds): this many attempts are now counted in the
+    /// account's window. If it fails and the count equals the maximum, it locks the account.
+    Counted(u32),
+    /// The account is locked: the password must not be checked. Not counted.
+    Locked {
+        /// Seconds until the window ends (at least 1), for `Retry-After`.
+        retry_after: u64,
+    },
+}
+
+impl From<Result<u32, u64>> for AttemptOutcome {
+    fn from(local: Result<u32, u64>) -> Self {
+        match local {
+            Ok(count) => AttemptOutcome::Counted(count),
+            Err(retry_after) => AttemptOutcome::Locked { retry_after },
+        }
+    }
+}
+
+/// What a rate limiter decided about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    /// Within the limit.
+    Allowed,
+    /// Over the limit.
+    Limited(RateLimited),
+}
+
+impl From<Result<(), RateLimited>> for RateDecision {
+    fn from(local: Result<(), RateLimited>) -> Self {
+        match local {
+            Ok(()) => RateDecision::Allowed,
+            Err(limited) => RateDecision::Limited(limited),
+        }
+    }
+}
+
 /// Password changes one user may make per minute: a few is all a person needs, and each costs
 /// two argon2id hashes.
 pub const PASSWORD_CHANGES_PER_MINUTE: u32 = 3;
@@ -242,14 +282,13 @@ impl LoginThrottle {
     /// counted in the account's window (so the caller knows when this one, if it fails, locks the
     /// account: when the count equals `max_failures`).
     ///
-    /// The inner `Err` is the seconds until the window ends (at least 1), for `Retry-After`, if
-    /// the account is locked; the attempt is then not counted and the password must not be
-    /// checked.
+    /// [`AttemptOutcome::Locked`] if the account is locked; the attempt is then not counted and
+    /// the password must not be checked.
     ///
     /// # Errors
     /// [`ApiError::Unavailable`] if the shared counters cannot be reached and the fallback is
     /// `closed`.
-    pub async fn attempt(&self, username: &str, now: u64) -> Result<Result<u32, u64>, ApiError> {
+    pub async fn attempt(&self, username: &str, now: u64) -> Result<AttemptOutcome, ApiError> {
         self.attempt_with(username, now, OnRedisFailure::AsConfigured)
             .await
     }
@@ -263,7 +302,7 @@ impl LoginThrottle {
         username: &str,
         now: u64,
         on_failure: OnRedisFailure,
-    ) -> Result<Result<u32, u64>, ApiError> {
+    ) -> Result<AttemptOutcome, ApiError> {
         if let Some(shared) = &self.shared {
             let account = tessera_token::base64url::encode(&account_key(username));
             match shared
@@ -271,8 +310,10 @@ impl LoginThrottle {
                 .login_attempt(&account, now, self.max_failures, self.lockout)
                 .await
             {
-                Ok(LoginAttempt::Counted(count)) => return Ok(Ok(count)),
-                Ok(LoginAttempt::Locked(retry_after)) => return Ok(Err(retry_after)),
+                Ok(LoginAttempt::Counted(count)) => return Ok(AttemptOutcome::Counted(count)),
+                Ok(LoginAttempt::Locked(retry_after)) => {
+                    return Ok(AttemptOutcome::Locked { retry_after })
+                }
                 Err(err) => {
                     if let Some(refusal) = shared.on_failure(&err, "login attempts", on_failure) {
                         return Err(refusal);
@@ -280,7 +321,7 @@ impl LoginThrottle {
                 }
             }
         }
-        Ok(self.attempt_locally(username, now))
+        Ok(self.attempt_locally(username, now).into())
     }
 
     /// [`LoginThrottle::attempt`] in this process's table.
@@ -414,9 +455,9 @@ impl<K: Copy + Eq + Hash> WindowCounter<K> {
         redis_key: impl FnOnce() -> String,
         now: u64,
         on_failure: OnRedisFailure,
-    ) -> Result<Result<(), RateLimited>, ApiError> {
+    ) -> Result<RateDecision, ApiError> {
         if self.limit == 0 {
-            return Ok(Ok(()));
+            return Ok(RateDecision::Allowed);
         }
         if let Some(shared) = &self.shared {
             match shared
@@ -426,12 +467,12 @@ impl<K: Copy + Eq + Hash> WindowCounter<K> {
             {
                 Ok((count, retry_after)) => {
                     return Ok(if count > self.limit {
-                        Err(RateLimited {
+                        RateDecision::Limited(RateLimited {
                             retry_after,
                             first_refusal: count == self.limit.saturating_add(1),
                         })
                     } else {
-                        Ok(())
+                        RateDecision::Allowed
                     });
                 }
                 Err(err) => {
@@ -441,7 +482,7 @@ impl<K: Copy + Eq + Hash> WindowCounter<K> {
                 }
             }
         }
-        Ok(self.check_locally(key, now))
+        Ok(self.check_locally(key, now).into())
     }
 
     fn check_locally(&self, key: K, now: u64) -> Result<(), RateLimited> {
@@ -556,8 +597,8 @@ impl IpRateLimiter {
         self
     }
 
-    /// Counts a request from `ip` at `now`. The inner `Err` ([`RateLimited`]) says the address
-    /// has made more than the limit in its window.
+    /// Counts a request from `ip` at `now`; [`RateDecision::Limited`] says the address has made
+    /// more than the limit in its window.
     ///
     /// # Errors
     /// [`ApiError::Unavailable`] if the shared counters cannot be reached and the fallback is
@@ -567,7 +608,7 @@ impl IpRateLimiter {
         ip: IpAddr,
         now: u64,
         on_failure: OnRedisFailure,
-    ) -> Result<Result<(), RateLimited>, ApiError> {
+    ) -> Result<RateDecision, ApiError> {
         let key = client_key(ip);
         self.counter
             .check(key, || key.to_string(), now, on_failure)
@@ -618,7 +659,7 @@ impl KeyRateLimiter {
         self
     }
 
-    /// Counts a request for `id` at `now`; the inner `Err` says it is over the limit.
+    /// Counts a request for `id` at `now`; [`RateDecision::Limited`] says it is over the limit.
     ///
     /// # Errors
     /// As [`IpRateLimiter::check`].
@@ -627,7 +668,7 @@ impl KeyRateLimiter {
         id: &str,
         now: u64,
         on_failure: OnRedisFailure,
-    ) -> Result<Result<(), RateLimited>, ApiError> {
+    ) -> Result<RateDecision, ApiError> {
         let key = digest::digest(&digest::SHA256, id.as_bytes());
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(key.as_ref());
@@ -668,7 +709,9 @@ async fn limit_peer(
         .get::<ConnectInfo<SocketAddr>>()
         .copied()
         .ok_or_else(|| ApiError::Internal("no client address (connect info)".into()))?;
-    if let Err(refusal) = limiter.check(peer.ip(), state.now(), on_failure).await? {
+    if let RateDecision::Limited(refusal) =
+        limiter.check(peer.ip(), state.now(), on_failure).await?
+    {
         state.metrics.rate_limited();
         if refusal.first_refusal {
             tracing::warn!(

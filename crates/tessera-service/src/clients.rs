@@ -7,7 +7,7 @@
 //! removal or a new secret takes effect at once, on every instance.
 
 use tessera_store::{Client, Store, StoreError};
-use tessera_token::Secret;
+use tessera_token::SecretText;
 
 use crate::credentials::{constant_time_eq, digest_of, new_client_id, new_client_secret};
 use crate::ServiceError;
@@ -40,7 +40,7 @@ pub async fn add(
     store: &dyn Store,
     name: &str,
     now: u64,
-) -> Result<(String, Secret), ServiceError> {
+) -> Result<(String, SecretText), ServiceError> {
     check_name(name)?;
     let client_id = new_client_id()?;
     let secret = new_client_secret()?;
@@ -48,7 +48,7 @@ pub async fn add(
         .create_client(&Client {
             client_id: client_id.clone(),
             name: name.to_owned(),
-            secret_hash: digest_of(secret.expose()),
+            secret_hash: digest_of(secret.as_bytes()),
             created_at: now,
         })
         .await
@@ -85,10 +85,10 @@ pub async fn remove(store: &dyn Store, client_id: &str) -> Result<(), ServiceErr
 ///
 /// # Errors
 /// [`ServiceError::NotFound`]; store failures.
-pub async fn rotate_secret(store: &dyn Store, client_id: &str) -> Result<Secret, ServiceError> {
+pub async fn rotate_secret(store: &dyn Store, client_id: &str) -> Result<SecretText, ServiceError> {
     let secret = new_client_secret()?;
     if !store
-        .set_client_secret(client_id, &digest_of(secret.expose()))
+        .set_client_secret(client_id, &digest_of(secret.as_bytes()))
         .await?
     {
         return Err(ServiceError::NotFound("client"));

@@ -3,7 +3,7 @@
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::{digest, hmac};
 use tessera_store::TokenHash;
-use tessera_token::{base64url, Secret};
+use tessera_token::{base64url, SecretText};
 use zeroize::Zeroizing;
 
 use crate::ServiceError;
@@ -30,7 +30,7 @@ pub const CLIENT_SECRET_PREFIX: &str = "tss_";
 
 /// `prefix` and `bytes` random bytes in base64url, built in buffers that are zeroized (the
 /// string is allocated at its final size, so it never leaves a copy behind when growing).
-fn random_secret(prefix: &str, bytes: usize) -> Result<Secret, ServiceError> {
+fn random_secret(prefix: &str, bytes: usize) -> Result<SecretText, ServiceError> {
     let mut random = Zeroizing::new(vec![0u8; bytes]);
     SystemRandom::new()
         .fill(&mut random)
@@ -38,14 +38,14 @@ fn random_secret(prefix: &str, bytes: usize) -> Result<Secret, ServiceError> {
     let mut text = String::with_capacity(prefix.len() + bytes.div_ceil(3) * 4);
     text.push_str(prefix);
     base64url::encode_into(&random, &mut text);
-    Ok(Secret::from(text))
+    Ok(SecretText::new(text))
 }
 
 /// A new opaque refresh token (`tsr_` + 256 random bits).
 ///
 /// # Errors
 /// [`ServiceError::Random`] if the system random source fails.
-pub fn new_refresh_token() -> Result<Secret, ServiceError> {
+pub fn new_refresh_token() -> Result<SecretText, ServiceError> {
     random_secret(REFRESH_TOKEN_PREFIX, 32)
 }
 
@@ -61,7 +61,7 @@ pub fn new_client_id() -> Result<String, ServiceError> {
 ///
 /// # Errors
 /// [`ServiceError::Random`] if the system random source fails.
-pub fn new_client_secret() -> Result<Secret, ServiceError> {
+pub fn new_client_secret() -> Result<SecretText, ServiceError> {
     random_secret(CLIENT_SECRET_PREFIX, 32)
 }
 
@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn refresh_tokens_have_the_prefix_and_256_bits() {
         let token = new_refresh_token().unwrap();
-        let text = std::str::from_utf8(token.expose()).unwrap();
+        let text = token.expose();
         assert!(looks_like_refresh_token(text), "{}", text.len());
         assert_ne!(new_refresh_token().unwrap(), token);
         assert!(!looks_like_refresh_token("tsr_short"));
@@ -157,12 +157,12 @@ mod tests {
     fn client_ids_and_secrets_have_their_prefix_and_size() {
         let id = new_client_id().unwrap();
         let secret = new_client_secret().unwrap();
-        let secret = std::str::from_utf8(secret.expose()).unwrap();
+        let secret = secret.expose();
         let id_bits = base64url::decode(id.strip_prefix("tsc_").unwrap().as_bytes()).unwrap();
         let secret_bits =
             base64url::decode(secret.strip_prefix("tss_").unwrap().as_bytes()).unwrap();
         assert_eq!((id_bits.len(), secret_bits.len()), (16, 32));
-        assert_ne!(new_client_secret().unwrap().expose(), secret.as_bytes());
+        assert_ne!(new_client_secret().unwrap().expose(), secret);
     }
 
     #[test]

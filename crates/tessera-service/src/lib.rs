@@ -50,9 +50,7 @@ use tessera_store::{Store, StoreError};
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     match &config.database_url {
         Some(url) => {
-            let url = std::str::from_utf8(url.expose())
-                .map_err(|_| StoreError::Corrupt("DATABASE_URL is not UTF-8".into()))?;
-            let store = PostgresStore::connect(url, config.database_pool_size).await?;
+            let store = PostgresStore::connect(url.expose(), config.database_pool_size).await?;
             Ok(Arc::new(store))
         }
         None => Ok(Arc::new(SqliteStore::open(&config.data_dir).await?)),

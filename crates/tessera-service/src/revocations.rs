@@ -97,11 +97,9 @@ pub async fn open_redis(
     let Some(url) = &config.redis_url else {
         return Ok(None);
     };
-    let url = std::str::from_utf8(url.expose())
-        .map_err(|_| StoreError::Redis("REDIS_URL is not UTF-8".into()))?;
     let prefix = match &config.redis_prefix {
         Some(prefix) => prefix.clone(),
         None => format!("tessera:{}:", store.deployment_id().await?),
     };
-    RedisState::new(url, &prefix).map(Some)
+    RedisState::new(url.expose(), &prefix).map(Some)
 }

@@ -10,7 +10,7 @@
 //!   already gone.
 
 use tessera_store::{NewSession, RefreshRecord, Rotation, Session, Store, User};
-use tessera_token::{AccessTokenRequest, IssuedAccessToken, Secret, TokenIssuer};
+use tessera_token::{AccessTokenRequest, IssuedAccessToken, Secret, SecretText, TokenIssuer};
 
 use crate::credentials::{digest_of, looks_like_refresh_token, new_refresh_token, new_session_id};
 use crate::revocations::{deny_session, RevocationListener};
@@ -45,7 +45,7 @@ pub struct SessionTokens {
     /// Its lifetime in seconds (`expires_in`): `JWT_ACCESS_TTL`, or less near the session's end.
     pub access_ttl: u64,
     /// The refresh token.
-    pub refresh: Secret,
+    pub refresh: SecretText,
     /// Seconds until the session ends (the refresh token's life).
     pub refresh_ttl: u64,
     /// The session id (`sid`).
@@ -59,7 +59,7 @@ fn tokens(
     issuer: &TokenIssuer,
     user_id: &str,
     session_id: &str,
-    refresh: Secret,
+    refresh: SecretText,
     session_expires_at: u64,
     lifetimes: Lifetimes,
     now: u64,
@@ -112,7 +112,7 @@ pub async fn start(
                 credential_epoch: user.credential_epoch,
             },
             &RefreshRecord {
-                hash: digest_of(refresh.expose()),
+                hash: digest_of(refresh.as_bytes()),
                 session_id: session_id.clone(),
                 created_at: now,
                 expires_at,
@@ -179,7 +179,7 @@ pub async fn rotate(
         .rotate_refresh_token(
             &digest_of(presented.expose()),
             &RefreshRecord {
-                hash: digest_of(next.expose()),
+                hash: digest_of(next.as_bytes()),
                 session_id: String::new(),
                 created_at: now,
                 expires_at: now.saturating_add(lifetimes.refresh),

@@ -91,5 +91,5 @@ pub use issue::{AccessTokenRequest, IssuedAccessToken, TokenIssuer, ACCESS_TOKEN
 pub use jwk::{Jwk, JwkSet};
 pub use keys::{generate_hmac_secret, SigningKey, VerifyingKey};
 pub use keyset::KeySet;
-pub use secret::Secret;
+pub use secret::{Secret, SecretText};
 pub use verify::{Verifier, DEFAULT_LEEWAY};

@@ -56,6 +56,67 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A secret that is text: a URL carrying a password, a generated token. Checked to be UTF-8 once,
+/// when it is made, so nothing downstream checks again.
+///
+/// # Security
+/// As [`Secret`]: `Debug` redacts, the memory is zeroized on drop, equality is constant-time.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SecretText(String);
+
+impl SecretText {
+    /// Wraps text as a secret.
+    #[must_use]
+    pub fn new(text: String) -> Self {
+        SecretText(text)
+    }
+
+    /// The secret text. Keep the borrow short and never log it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The secret's bytes (its UTF-8 encoding).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the secret is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for SecretText {
+    fn from(text: String) -> Self {
+        SecretText(text)
+    }
+}
+
+impl PartialEq for SecretText {
+    fn eq(&self, other: &Self) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.0.as_bytes(), other.0.as_bytes())
+            .is_ok()
+    }
+}
+
+impl Eq for SecretText {}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretText([REDACTED; {} bytes])", self.0.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use crate::extract::{
 use crate::metrics::LoginOutcome;
 use crate::profiles::Profile;
 use crate::state::AppState;
-use crate::throttle::RateLimitedPeer;
+use crate::throttle::{AttemptOutcome, RateLimitedPeer};
 
 /// A username and password, as posted to `/auth/register` and `/auth/login`.
 #[derive(Deserialize)]
@@ -79,15 +79,14 @@ pub async fn login(
     // A turn to hash first: a login refused because hashing is saturated (503) must not count
     // as a failed attempt, or a flood would lock out every user who retries.
     let turn = state.passwords.reserve().await?;
-    let attempt = state
-        .login_throttle
-        .attempt(&username, state.now())
-        .await?
-        .map_err(|retry_after| {
+    let attempt = match state.login_throttle.attempt(&username, state.now()).await? {
+        AttemptOutcome::Counted(attempt) => attempt,
+        AttemptOutcome::Locked { retry_after } => {
             tracing::warn!(event = "login_throttled", ip = %peer.ip(), retry_after, "login refused: too many failed attempts for this account");
             state.metrics.login(LoginOutcome::Throttled);
-            ApiError::TooManyRequests { retry_after }
-        })?;
+            return Err(ApiError::TooManyRequests { retry_after });
+        }
+    };
     let checked = accounts::check_login(
         state.store.as_ref(),
         &state.passwords,
@@ -161,8 +160,7 @@ pub(crate) fn private(body: impl IntoResponse) -> Response {
 /// The token pair as JSON (`Cache-Control: no-store`) with the session cookies (the CSRF token
 /// is the session's signed one).
 fn token_response(state: &AppState, tokens: &SessionTokens) -> Result<Response, ApiError> {
-    let refresh_text = std::str::from_utf8(tokens.refresh.expose())
-        .map_err(|_| ApiError::Internal("refresh token is not text".into()))?;
+    let refresh_text = tokens.refresh.expose();
     let csrf_token = csrf_token(&state.csrf_key, &tokens.session_id);
     let mut response = Json(json!({
         "access_token": tokens.access.token,
@@ -211,10 +209,7 @@ pub async fn refresh(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        _ => ApiError::BadRequest("the request body could not be read".into()),
-    })?;
+    let body = body?;
     let body: RefreshBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshBody::default()
     } else {

@@ -15,7 +15,7 @@ use super::auth::revoke_session;
 use crate::error::ApiError;
 use crate::extract::FormBody;
 use crate::state::AppState;
-use crate::throttle::{OAuthPeer, OnRedisFailure};
+use crate::throttle::{OAuthPeer, OnRedisFailure, RateDecision};
 
 /// The form of `/oauth/revoke` and `/oauth/introspect`.
 #[derive(Deserialize)]
@@ -119,7 +119,7 @@ pub async fn introspect(
         return Err(ApiError::UnsupportedMediaType(expected));
     }
     let client_id = authenticate_client(&state, &headers).await?;
-    if let Err(refusal) = state
+    if let RateDecision::Limited(refusal) = state
         .introspection_limiter
         .check(&client_id, state.now(), OnRedisFailure::AsConfigured)
         .await?

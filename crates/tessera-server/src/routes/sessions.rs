@@ -14,7 +14,7 @@ use super::auth::{no_content_clearing_cookies, private};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, AuthenticatedToRevoke, JsonBody};
 use crate::state::AppState;
-use crate::throttle::{OnRedisFailure, RateLimitedPeerWithoutRedis};
+use crate::throttle::{AttemptOutcome, OnRedisFailure, RateDecision, RateLimitedPeerWithoutRedis};
 
 /// `GET /auth/sessions` -> the user's live sessions, newest first:
 /// `[{id, created_at, last_used_at, user_agent, ip, current}]`.
@@ -52,9 +52,7 @@ pub async fn delete(
     AuthenticatedToRevoke(auth): AuthenticatedToRevoke,
     session_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(session_id) = session_id.map_err(|_| {
-        ApiError::BadRequest("the session id in the path is not valid UTF-8 text".into())
-    })?;
+    let Path(session_id) = session_id?;
     sessions::end_own(
         state.store.as_ref(),
         state.deny_list.as_ref(),
@@ -103,7 +101,7 @@ pub async fn change_password(
         new_password,
     } = body;
     let now = state.now();
-    if let Err(refusal) = state
+    if let RateDecision::Limited(refusal) = state
         .password_change_limiter
         .check(&auth.claims.sub, now, OnRedisFailure::CountLocally)
         .await?
@@ -126,14 +124,14 @@ pub async fn change_password(
     // a stolen access token must not become an unthrottled password oracle. The hashing turn
     // comes first, so a refusal for load is not counted as a guess.
     let turn = state.passwords.reserve().await?;
-    state
+    if let AttemptOutcome::Locked { retry_after } = state
         .login_throttle
         .attempt_with(&user.username, now, OnRedisFailure::CountLocally)
         .await?
-        .map_err(|retry_after| {
-            tracing::warn!(event = "password_change_throttled", user_id = %user.id, retry_after, "password change refused: too many failed attempts for this account");
-            ApiError::TooManyRequests { retry_after }
-        })?;
+    {
+        tracing::warn!(event = "password_change_throttled", user_id = %user.id, retry_after, "password change refused: too many failed attempts for this account");
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
     accounts::check_current_password(&state.passwords, turn, &user, current_password).await?;
     state.login_throttle.record_success(&user.username).await;
     accounts::set_password(

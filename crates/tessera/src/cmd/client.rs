@@ -12,7 +12,7 @@ use serde_json::json;
 use std::io::Write as _;
 use tessera_service::{clients, ServiceError};
 use tessera_store::{Client, Store};
-use tessera_token::{Clock as _, Secret, SystemClock};
+use tessera_token::{Clock as _, SecretText, SystemClock};
 use zeroize::Zeroizing;
 
 /// `tessera client` subcommands.
@@ -145,13 +145,13 @@ async fn rotate_secret(store: &dyn Store, client_id: &str) -> anyhow::Result<()>
 
 /// Prints `{"client_id", "client_secret"}` as one line on stdout: the only time the secret is
 /// shown.
-fn print_credentials(client_id: &str, secret: &Secret) -> anyhow::Result<()> {
+fn print_credentials(client_id: &str, secret: &SecretText) -> anyhow::Result<()> {
     // The secret is a prefix and base64url, which JSON needs no escaping for; building the line
     // by hand, in one zeroized buffer that never grows, keeps it out of buffers that are not
     // zeroized (a `serde_json::Value`, a reallocated `format!` string). The id is no secret, and
     // is escaped by serde_json: ids made by `add` need no escaping, but one stored by other means
     // might.
-    let secret_text = std::str::from_utf8(secret.expose()).context("client secret is not text")?;
+    let secret_text = secret.expose();
     let client_id = serde_json::to_string(client_id)?;
     let parts = [
         "{\"client_id\":",

@@ -457,10 +457,7 @@ async fn check_database(config: &Config) -> (Report, Option<ServerClock>) {
         check_sqlite_dir(&config.data_dir, &mut report);
         return (report, None);
     };
-    let Ok(url) = std::str::from_utf8(url.expose()) else {
-        report.error(DATABASE, "DATABASE_URL is not UTF-8");
-        return (report, None);
-    };
+    let url = url.expose();
     let shown = redact_url(url);
     let before_ms = unix_time_ms();
     match PostgresStore::probe(url).await {
@@ -556,10 +553,7 @@ async fn check_redis(config: &Config) -> (Report, Option<ServerClock>) {
         }
         return (report, None);
     };
-    let Ok(url) = std::str::from_utf8(url.expose()) else {
-        report.error(REDIS, "REDIS_URL is not UTF-8");
-        return (report, None);
-    };
+    let url = url.expose();
     let shown = redact_url(url);
     // Only reachability, persistence and the clock are checked: the key prefix does not matter.
     let redis = match RedisState::new(url, config.redis_prefix.as_deref().unwrap_or("tessera:")) {
