@@ -148,6 +148,18 @@ pub async fn set_password(
     Ok(revoked)
 }
 
+/// The user with this id, if it exists and is enabled: who an access token's `sub` names, for
+/// what needs the account itself (a profile, a password change).
+///
+/// # Errors
+/// Store failures.
+pub async fn active_user(store: &dyn Store, user_id: &str) -> Result<Option<User>, ServiceError> {
+    Ok(store
+        .user_by_id(user_id)
+        .await?
+        .filter(|user| !user.disabled))
+}
+
 /// Disables a user by username, in one store step (the flag, a new credential epoch, every
 /// session revoked with its `sid` denied, and every token issued until now denied), then tells
 /// `listener`. Returns the user as updated and the sessions revoked. Disabling again revokes

@@ -27,6 +27,7 @@
 mod model;
 pub mod postgres;
 pub mod redis;
+mod rows;
 pub mod sqlite;
 
 pub use model::{

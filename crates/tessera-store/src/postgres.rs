@@ -45,13 +45,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Decode, Executor as _, Postgres, Row, Type};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Executor as _;
 
+use crate::rows::{self, conflict_as, db_time, SESSION_COLUMNS, USER_COLUMNS};
 use crate::{
     AccountStore, Client, ClientStore, NewSession, NewUser, RefreshRecord, Result, Revocation,
-    RevocationKind, RevocationStore, Rotation, Session, SessionStore, Store, StoreError, TokenHash,
-    User,
+    RevocationStore, Rotation, Session, SessionStore, Store, StoreError, TokenHash, User,
 };
 
 /// How long a caller waits for a pooled connection (or a new one) before failing.
@@ -69,13 +69,6 @@ const MIGRATIONS: &[&str] = &[
 /// together take turns. Advisory locks are per database, so other applications sharing the server
 /// are not affected.
 const MIGRATION_LOCK: i64 = 0x7465_7373_6572_6101;
-
-/// The columns of `sessions`, in the order [`session_from_row`] reads them.
-const SESSION_COLUMNS: &str =
-    "id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at";
-
-/// The columns of `users`, in the order [`user_from_row`] reads them.
-const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled, credential_epoch";
 
 /// `username` with ASCII letters folded to lower case: the expression of the unique index
 /// `users_username_ascii_folded` (it must stay character for character the same, or lookups stop
@@ -247,120 +240,11 @@ async fn migrate_locked(conn: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
-/// A time for the database. `BIGINT` is `i64`; a time beyond `i64::MAX` seconds is refused rather
-/// than wrapped (it would compare as the past).
-fn db_time(seconds: u64) -> Result<i64> {
-    i64::try_from(seconds).map_err(|_| {
-        StoreError::Database(sqlx::Error::Encode(
-            format!("time {seconds} is beyond the range the store can keep").into(),
-        ))
-    })
-}
-
 /// Whether `text` can be stored in a PostgreSQL `TEXT` column (it has no NUL character). A
 /// lookup by a value that cannot have been stored finds nothing without asking the database,
 /// which would refuse the parameter with an error.
 fn storable(text: &str) -> bool {
     !text.contains('\0')
-}
-
-/// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`, and any other
-/// error to [`StoreError::Database`].
-fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |error| match &error {
-        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(what),
-        _ => StoreError::Database(error),
-    }
-}
-
-/// Reads one column; any mismatch (type, NULL, missing column) means the row is not what this
-/// schema writes.
-fn column<'r, T>(row: &'r PgRow, name: &str) -> Result<T>
-where
-    T: Decode<'r, Postgres> + Type<Postgres>,
-{
-    row.try_get(name)
-        .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
-}
-
-/// A stored time: a non-negative integer.
-fn stored_time(name: &str, value: i64) -> Result<u64> {
-    u64::try_from(value)
-        .map_err(|_| StoreError::Corrupt(format!("column {name}: negative time {value}")))
-}
-
-/// Reads a time column.
-fn time_column(row: &PgRow, name: &str) -> Result<u64> {
-    stored_time(name, column(row, name)?)
-}
-
-/// Reads a nullable time column.
-fn optional_time_column(row: &PgRow, name: &str) -> Result<Option<u64>> {
-    column::<Option<i64>>(row, name)?
-        .map(|value| stored_time(name, value))
-        .transpose()
-}
-
-/// Reads a digest column: exactly 32 bytes.
-fn hash_column(row: &PgRow, name: &str) -> Result<TokenHash> {
-    let bytes: Vec<u8> = column(row, name)?;
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map(TokenHash)
-        .map_err(|_| {
-            StoreError::Corrupt(format!(
-                "column {name}: a digest of {} bytes, not 32",
-                bytes.len()
-            ))
-        })
-}
-
-fn user_from_row(row: &PgRow) -> Result<User> {
-    Ok(User {
-        id: column(row, "id")?,
-        username: column(row, "username")?,
-        password_hash: column(row, "password_hash")?,
-        created_at: time_column(row, "created_at")?,
-        disabled: column(row, "disabled")?,
-        credential_epoch: time_column(row, "credential_epoch")?,
-    })
-}
-
-fn session_from_row(row: &PgRow) -> Result<Session> {
-    Ok(Session {
-        id: column(row, "id")?,
-        user_id: column(row, "user_id")?,
-        created_at: time_column(row, "created_at")?,
-        last_used_at: time_column(row, "last_used_at")?,
-        expires_at: time_column(row, "expires_at")?,
-        user_agent: column(row, "user_agent")?,
-        ip: column(row, "ip")?,
-        revoked_at: optional_time_column(row, "revoked_at")?,
-    })
-}
-
-fn revocation_from_row(row: &PgRow) -> Result<(i64, Revocation)> {
-    let kind: String = column(row, "kind")?;
-    let kind = RevocationKind::parse(&kind).ok_or_else(|| {
-        StoreError::Corrupt(format!("column kind: unknown revocation kind {kind:?}"))
-    })?;
-    Ok((
-        column(row, "seq")?,
-        Revocation {
-            kind,
-            subject: column(row, "subject")?,
-            not_before: time_column(row, "not_before")?,
-            expires_at: time_column(row, "expires_at")?,
-        },
-    ))
-}
-
-fn client_from_row(row: &PgRow) -> Result<Client> {
-    Ok(Client {
-        client_id: column(row, "client_id")?,
-        name: column(row, "name")?,
-        secret_hash: hash_column(row, "secret_hash")?,
-        created_at: time_column(row, "created_at")?,
-    })
 }
 
 /// Inserts a refresh token into `session_id` (its own `session_id` field is not consulted).
@@ -407,7 +291,7 @@ async fn rotate_locked(
     let Some(row) = row else {
         return Ok(Rotation::Invalid);
     };
-    let session = session_from_row(&row)?;
+    let session = rows::session(&row)?;
     // 2. Lock the token and read it and its user. Holding the session lock, nothing else can be
     //    holding this token's lock, so this statement does not wait and its snapshot, taken now,
     //    includes every rotation that committed before we got the session.
@@ -426,16 +310,7 @@ async fn rotate_locked(
     let Some(row) = row else {
         return Ok(Rotation::Invalid);
     };
-    match crate::decide_rotation(
-        &crate::RotationState {
-            token_used: optional_time_column(&row, "token_used_at")?.is_some(),
-            token_expires_at: time_column(&row, "token_expires_at")?,
-            session: &session,
-            user_disabled: column(&row, "user_disabled")?,
-            credentials_current: column(&row, "credentials_current")?,
-        },
-        now,
-    ) {
+    match rows::rotation_decision(&row, &session, now)? {
         crate::RotationDecision::Reused => return Ok(Rotation::Reused(session)),
         crate::RotationDecision::Invalid => return Ok(Rotation::Invalid),
         crate::RotationDecision::Rotate => {}
@@ -514,7 +389,7 @@ impl AccountStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(user_from_row)
+        .map(rows::user)
         .transpose()
     }
 
@@ -527,7 +402,7 @@ impl AccountStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(user_from_row)
+            .map(rows::user)
             .transpose()
     }
 
@@ -538,7 +413,7 @@ impl AccountStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(user_from_row)
+        .map(rows::user)
         .collect()
     }
 
@@ -595,13 +470,13 @@ impl AccountStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await?
         .as_ref()
-        .map(user_from_row)
+        .map(rows::user)
         .transpose()?;
         let Some(user) = user else {
             return Ok(None);
         };
         let revoked = revoke_sessions_of(&mut tx, &user.id, None, now).await?;
-        record_revocation(&mut tx, &user_revocation(&user.id, now)).await?;
+        record_revocation(&mut tx, &rows::user_revocation(&user.id, now)).await?;
         tx.commit().await?;
         Ok(Some((user, revoked)))
     }
@@ -618,28 +493,8 @@ impl AccountStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(user_from_row)
+        .map(rows::user)
         .transpose()
-    }
-}
-
-/// The user revocation that ends every token issued to `user_id` before `now`.
-fn user_revocation(user_id: &str, now: u64) -> Revocation {
-    Revocation {
-        kind: RevocationKind::User,
-        subject: user_id.to_owned(),
-        not_before: now,
-        expires_at: 0,
-    }
-}
-
-/// The revocation of every access token of `session_id`, made at `now`.
-fn session_revocation(session_id: &str, now: u64) -> Revocation {
-    Revocation {
-        kind: RevocationKind::Session,
-        subject: session_id.to_owned(),
-        not_before: now,
-        expires_at: 0,
     }
 }
 
@@ -669,10 +524,10 @@ async fn revoke_sessions_of(
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(session_from_row)
+    .map(rows::session)
     .collect::<Result<Vec<_>>>()?;
     for session in &sessions {
-        record_revocation(conn, &session_revocation(&session.id, now)).await?;
+        record_revocation(conn, &rows::session_revocation(&session.id, now)).await?;
     }
     Ok(sessions)
 }
@@ -694,7 +549,7 @@ async fn record_revocation(
         .fetch_optional(&mut *conn)
         .await?
         .unwrap_or(0);
-    let longest = stored_time("longest_access_ttl", longest)?;
+    let longest = rows::stored_time("longest_access_ttl", longest)?;
     let row = sqlx::query(
         "INSERT INTO revocations (seq, kind, subject, not_before, expires_at) \
          VALUES ($1, $2, $3, $4, $5) \
@@ -711,7 +566,7 @@ async fn record_revocation(
     .bind(db_time(crate::kept_until(revocation, longest))?)
     .fetch_one(&mut *conn)
     .await?;
-    revocation_from_row(&row)
+    rows::revocation(&row)
 }
 
 #[async_trait]
@@ -808,7 +663,7 @@ impl SessionStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(session_from_row)
+        .map(rows::session)
         .transpose()
     }
 
@@ -821,7 +676,7 @@ impl SessionStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(session_from_row)
+        .map(rows::session)
         .transpose()
     }
 
@@ -837,7 +692,7 @@ impl SessionStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(session_from_row)
+        .map(rows::session)
         .transpose()
     }
 
@@ -855,7 +710,7 @@ impl SessionStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(session_from_row)
+        .map(rows::session)
         .collect()
     }
 
@@ -875,7 +730,7 @@ impl SessionStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await?
         .as_ref()
-        .map(session_from_row)
+        .map(rows::session)
         .transpose()?;
         if before.as_ref().is_some_and(|s| s.revoked_at.is_none()) {
             sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2")
@@ -883,7 +738,7 @@ impl SessionStore for PostgresStore {
                 .bind(session_id)
                 .execute(&mut *tx)
                 .await?;
-            record_revocation(&mut tx, &session_revocation(session_id, now)).await?;
+            record_revocation(&mut tx, &rows::session_revocation(session_id, now)).await?;
         }
         tx.commit().await?;
         Ok(before)
@@ -896,7 +751,7 @@ impl SessionStore for PostgresStore {
         }
         let mut tx = begin(&self.pool).await?;
         let revoked = revoke_sessions_of(&mut tx, user_id, None, now).await?;
-        record_revocation(&mut tx, &user_revocation(user_id, now)).await?;
+        record_revocation(&mut tx, &rows::user_revocation(user_id, now)).await?;
         tx.commit().await?;
         Ok(revoked)
     }
@@ -928,23 +783,22 @@ impl RevocationStore for PostgresStore {
     }
 
     async fn raise_longest_access_ttl(&self, ttl: u64) -> Result<u64> {
-        let longest: i64 = sqlx::query_scalar(
+        let longest: Option<i64> = sqlx::query_scalar(
             "UPDATE deployment SET longest_access_ttl = GREATEST(longest_access_ttl, $1) \
              RETURNING longest_access_ttl",
         )
         .bind(db_time(ttl)?)
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
-        stored_time("longest_access_ttl", longest)
+        .await?;
+        rows::stored_time("longest_access_ttl", rows::deployment_row(longest)?)
     }
 
     async fn longest_access_ttl(&self) -> Result<u64> {
-        let longest: i64 = sqlx::query_scalar("SELECT longest_access_ttl FROM deployment LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
-        stored_time("longest_access_ttl", longest)
+        let longest: Option<i64> =
+            sqlx::query_scalar("SELECT longest_access_ttl FROM deployment LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        rows::stored_time("longest_access_ttl", rows::deployment_row(longest)?)
     }
 
     async fn live_revocations(&self, now: u64) -> Result<Vec<(i64, Revocation)>> {
@@ -956,7 +810,7 @@ impl RevocationStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(revocation_from_row)
+        .map(rows::revocation)
         .collect()
     }
 
@@ -971,7 +825,7 @@ impl RevocationStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(revocation_from_row)
+        .map(rows::revocation)
         .collect()
     }
 
@@ -1014,7 +868,7 @@ impl ClientStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(client_from_row)
+        .map(rows::client)
         .transpose()
     }
 
@@ -1027,7 +881,7 @@ impl ClientStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(client_from_row)
+        .map(rows::client)
         .collect()
     }
 
@@ -1065,10 +919,11 @@ impl Store for PostgresStore {
     }
 
     async fn deployment_id(&self) -> Result<String> {
-        sqlx::query_scalar("SELECT id FROM deployment LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))
+        rows::deployment_row(
+            sqlx::query_scalar("SELECT id FROM deployment LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn deployment_secret(&self, candidate: &[u8; 32]) -> Result<[u8; 32]> {
@@ -1079,14 +934,7 @@ impl Store for PostgresStore {
         .bind(&candidate[..])
         .fetch_optional(&self.pool)
         .await?;
-        let stored =
-            stored.ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
-        <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
-            StoreError::Corrupt(format!(
-                "the deployment secret has {} bytes, not 32",
-                stored.len()
-            ))
-        })
+        rows::deployment_secret(stored)
     }
 
     fn backend(&self) -> &'static str {

@@ -327,11 +327,8 @@ pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<Re
     let profile = match state.profiles.get(&auth.claims.sub) {
         Some(profile) => profile,
         None => {
-            let user = state
-                .store
-                .user_by_id(&auth.claims.sub)
+            let user = accounts::active_user(state.store.as_ref(), &auth.claims.sub)
                 .await?
-                .filter(|user| !user.disabled)
                 .ok_or(ApiError::InvalidToken)?;
             let profile = Profile {
                 username: user.username,

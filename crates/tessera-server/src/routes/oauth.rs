@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tessera_service::credentials::{digest_of, looks_like_refresh_token};
-use tessera_service::{clients, revocations, sessions};
+use tessera_service::{accounts, clients, revocations, sessions};
 use tessera_token::Secret;
 
 use super::auth::revoke_session;
@@ -143,11 +143,7 @@ pub async fn introspect(
         else {
             return Ok(inactive());
         };
-        let Some(user) = state
-            .store
-            .user_by_id(&session.user_id)
-            .await?
-            .filter(|user| !user.disabled)
+        let Some(user) = accounts::active_user(state.store.as_ref(), &session.user_id).await?
         else {
             return Ok(inactive());
         };
@@ -171,12 +167,7 @@ pub async fn introspect(
     if state.deny_list.check(&claims)?.is_some() {
         return Ok(inactive());
     }
-    let Some(user) = state
-        .store
-        .user_by_id(&claims.sub)
-        .await?
-        .filter(|user| !user.disabled)
-    else {
+    let Some(user) = accounts::active_user(state.store.as_ref(), &claims.sub).await? else {
         return Ok(inactive());
     };
     let mut body = Map::new();

@@ -113,11 +113,8 @@ pub async fn change_password(
     }
     let current_password = Secret::from(current_password);
     let new_password = Secret::from(new_password);
-    let user = state
-        .store
-        .user_by_id(&auth.claims.sub)
+    let user = accounts::active_user(state.store.as_ref(), &auth.claims.sub)
         .await?
-        .filter(|user| !user.disabled)
         .ok_or(ApiError::InvalidToken)?;
     accounts::check_new_password(&user.username, &current_password, &new_password)?;
     // Guesses of the current password count against the same per-account lockout as logins:

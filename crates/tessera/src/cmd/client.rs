@@ -167,25 +167,3 @@ fn print_credentials(client_id: &str, secret: &SecretText) -> anyhow::Result<()>
         .context("writing to stdout")?;
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "test code")]
-    use super::*;
-    use tessera_service::clients::MAX_NAME_CHARS;
-
-    #[test]
-    fn client_names_are_bounded_and_printable() {
-        assert!(check_name("billing-service").is_ok());
-        assert!(check_name("Service de facturation é").is_ok());
-        assert!(check_name(&"x".repeat(MAX_NAME_CHARS)).is_ok());
-        for bad in [
-            String::new(),
-            "x".repeat(MAX_NAME_CHARS + 1),
-            "a\nb".into(),
-            "\u{1b}[31m".into(),
-        ] {
-            assert!(check_name(&bad).is_err(), "{bad:?}");
-        }
-    }
-}

@@ -25,17 +25,23 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod rotations;
+
+use rotations::{rotate_in_batches, PendingRotation, ROTATION_QUEUE};
+
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteSynchronous,
 };
-use sqlx::{Decode, Row, Sqlite, Type};
+use sqlx::Sqlite;
 
+use crate::rows::{
+    self, column, conflict_as, db_time, StoredRow as _, SESSION_COLUMNS, USER_COLUMNS,
+};
 use crate::{
     AccountStore, Client, ClientStore, NewSession, NewUser, RefreshRecord, Result, Revocation,
-    RevocationKind, RevocationStore, Rotation, Session, SessionStore, Store, StoreError, TokenHash,
-    User,
+    RevocationStore, Rotation, Session, SessionStore, Store, StoreError, TokenHash, User,
 };
 
 /// The database file's name inside the data directory.
@@ -53,17 +59,10 @@ const MAX_CONNECTIONS: u32 = 8;
 /// The schema migrations, in order: applying `MIGRATIONS[i]` takes the database from
 /// `PRAGMA user_version` `i` to `i + 1`. Append only; never edit a released migration.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-    include_str!("../migrations/sqlite/0002_deployment.sql"),
-    include_str!("../migrations/sqlite/0003_credentials_and_lifetimes.sql"),
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_deployment.sql"),
+    include_str!("../../migrations/sqlite/0003_credentials_and_lifetimes.sql"),
 ];
-
-/// The columns of `sessions`, in the order [`session_from_row`] reads them.
-const SESSION_COLUMNS: &str =
-    "id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at";
-
-/// The columns of `users`, in the order [`user_from_row`] reads them.
-const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled, credential_epoch";
 
 /// The SQLite store: a pool of connections to `tessera.db` in the data directory.
 ///
@@ -265,124 +264,6 @@ async fn begin_immediate(pool: &SqlitePool) -> Result<sqlx::Transaction<'static,
     crate::detached(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await
 }
 
-/// A time for the database. SQLite integers are `i64`; a time beyond `i64::MAX` seconds is refused
-/// rather than wrapped (it would compare as the past).
-fn db_time(seconds: u64) -> Result<i64> {
-    i64::try_from(seconds).map_err(|_| {
-        StoreError::Database(sqlx::Error::Encode(
-            format!("time {seconds} is beyond the range the store can keep").into(),
-        ))
-    })
-}
-
-/// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`, and any other
-/// error to [`StoreError::Database`].
-fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |error| match &error {
-        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(what),
-        _ => StoreError::Database(error),
-    }
-}
-
-/// Reads one column; any mismatch (type, NULL, missing column) means the row is not what this
-/// schema writes.
-fn column<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T>
-where
-    T: Decode<'r, Sqlite> + Type<Sqlite>,
-{
-    row.try_get(name)
-        .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
-}
-
-/// Reads a time column: a non-negative integer.
-fn time_column(row: &SqliteRow, name: &str) -> Result<u64> {
-    let value: i64 = column(row, name)?;
-    u64::try_from(value)
-        .map_err(|_| StoreError::Corrupt(format!("column {name}: negative time {value}")))
-}
-
-/// Reads a nullable time column.
-fn optional_time_column(row: &SqliteRow, name: &str) -> Result<Option<u64>> {
-    let value: Option<i64> = column(row, name)?;
-    value
-        .map(|v| {
-            u64::try_from(v)
-                .map_err(|_| StoreError::Corrupt(format!("column {name}: negative time {v}")))
-        })
-        .transpose()
-}
-
-/// Reads a digest column: exactly 32 bytes.
-fn hash_column(row: &SqliteRow, name: &str) -> Result<TokenHash> {
-    let bytes: Vec<u8> = column(row, name)?;
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map(TokenHash)
-        .map_err(|_| {
-            StoreError::Corrupt(format!(
-                "column {name}: a digest of {} bytes, not 32",
-                bytes.len()
-            ))
-        })
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<User> {
-    let disabled = match column::<i64>(row, "disabled")? {
-        0 => false,
-        1 => true,
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "column disabled: {other} is not a boolean"
-            )))
-        }
-    };
-    Ok(User {
-        id: column(row, "id")?,
-        username: column(row, "username")?,
-        password_hash: column(row, "password_hash")?,
-        created_at: time_column(row, "created_at")?,
-        disabled,
-        credential_epoch: time_column(row, "credential_epoch")?,
-    })
-}
-
-fn session_from_row(row: &SqliteRow) -> Result<Session> {
-    Ok(Session {
-        id: column(row, "id")?,
-        user_id: column(row, "user_id")?,
-        created_at: time_column(row, "created_at")?,
-        last_used_at: time_column(row, "last_used_at")?,
-        expires_at: time_column(row, "expires_at")?,
-        user_agent: column(row, "user_agent")?,
-        ip: column(row, "ip")?,
-        revoked_at: optional_time_column(row, "revoked_at")?,
-    })
-}
-
-fn revocation_from_row(row: &SqliteRow) -> Result<(i64, Revocation)> {
-    let kind: String = column(row, "kind")?;
-    let kind = RevocationKind::parse(&kind).ok_or_else(|| {
-        StoreError::Corrupt(format!("column kind: unknown revocation kind {kind:?}"))
-    })?;
-    Ok((
-        column(row, "seq")?,
-        Revocation {
-            kind,
-            subject: column(row, "subject")?,
-            not_before: time_column(row, "not_before")?,
-            expires_at: time_column(row, "expires_at")?,
-        },
-    ))
-}
-
-fn client_from_row(row: &SqliteRow) -> Result<Client> {
-    Ok(Client {
-        client_id: column(row, "client_id")?,
-        name: column(row, "name")?,
-        secret_hash: hash_column(row, "secret_hash")?,
-        created_at: time_column(row, "created_at")?,
-    })
-}
-
 /// Inserts a refresh token into `session_id` (its own `session_id` field is not consulted).
 async fn insert_refresh_token(
     conn: &mut SqliteConnection,
@@ -400,219 +281,6 @@ async fn insert_refresh_token(
     .await
     .map_err(conflict_as("refresh token"))?;
     Ok(())
-}
-
-/// Why a token was not rotated (`Reused` or `Invalid`), read after the rotation's transaction.
-async fn explain_unrotated(
-    conn: &mut SqliteConnection,
-    presented: &TokenHash,
-    now: u64,
-) -> Result<Rotation> {
-    let row = sqlx::query(
-        "SELECT t.used_at AS token_used_at, t.expires_at AS token_expires_at, \
-                s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
-                s.user_agent, s.ip, s.revoked_at, u.disabled AS user_disabled, \
-                s.credential_epoch = u.credential_epoch AS credentials_current \
-         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
-         JOIN users u ON u.id = s.user_id \
-         WHERE t.hash = ?",
-    )
-    .bind(&presented.0[..])
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(Rotation::Invalid);
-    };
-    let session = session_from_row(&row)?;
-    Ok(
-        match crate::decide_rotation(
-            &crate::RotationState {
-                token_used: optional_time_column(&row, "token_used_at")?.is_some(),
-                token_expires_at: time_column(&row, "token_expires_at")?,
-                session: &session,
-                user_disabled: column(&row, "user_disabled")?,
-                credentials_current: column(&row, "credentials_current")?,
-            },
-            now,
-        ) {
-            crate::RotationDecision::Reused => Rotation::Reused(session),
-            // `Rotate` cannot be decided here (the batch would have rotated a live token); if
-            // it ever were, refusing is the safe answer.
-            crate::RotationDecision::Invalid | crate::RotationDecision::Rotate => Rotation::Invalid,
-        },
-    )
-}
-
-/// The SQL of one rotation inside a batch ([`rotate_batch_on`] puts the transaction around it):
-/// mark the token used only if it, its session and its user are all live (the conditions of
-/// [`crate::decide_rotation`]); insert its successor (expiring no later than the session); touch
-/// the session and return it, tagged with the rotation's `slot` in the batch. Each write runs
-/// only if the one before changed exactly one row (`changes() = 1`), so each rotation is all or
-/// nothing by construction. Ten parameters, in the order [`bind_rotation`] binds them.
-fn rotation_statements(slot: usize) -> String {
-    format!(
-        "UPDATE refresh_tokens SET used_at = ? \
-          WHERE hash = ? AND used_at IS NULL AND expires_at > ? \
-            AND session_id IN (SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id \
-                               WHERE s.revoked_at IS NULL AND s.expires_at > ? \
-                                 AND u.disabled = 0 \
-                                 AND s.credential_epoch = u.credential_epoch); \
-         INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) \
-          SELECT ?, s.id, ?, MIN(?, s.expires_at) \
-          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
-          WHERE t.hash = ? AND changes() = 1; \
-         UPDATE sessions SET last_used_at = ? \
-          WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?) AND changes() = 1 \
-          RETURNING {SESSION_COLUMNS}, {slot} AS batch_slot; "
-    )
-}
-
-/// A rotation waiting for the writer connection, and where its outcome goes.
-pub(crate) struct PendingRotation {
-    presented: TokenHash,
-    next: RefreshRecord,
-    now: u64,
-    outcome: tokio::sync::oneshot::Sender<Result<Rotation>>,
-}
-
-/// Most rotations committed in one transaction.
-const MAX_ROTATION_BATCH: usize = 32;
-
-/// Rotations queued for the writer task at most; callers beyond wait for room.
-const ROTATION_QUEUE: usize = 1024;
-
-/// The writer task's loop: takes every rotation queued (up to [`MAX_ROTATION_BATCH`]) and
-/// commits them in one transaction, until every sender (every clone of the store) is gone.
-///
-/// Group commit: while a batch is in SQLite, the requests arriving meanwhile queue and go in the
-/// next one, so the hand-offs to SQLite's thread, the write lock and the WAL append are paid per
-/// batch instead of per refresh. Each rotation keeps its own conditions, so the outcome of each
-/// is what it would have been alone, in queue order: of two rotations of one token in a batch,
-/// the first rotates it and the second finds it used.
-async fn rotate_in_batches(
-    writer: SqlitePool,
-    mut queue: tokio::sync::mpsc::Receiver<PendingRotation>,
-) {
-    let mut batch = Vec::with_capacity(MAX_ROTATION_BATCH);
-    while queue.recv_many(&mut batch, MAX_ROTATION_BATCH).await > 0 {
-        let outcomes = rotate_batch(&writer, &batch).await;
-        for (pending, outcome) in batch.drain(..).zip(outcomes) {
-            // The caller may have gone (a client hanging up): the rotation stands regardless.
-            let _ = pending.outcome.send(outcome);
-        }
-    }
-}
-
-/// Rotates `batch` in one transaction and says what happened to each, in order. If the batch
-/// fails as a whole, each rotation is retried alone, so that one failing rotation (or a
-/// database that is down) gives each caller its own answer.
-async fn rotate_batch(writer: &SqlitePool, batch: &[PendingRotation]) -> Vec<Result<Rotation>> {
-    if batch.len() > 1 {
-        match writer.acquire().await {
-            Ok(mut conn) => match rotate_batch_on(&mut conn, batch).await {
-                Ok(outcomes) => return outcomes,
-                Err(err) => {
-                    tracing::debug!(error = %err, size = batch.len(), "a rotation batch failed; rotating one by one");
-                    close_after_failure(conn).await;
-                }
-            },
-            Err(err) => {
-                tracing::debug!(error = %err, "no writer connection for a rotation batch");
-            }
-        }
-    }
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for pending in batch {
-        outcomes.push(rotate_alone(writer, pending).await);
-    }
-    outcomes
-}
-
-/// One rotation in its own transaction: a batch of one.
-async fn rotate_alone(writer: &SqlitePool, pending: &PendingRotation) -> Result<Rotation> {
-    let mut conn = writer.acquire().await?;
-    match rotate_batch_on(&mut conn, std::slice::from_ref(pending)).await {
-        Ok(mut outcomes) => outcomes.pop().unwrap_or_else(|| {
-            Err(StoreError::Corrupt(
-                "a rotation batch of one answered nothing".into(),
-            ))
-        }),
-        Err(err) => {
-            close_after_failure(conn).await;
-            Err(err)
-        }
-    }
-}
-
-/// Closes a connection whose transaction may still be open: closing rolls it back, where
-/// returning it to the pool would keep SQLite's write lock.
-async fn close_after_failure(conn: sqlx::pool::PoolConnection<Sqlite>) {
-    if let Err(err) = conn.close().await {
-        tracing::warn!(error = %err, "closing a connection after a failed rotation");
-    }
-}
-
-/// The body of [`rotate_batch`] on one connection: one round trip to SQLite's worker thread for
-/// the whole batch (`BEGIN IMMEDIATE`, each rotation's statements, `COMMIT`), then, only for
-/// each rotation that did not happen, the read that says why (`Reused` or `Invalid`).
-///
-/// On an error the transaction may still be open: the caller must close the connection (which
-/// rolls it back), never return it to the pool.
-async fn rotate_batch_on(
-    conn: &mut SqliteConnection,
-    batch: &[PendingRotation],
-) -> Result<Vec<Result<Rotation>>> {
-    let mut sql = String::from("BEGIN IMMEDIATE; ");
-    for slot in 0..batch.len() {
-        sql.push_str(&rotation_statements(slot));
-    }
-    sql.push_str("COMMIT");
-    let mut query = sqlx::query(&sql);
-    for pending in batch {
-        query = bind_rotation(query, &pending.presented, &pending.next, pending.now)?;
-    }
-    let rows = query
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(conflict_as("refresh token"))?;
-    let mut rotated: Vec<Option<Session>> = vec![None; batch.len()];
-    for row in &rows {
-        let slot: i64 = column(row, "batch_slot")?;
-        let slot = usize::try_from(slot)
-            .ok()
-            .filter(|slot| *slot < batch.len())
-            .ok_or_else(|| StoreError::Corrupt(format!("rotation batch slot {slot}")))?;
-        rotated[slot] = Some(session_from_row(row)?);
-    }
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (pending, session) in batch.iter().zip(rotated) {
-        outcomes.push(match session {
-            Some(session) => Ok(Rotation::Rotated(session)),
-            None => explain_unrotated(conn, &pending.presented, pending.now).await,
-        });
-    }
-    Ok(outcomes)
-}
-
-/// Binds the ten parameters of one rotation's statements ([`rotation_statements`]).
-fn bind_rotation<'q>(
-    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    presented: &'q TokenHash,
-    next: &'q RefreshRecord,
-    now: u64,
-) -> Result<sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>> {
-    let now_db = db_time(now)?;
-    Ok(query
-        .bind(now_db)
-        .bind(&presented.0[..])
-        .bind(now_db)
-        .bind(now_db)
-        .bind(&next.hash.0[..])
-        .bind(db_time(next.created_at)?)
-        .bind(db_time(next.expires_at)?)
-        .bind(&presented.0[..])
-        .bind(now_db)
-        .bind(&presented.0[..]))
 }
 
 #[async_trait]
@@ -658,7 +326,7 @@ impl AccountStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(user_from_row)
+        .map(rows::user)
         .transpose()
     }
 
@@ -668,7 +336,7 @@ impl AccountStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(user_from_row)
+            .map(rows::user)
             .transpose()
     }
 
@@ -679,7 +347,7 @@ impl AccountStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(user_from_row)
+        .map(rows::user)
         .collect()
     }
 
@@ -727,13 +395,13 @@ impl AccountStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?
         .as_ref()
-        .map(user_from_row)
+        .map(rows::user)
         .transpose()?;
         let Some(user) = user else {
             return Ok(None);
         };
         let revoked = revoke_sessions_of(&mut tx, &user.id, None, now).await?;
-        record_revocation(&mut tx, &user_revocation(&user.id, now)).await?;
+        record_revocation(&mut tx, &rows::user_revocation(&user.id, now)).await?;
         tx.commit().await?;
         Ok(Some((user, revoked)))
     }
@@ -746,28 +414,8 @@ impl AccountStore for SqliteStore {
         .fetch_optional(&self.writer)
         .await?
         .as_ref()
-        .map(user_from_row)
+        .map(rows::user)
         .transpose()
-    }
-}
-
-/// The user revocation that ends every token issued to `user_id` before `now`.
-fn user_revocation(user_id: &str, now: u64) -> Revocation {
-    Revocation {
-        kind: RevocationKind::User,
-        subject: user_id.to_owned(),
-        not_before: now,
-        expires_at: 0,
-    }
-}
-
-/// The revocation of every access token of `session_id`, made at `now`.
-fn session_revocation(session_id: &str, now: u64) -> Revocation {
-    Revocation {
-        kind: RevocationKind::Session,
-        subject: session_id.to_owned(),
-        not_before: now,
-        expires_at: 0,
     }
 }
 
@@ -796,10 +444,10 @@ async fn revoke_sessions_of(
     for row in &revoked {
         let session = Session {
             revoked_at: None,
-            ..session_from_row(row)?
+            ..rows::session(row)?
         };
         let order: i64 = column(row, "insertion_order")?;
-        record_revocation(conn, &session_revocation(&session.id, now)).await?;
+        record_revocation(conn, &rows::session_revocation(&session.id, now)).await?;
         sessions.push((session, order));
     }
     sessions.sort_by(|(a, a_order), (b, b_order)| {
@@ -820,8 +468,7 @@ async fn record_revocation(
         .fetch_optional(&mut *conn)
         .await?
         .unwrap_or(0);
-    let longest = u64::try_from(longest)
-        .map_err(|_| StoreError::Corrupt(format!("negative longest_access_ttl {longest}")))?;
+    let longest = rows::stored_time("longest_access_ttl", longest)?;
     let mut stored = Revocation {
         expires_at: crate::kept_until(revocation, longest),
         ..revocation.clone()
@@ -834,8 +481,8 @@ async fn record_revocation(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = existing {
-        stored.not_before = stored.not_before.max(time_column(&row, "not_before")?);
-        stored.expires_at = stored.expires_at.max(time_column(&row, "expires_at")?);
+        stored.not_before = stored.not_before.max(row.time("not_before")?);
+        stored.expires_at = stored.expires_at.max(row.time("expires_at")?);
         // Delete and insert rather than update: the new row gets a new AUTOINCREMENT `seq`.
         sqlx::query("DELETE FROM revocations WHERE kind = ? AND subject = ?")
             .bind(kind)
@@ -942,7 +589,7 @@ impl SessionStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(session_from_row)
+        .map(rows::session)
         .transpose()
     }
 
@@ -955,7 +602,7 @@ impl SessionStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(session_from_row)
+        .map(rows::session)
         .transpose()
     }
 
@@ -973,7 +620,7 @@ impl SessionStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(session_from_row)
+        .map(rows::session)
         .transpose()
     }
 
@@ -988,7 +635,7 @@ impl SessionStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(session_from_row)
+        .map(rows::session)
         .collect()
     }
 
@@ -1003,7 +650,7 @@ impl SessionStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?
         .as_ref()
-        .map(session_from_row)
+        .map(rows::session)
         .transpose()?;
         if before.as_ref().is_some_and(|s| s.revoked_at.is_none()) {
             sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
@@ -1011,7 +658,7 @@ impl SessionStore for SqliteStore {
                 .bind(session_id)
                 .execute(&mut *tx)
                 .await?;
-            record_revocation(&mut tx, &session_revocation(session_id, now)).await?;
+            record_revocation(&mut tx, &rows::session_revocation(session_id, now)).await?;
         }
         tx.commit().await?;
         Ok(before)
@@ -1021,7 +668,7 @@ impl SessionStore for SqliteStore {
     async fn revoke_user_sessions(&self, user_id: &str, now: u64) -> Result<Vec<Session>> {
         let mut tx = self.begin_write().await?;
         let revoked = revoke_sessions_of(&mut tx, user_id, None, now).await?;
-        record_revocation(&mut tx, &user_revocation(user_id, now)).await?;
+        record_revocation(&mut tx, &rows::user_revocation(user_id, now)).await?;
         tx.commit().await?;
         Ok(revoked)
     }
@@ -1051,25 +698,22 @@ impl RevocationStore for SqliteStore {
     }
 
     async fn raise_longest_access_ttl(&self, ttl: u64) -> Result<u64> {
-        let longest: i64 = sqlx::query_scalar(
+        let longest: Option<i64> = sqlx::query_scalar(
             "UPDATE deployment SET longest_access_ttl = MAX(longest_access_ttl, ?) \
              RETURNING longest_access_ttl",
         )
         .bind(db_time(ttl)?)
         .fetch_optional(&self.writer)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
-        u64::try_from(longest)
-            .map_err(|_| StoreError::Corrupt(format!("negative longest_access_ttl {longest}")))
+        .await?;
+        rows::stored_time("longest_access_ttl", rows::deployment_row(longest)?)
     }
 
     async fn longest_access_ttl(&self) -> Result<u64> {
-        let longest: i64 = sqlx::query_scalar("SELECT longest_access_ttl FROM deployment LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
-        u64::try_from(longest)
-            .map_err(|_| StoreError::Corrupt(format!("negative longest_access_ttl {longest}")))
+        let longest: Option<i64> =
+            sqlx::query_scalar("SELECT longest_access_ttl FROM deployment LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        rows::stored_time("longest_access_ttl", rows::deployment_row(longest)?)
     }
 
     async fn live_revocations(&self, now: u64) -> Result<Vec<(i64, Revocation)>> {
@@ -1081,7 +725,7 @@ impl RevocationStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(revocation_from_row)
+        .map(rows::revocation)
         .collect()
     }
 
@@ -1096,7 +740,7 @@ impl RevocationStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(revocation_from_row)
+        .map(rows::revocation)
         .collect()
     }
 
@@ -1134,7 +778,7 @@ impl ClientStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(client_from_row)
+        .map(rows::client)
         .transpose()
     }
 
@@ -1146,7 +790,7 @@ impl ClientStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(client_from_row)
+        .map(rows::client)
         .collect()
     }
 
@@ -1178,10 +822,11 @@ impl Store for SqliteStore {
     }
 
     async fn deployment_id(&self) -> Result<String> {
-        sqlx::query_scalar("SELECT id FROM deployment LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))
+        rows::deployment_row(
+            sqlx::query_scalar("SELECT id FROM deployment LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn deployment_secret(&self, candidate: &[u8; 32]) -> Result<[u8; 32]> {
@@ -1192,14 +837,7 @@ impl Store for SqliteStore {
         .bind(&candidate[..])
         .fetch_optional(&self.writer)
         .await?;
-        let stored =
-            stored.ok_or_else(|| StoreError::Corrupt("the deployment table is empty".into()))?;
-        <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
-            StoreError::Corrupt(format!(
-                "the deployment secret has {} bytes, not 32",
-                stored.len()
-            ))
-        })
+        rows::deployment_secret(stored)
     }
 
     fn backend(&self) -> &'static str {
@@ -1208,129 +846,5 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         SqliteStore::close(self).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
-    use super::*;
-
-    const NOW: u64 = 1_700_000_000;
-    const LIFE: u64 = 86_400;
-
-    fn record(hash: u8, session_id: &str) -> RefreshRecord {
-        RefreshRecord {
-            hash: TokenHash([hash; 32]),
-            session_id: session_id.to_owned(),
-            created_at: NOW,
-            expires_at: NOW + LIFE,
-        }
-    }
-
-    fn pending(presented: u8, next: u8) -> PendingRotation {
-        PendingRotation {
-            presented: TokenHash([presented; 32]),
-            next: record(next, ""),
-            now: NOW + 60,
-            outcome: tokio::sync::oneshot::channel().0,
-        }
-    }
-
-    /// A store on a fresh data directory with user `u-1` and the given sessions, each with
-    /// its first refresh token.
-    async fn store_with_sessions(sessions: &[(&str, u8)]) -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).await.unwrap();
-        store
-            .create_user(&NewUser {
-                id: "u-1".into(),
-                username: "alice".into(),
-                password_hash: "$argon2id$unused".into(),
-                created_at: NOW,
-            })
-            .await
-            .unwrap();
-        for (session, token) in sessions {
-            store
-                .create_session(
-                    &NewSession {
-                        id: (*session).into(),
-                        user_id: "u-1".into(),
-                        created_at: NOW,
-                        expires_at: NOW + LIFE,
-                        user_agent: None,
-                        ip: None,
-                        credential_epoch: 0,
-                    },
-                    &record(*token, session),
-                )
-                .await
-                .unwrap();
-        }
-        (dir, store)
-    }
-
-    /// One batch holding a rotation that cannot commit (its successor's hash is taken): the
-    /// batch's transaction fails as a whole, and each rotation is then decided alone, so the
-    /// others still rotate (or see reuse) and only the faulty one fails.
-    #[tokio::test]
-    async fn a_failing_rotation_in_a_batch_fails_alone() {
-        let (_dir, store) = store_with_sessions(&[("s-1", 1), ("s-2", 2), ("s-3", 3)]).await;
-        // Token 2's successor would be token 3, which exists.
-        let batch = [
-            pending(1, 11),
-            pending(2, 3),
-            pending(1, 12),
-            pending(3, 13),
-        ];
-        let outcomes = rotate_batch(&store.writer, &batch).await;
-        assert!(
-            matches!(&outcomes[0], Ok(Rotation::Rotated(session)) if session.id == "s-1"),
-            "{:?}",
-            outcomes[0]
-        );
-        assert!(
-            matches!(&outcomes[1], Err(StoreError::Conflict("refresh token"))),
-            "{:?}",
-            outcomes[1]
-        );
-        assert!(
-            matches!(&outcomes[2], Ok(Rotation::Reused(session)) if session.id == "s-1"),
-            "{:?}",
-            outcomes[2]
-        );
-        assert!(
-            matches!(&outcomes[3], Ok(Rotation::Rotated(session)) if session.id == "s-3"),
-            "{:?}",
-            outcomes[3]
-        );
-        assert!(store
-            .live_refresh_token(&TokenHash([2; 32]), NOW + 60)
-            .await
-            .unwrap()
-            .is_some());
-    }
-
-    /// A batch without faults commits whole, in one transaction, with each rotation decided in
-    /// queue order.
-    #[tokio::test]
-    async fn a_batch_decides_each_rotation_in_queue_order() {
-        let (_dir, store) = store_with_sessions(&[("s-1", 1)]).await;
-        // The successor rotates within the same batch; the original is then reuse; an unknown
-        // token is invalid.
-        let batch = [pending(1, 2), pending(2, 3), pending(1, 4), pending(9, 10)];
-        let mut conn = store.writer.acquire().await.unwrap();
-        let outcomes = rotate_batch_on(&mut conn, &batch).await.unwrap();
-        let kinds: Vec<&str> = outcomes
-            .iter()
-            .map(|outcome| match outcome {
-                Ok(Rotation::Rotated(_)) => "rotated",
-                Ok(Rotation::Reused(_)) => "reused",
-                Ok(Rotation::Invalid) => "invalid",
-                Err(err) => panic!("{err}"),
-            })
-            .collect();
-        assert_eq!(kinds, ["rotated", "rotated", "reused", "invalid"]);
     }
 }
