@@ -19,8 +19,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera_token::jws::{verify_with_key, DEFAULT_MAX_TOKEN_LEN};
-use tessera_token::{base64url, Algorithm, Jwk, JwkSet, KeySet, VerifyingKey};
+use tessera_token::{
+    base64url, verify_with_key, Algorithm, Jwk, JwkSet, KeySet, VerifyingKey, DEFAULT_MAX_TOKEN_LEN,
+};
 
 /// `p = 2^255 - 19`, big-endian.
 const P_BIG_ENDIAN: [u8; 32] = [

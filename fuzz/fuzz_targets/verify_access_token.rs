@@ -19,9 +19,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
-use tessera_token::jws::{verify_with_key, DEFAULT_MAX_TOKEN_LEN};
 use tessera_token::{
-    base64url, Algorithm, FixedClock, KeySet, SigningKey, Verifier, VerifyingKey, ACCESS_TOKEN_TYP,
+    base64url, verify_with_key, Algorithm, FixedClock, KeySet, SigningKey, Verifier, VerifyingKey,
+    ACCESS_TOKEN_TYP, DEFAULT_MAX_TOKEN_LEN,
 };
 
 /// 2027-01-15T08:00:00Z: tokens in the corpus can be valid or expired relative to it.

@@ -2,7 +2,7 @@
 //! algorithm binding, the signature's form (length; low S for ECDSA), and the signature over the
 //! received bytes.
 //!
-//! This layer knows nothing of JWT claims; [`crate::verify`] builds the access-token checks on it.
+//! This layer knows nothing of JWT claims; [`crate::Verifier`] builds the access-token checks on it.
 
 use crate::base64url;
 use crate::error::{Error, Result};
@@ -152,7 +152,7 @@ pub struct VerifiedJws {
 }
 
 /// Verifies a compact JWS with one given key: the JWS layer alone (steps 1-4 and 7-9), with no
-/// `typ` or claims policy. Use [`crate::verify::Verifier`] for access tokens.
+/// `typ` or claims policy. Use [`crate::Verifier`] for access tokens.
 ///
 /// An ECDSA signature must have a low S (`s <= n/2`), the form Tessera signs; for a JWS of
 /// another issuer, whose library may sign either form, see

@@ -46,7 +46,7 @@
 //! [`Error::NonCanonicalSignature`], so a token Tessera issued has exactly one accepted encoding.
 //! Other issuers' libraries (PyJWT, jose) sign either form; to judge their tokens, open the door
 //! explicitly with [`Verifier::accepting_high_s_ecdsa`] (or, at the JWS layer,
-//! [`jws::verify_with_key_accepting_high_s_ecdsa`]). The `tessera` CLI does so for
+//! [`verify_with_key_accepting_high_s_ecdsa`]). The `tessera` CLI does so for
 //! `token verify --jwks FILE` only; the server and `token verify` with the configured keys never do.
 //!
 //! ## Getting started
@@ -67,29 +67,33 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod algorithm;
+mod algorithm;
 pub mod base64url;
-pub mod claims;
-pub mod clock;
+mod claims;
+mod clock;
 mod ecdsa;
 mod ed25519;
-pub mod error;
-pub mod issue;
+mod error;
+mod issue;
 mod json;
-pub mod jwk;
-pub mod jws;
-pub mod keys;
-pub mod keyset;
-pub mod secret;
-pub mod verify;
+mod jwk;
+mod jws;
+mod keys;
+mod keyset;
+mod secret;
+mod verify;
 
 pub use algorithm::{Algorithm, KeyFamily};
-pub use claims::{AccessClaims, Audience};
+pub use claims::{AccessClaims, Audience, MAX_NUMERIC_DATE, RESERVED_CLAIMS};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{Error, Result};
 pub use issue::{AccessTokenRequest, IssuedAccessToken, TokenIssuer, ACCESS_TOKEN_TYP};
 pub use jwk::{Jwk, JwkSet};
-pub use keys::{generate_hmac_secret, SigningKey, VerifyingKey};
+pub use jws::{
+    verify_with_key, verify_with_key_accepting_high_s_ecdsa, Header, VerifiedJws,
+    DEFAULT_MAX_TOKEN_LEN,
+};
+pub use keys::{generate_hmac_secret, SigningKey, VerifyingKey, MIN_RSA_BITS};
 pub use keyset::KeySet;
 pub use secret::{Secret, SecretText};
 pub use verify::{Verifier, DEFAULT_LEEWAY};

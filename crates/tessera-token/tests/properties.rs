@@ -28,9 +28,9 @@ use proptest::sample::Index;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
-use tessera_token::claims::RESERVED_CLAIMS;
 use tessera_token::{
     AccessTokenRequest, Algorithm, Error, FixedClock, KeySet, SigningKey, TokenIssuer, Verifier,
+    RESERVED_CLAIMS,
 };
 
 const NOW: u64 = 1_800_000_000;

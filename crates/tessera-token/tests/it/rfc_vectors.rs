@@ -25,10 +25,10 @@
 //! the RFCs' `n` and `e`. The Ed25519 PKCS#8 is assembled here from the RFC 8037 seed.
 
 use tessera_token::base64url;
-use tessera_token::jws::{
-    verify_with_key, verify_with_key_accepting_high_s_ecdsa, VerifiedJws, DEFAULT_MAX_TOKEN_LEN,
+use tessera_token::{
+    verify_with_key, verify_with_key_accepting_high_s_ecdsa, Algorithm, Error, Jwk, SigningKey,
+    VerifiedJws, VerifyingKey, DEFAULT_MAX_TOKEN_LEN,
 };
-use tessera_token::{Algorithm, Error, Jwk, SigningKey, VerifyingKey};
 
 // ---------------------------------------------------------------------------------------------
 // RFC 7515 Appendix A

@@ -2,13 +2,13 @@
 //! `testvectors_v1/`, Apache-2.0; copies and licence in `tests/data/wycheproof/`).
 //!
 //! Wycheproof tests the JWS layer: signature, key/algorithm binding and encoding. So the cases run
-//! through [`jws::verify_with_key`] with the key bound to its JWK's own `alg`, not through the
+//! through [`verify_with_key`] with the key bound to its JWK's own `alg`, not through the
 //! access-token [`tessera_token::Verifier`], which adds `typ`, `kid` and claims policy.
 //!
 //! Every case must end as its label says (`valid` accepted, `invalid` rejected), unless it is in
 //! an override list. One valid case has an ECDSA signature with a high S (`s > n/2`), which
 //! Tessera refuses by default (issue 9, item 5): it is an override, and a separate test runs every
-//! case refused for its high S through [`jws::verify_with_key_accepting_high_s_ecdsa`], the door for
+//! case refused for its high S through [`verify_with_key_accepting_high_s_ecdsa`], the door for
 //! other issuers' tokens, where each ends as labelled. An override states why Tessera differs from the label, and the test asserts
 //! exactly what Tessera does with the case instead (never a silent skip). An override that stops
 //! being needed, or names a case that does not exist, fails the test.
@@ -16,8 +16,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use tessera_token::jws::{self, Header, DEFAULT_MAX_TOKEN_LEN};
-use tessera_token::{base64url, Algorithm, Error, Jwk, JwkSet, KeySet, VerifyingKey};
+use tessera_token::{
+    base64url, verify_with_key, verify_with_key_accepting_high_s_ecdsa, Algorithm, Error, Header,
+    Jwk, JwkSet, KeySet, VerifyingKey, DEFAULT_MAX_TOKEN_LEN,
+};
 
 const JWS_SUITE: &str = include_str!("../data/wycheproof/json_web_signature_test.json");
 const JWK_SUITE: &str = include_str!("../data/wycheproof/json_web_key_test.json");
@@ -214,7 +216,7 @@ fn verify_with_key_set(token: &str, keys: &KeySet) -> Result<(), Error> {
         base64url::decode(header_segment.as_bytes()).ok_or(Error::Base64 { segment: "header" })?;
     let kid = Header::parse(&header_bytes)?.kid.ok_or(Error::UnknownKey)?;
     let key = keys.get(&kid).ok_or(Error::UnknownKey)?;
-    jws::verify_with_key(token, key, DEFAULT_MAX_TOKEN_LEN).map(|_| ())
+    verify_with_key(token, key, DEFAULT_MAX_TOKEN_LEN).map(|_| ())
 }
 
 fn jws_suite_outcomes() -> Vec<(u32, Label, Outcome)> {
@@ -225,7 +227,7 @@ fn jws_suite_outcomes() -> Vec<(u32, Label, Outcome)> {
         for case in &group.tests {
             let outcome = match &key {
                 Err(err) => Outcome::KeyRefused(err.clone()),
-                Ok(key) => match jws::verify_with_key(&case.jws, key, DEFAULT_MAX_TOKEN_LEN) {
+                Ok(key) => match verify_with_key(&case.jws, key, DEFAULT_MAX_TOKEN_LEN) {
                     Ok(_) => Outcome::Accepted,
                     Err(err) => Outcome::Rejected(err),
                 },
@@ -423,12 +425,12 @@ fn wycheproof_rfc7520_overrides_verify_once_the_key_names_the_jws_algorithm() {
             // through the door for other issuers' tokens.
             let verified = if rebound == "ES512" {
                 assert_eq!(
-                    jws::verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN),
+                    verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN),
                     Err(Error::NonCanonicalSignature)
                 );
-                jws::verify_with_key_accepting_high_s_ecdsa(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN)
+                verify_with_key_accepting_high_s_ecdsa(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN)
             } else {
-                jws::verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN)
+                verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN)
             }
             .unwrap_or_else(|err| panic!("{} ({}): {err:?}", case.tc_id, case.comment));
             assert!(verified
@@ -453,12 +455,12 @@ fn wycheproof_high_s_cases_end_as_labelled_through_the_door_for_other_issuers() 
             continue;
         };
         for case in &group.tests {
-            let strict = jws::verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN);
+            let strict = verify_with_key(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN);
             if strict != Err(Error::NonCanonicalSignature) {
                 continue;
             }
             let opened =
-                jws::verify_with_key_accepting_high_s_ecdsa(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN);
+                verify_with_key_accepting_high_s_ecdsa(&case.jws, &key, DEFAULT_MAX_TOKEN_LEN);
             match case.result {
                 Label::Valid => {
                     assert!(opened.is_ok(), "{}: {opened:?}", case.tc_id);
