@@ -110,16 +110,11 @@ pub fn fails(output: &Output) -> String {
     lines[0].to_owned()
 }
 
-/// The Python interpreter with PyJWT: `TESSERA_TEST_PYTHON`, else the repo's `.venv`.
+/// The Python interpreter with PyJWT: `TESSERA_TEST_PYTHON`, else the repo's `.venv`. Panics with
+/// what to do when there is none or PyJWT is missing.
 pub fn python() -> PathBuf {
-    if let Ok(path) = std::env::var("TESSERA_TEST_PYTHON") {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "PyJWT interop needs Python with pyjwt[crypto]: run scripts/test.sh (it creates .venv) \
-         or set TESSERA_TEST_PYTHON"
-    );
-    venv
+    tessera_test_support::python::interpreter(
+        "PyJWT interop (pyjwt[crypto])",
+        &["jwt", "cryptography"],
+    )
 }
