@@ -24,9 +24,9 @@
 //!   through that URL and dropped (forcibly) when the value is dropped, passed or failed.
 //! - [`redis`]: the server URL, and [`redis::unique_key_prefix`], a key prefix no other test or
 //!   run uses.
-//! - [`python`]: the interpreter with the Python peers (PyJWT, `openapi-spec-validator`):
-//!   `TESSERA_TEST_PYTHON`, else the repository's `.venv`; a missing interpreter or module fails
-//!   the test, it never skips it.
+//! - [`python`]: the interpreter with the Python peers (PyJWT, `openapi-spec-validator`,
+//!   Schemathesis): `TESSERA_TEST_PYTHON`, else the repository's `.venv`; a missing interpreter
+//!   or module fails the test, it never skips it.
 //! - [`http`]: one HTTP/1.1 request to a server on 127.0.0.1, and the JSON of an answer, for tests
 //!   that drive the real `tessera serve` process from plain threads.
 //!

@@ -1,6 +1,6 @@
 //! The Python interpreter of the independent peers (PyJWT for interop, `openapi-spec-validator`
-//! for the OpenAPI document), which `scripts/test.sh` installs, at pinned versions, into the
-//! repository's `.venv`.
+//! for the OpenAPI document, Schemathesis for the API fuzzer), which `scripts/test.sh` installs,
+//! at pinned versions, into the repository's `.venv`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

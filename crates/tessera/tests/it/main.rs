@@ -1,8 +1,10 @@
-//! Black-box tests of the `tessera` binary: the CLI contract, users and clients in the store, and
-//! interop with PyJWT.
+//! Black-box tests of the `tessera` binary: the CLI contract, users and clients in the store,
+//! interop with PyJWT, and the OpenAPI document fuzzed against a live `tessera serve` by
+//! Schemathesis.
 //!
-//! The interop tests need Python with PyJWT (`pyjwt[crypto]`): `scripts/test.sh` creates `.venv`
-//! and exports `TESSERA_TEST_PYTHON`. Without it they fail, saying so; they never skip.
+//! The interop tests need Python with PyJWT (`pyjwt[crypto]`), the fuzzer Python with
+//! Schemathesis: `scripts/test.sh` installs both into `.venv` and exports `TESSERA_TEST_PYTHON`.
+//! Without them these tests fail, saying so; they never skip.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -12,6 +14,7 @@
 )]
 
 mod accounts;
+mod api_fuzz;
 mod cli;
 mod doctor;
 mod interop;
