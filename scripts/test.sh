@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
 # Tessera's test command: prepares the independent peers in .venv (PyJWT for interop,
-# openapi-spec-validator for the OpenAPI document), a PostgreSQL database for the storage
-# backend tests and Redis for the shared-state tests, then runs every test in the workspace
-# (unit, integration, vectors, properties, CLI, interop, two-instance scale-out, doc tests).
+# openapi-spec-validator for the OpenAPI document, Schemathesis for the API fuzzer), a PostgreSQL
+# database for the storage backend tests and Redis for the shared-state tests, then runs every
+# test in the workspace (unit, integration, vectors, properties, CLI, interop, the API fuzzer,
+# two-instance scale-out, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! .venv/bin/python -c 'import jwt, cryptography, openapi_spec_validator' 2>/dev/null; then
+# The peers, each at the version the tests are written for (the tests name the same pins in
+# their failure messages). Installed when .venv lacks one or has another version.
+PEERS=('pyjwt[crypto]==2.15.1' 'openapi-spec-validator==0.9.0' 'schemathesis==4.32.5')
+peers_installed() {
+  .venv/bin/python - "${PEERS[@]}" 2>/dev/null <<'PYTHON'
+import sys
+from importlib.metadata import version
+for pin in sys.argv[1:]:
+    name, wanted = pin.split("==")
+    if version(name.split("[")[0]) != wanted:
+        sys.exit(1)
+import cryptography, jwt, openapi_spec_validator, schemathesis
+PYTHON
+}
+if ! peers_installed; then
   if ! python3 -m venv .venv 2>/dev/null; then
     apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
     python3 -m venv .venv
   fi
-  .venv/bin/pip install --quiet --disable-pip-version-check 'pyjwt[crypto]==2.15.1' 'openapi-spec-validator==0.9.0'
+  .venv/bin/pip install --quiet --disable-pip-version-check "${PEERS[@]}"
 fi
 export TESSERA_TEST_PYTHON="$PWD/.venv/bin/python"
 

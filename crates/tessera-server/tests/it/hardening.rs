@@ -230,15 +230,7 @@ async fn jwks_keeps_publishing_previous_keys_and_the_server_accepts_their_tokens
     let previous = format!("EdDSA:{}", path.display());
     let app = TestApp::spawn_with(&[("JWT_PREVIOUS_KEY_FILES", &previous)]).await;
 
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()

@@ -166,6 +166,18 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path` without credentials, and the answer's body as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))

@@ -159,14 +159,8 @@ async fn revoking_a_refresh_token_ends_its_session() {
 async fn metadata_names_the_endpoints_and_algorithms() {
     let app = TestApp::spawn().await;
     let metadata: Value = app
-        .client
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(metadata["issuer"], "http://tessera.test");
     assert_eq!(
         metadata["jwks_uri"],

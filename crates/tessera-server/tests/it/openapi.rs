@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tessera_store::sqlite::SqliteStore;
 use tessera_store::{Client, ClientStore as _};
+use tessera_test_support::python;
 
 /// The document as built into the server.
 const DOCUMENT: &str = include_str!("../../openapi.json");
@@ -52,24 +53,10 @@ const PINNED_VALIDATOR: &str = "openapi-spec-validator==0.9.0";
 /// The Python interpreter with `openapi-spec-validator`: `TESSERA_TEST_PYTHON`, else the repo's
 /// `.venv`. Panics with what to do when there is none or the package is missing.
 fn python() -> PathBuf {
-    let python = match std::env::var("TESSERA_TEST_PYTHON") {
-        Ok(path) => PathBuf::from(path),
-        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
-    };
-    let importable = Command::new(&python)
-        .args([
-            "-c",
-            "import openapi_spec_validator, openapi_schema_validator",
-        ])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    assert!(
-        importable,
-        "the OpenAPI checks need Python with {PINNED_VALIDATOR} ({}): run scripts/test.sh (it \
-         prepares .venv) or set TESSERA_TEST_PYTHON",
-        python.display()
-    );
-    python
+    python::interpreter(
+        &format!("the OpenAPI checks ({PINNED_VALIDATOR})"),
+        &["openapi_spec_validator", "openapi_schema_validator"],
+    )
 }
 
 fn describe(output: &Output) -> String {

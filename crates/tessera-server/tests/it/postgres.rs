@@ -5,82 +5,24 @@
 
 use crate::{assert_invalid_token, TestApp};
 use reqwest::StatusCode;
-use sqlx::Connection as _;
 use std::sync::Arc;
+use tessera_test_support::TestDatabase;
 
-/// A fresh database for one test, dropped at the end.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create() -> Option<Database> {
-        let Ok(admin_url) = std::env::var("TESSERA_TEST_DATABASE_URL") else {
-            if std::env::var("TESSERA_SKIP_POSTGRES").as_deref() == Ok("1") {
-                eprintln!("!!! SKIPPED: PostgreSQL server tests (TESSERA_SKIP_POSTGRES=1)");
-                return None;
-            }
-            panic!(
-                "set TESSERA_TEST_DATABASE_URL (scripts/test.sh does) or TESSERA_SKIP_POSTGRES=1"
-            );
-        };
-        let name = format!(
-            "tessera_server_test_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        );
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("PostgreSQL must be reachable");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
-        let url = format!("{base}/{name}");
-        Some(Database {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    async fn drop_now(self) {
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin)
-            .await;
-        }
-    }
+/// A fresh database for one test (dropped when the value is), or `None` when PostgreSQL tests
+/// are explicitly skipped.
+fn fresh_database() -> Option<TestDatabase> {
+    TestDatabase::fresh("a PostgreSQL server test", "tessera_server_test")
 }
 
 #[tokio::test]
 async fn the_server_runs_on_postgresql_with_rotation_reuse_detection_and_durable_revocation() {
-    let Some(db) = Database::create().await else {
+    let Some(db) = fresh_database() else {
         return;
     };
-    let vars = [("DATABASE_URL", db.url.as_str())];
+    let url = db.url();
+    let vars = [("DATABASE_URL", url.as_str())];
     let app = TestApp::spawn_with(&vars).await;
-    let ready: serde_json::Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: serde_json::Value = app.get_json("/readyz").await;
     assert_eq!(ready["store"], "ok");
     let (access, refresh) = app.user_with_session("pgalice").await;
     assert_eq!(
@@ -117,15 +59,14 @@ async fn the_server_runs_on_postgresql_with_rotation_reuse_detection_and_durable
         StatusCode::OK
     );
     restarted.stop().await;
-    db.drop_now().await;
 }
 
 #[tokio::test]
 async fn twenty_concurrent_refreshes_on_postgresql_yield_exactly_one_success() {
-    let Some(db) = Database::create().await else {
+    let Some(db) = fresh_database() else {
         return;
     };
-    let app = Arc::new(TestApp::spawn_with(&[("DATABASE_URL", db.url.as_str())]).await);
+    let app = Arc::new(TestApp::spawn_with(&[("DATABASE_URL", db.url().as_str())]).await);
     let (_, refresh) = app.user_with_session("pgbob").await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
@@ -139,5 +80,4 @@ async fn twenty_concurrent_refreshes_on_postgresql_yield_exactly_one_success() {
         }
     }
     assert_eq!(ok, 1);
-    db.drop_now().await;
 }

@@ -10,8 +10,6 @@
 //! the variable set, an unreachable server fails them.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,80 +23,38 @@ use tessera_store::{
 use tokio::task::JoinSet;
 
 use crate::conformance::{self, digest, NOW};
+use tessera_test_support::TestDatabase;
 
-/// The variable naming the PostgreSQL server (and a database to connect to for creating others).
-const URL_VAR: &str = "TESSERA_TEST_DATABASE_URL";
-/// Set to `1` to skip these tests when [`URL_VAR`] is not set.
-const SKIP_VAR: &str = "TESSERA_SKIP_POSTGRES";
 /// The pool size of the stores under test: small enough that 20 contenders queue for it.
 const POOL: u32 = 8;
 
-/// A database of its own for one test, dropped (best effort) when the value is.
-struct TestDatabase {
-    /// The URL of the maintenance database, from [`URL_VAR`].
-    admin_url: String,
-    /// The URL of this test's database.
-    url: String,
-    name: String,
-}
+/// A database of its own for one test (`tessera_test_<pid>_<time>_<n>`, dropped when the value
+/// is), and the ways a test reaches it.
+struct Database(TestDatabase);
 
-impl TestDatabase {
-    /// Creates a fresh, empty database; `None` (after saying so loudly) if PostgreSQL tests are
-    /// explicitly skipped. Panics if [`URL_VAR`] is unset without the skip, or the server cannot
-    /// be reached.
-    async fn create() -> Option<Self> {
-        let admin_url = match std::env::var(URL_VAR) {
-            Ok(url) if !url.is_empty() => url,
-            _ if std::env::var(SKIP_VAR).as_deref() == Ok("1") => {
-                // Straight to stderr: `eprintln!` would be captured, and shown only on failure.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "!!! SKIPPED: a PostgreSQL backend test, because {SKIP_VAR}=1 and {URL_VAR} \
-                     is not set. The PostgreSQL backend is NOT tested by this run. !!!"
-                );
-                return None;
-            }
-            _ => panic!(
-                "{URL_VAR} is not set: the PostgreSQL backend tests need a server, e.g. \
-                 {URL_VAR}=postgres://postgres@127.0.0.1:5432/test (scripts/test.sh starts \
-                 PostgreSQL and sets it). To skip them knowingly, set {SKIP_VAR}=1."
-            ),
-        };
-        static CREATED: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!(
-            "tessera_test_{}_{nanos}_{}",
-            std::process::id(),
-            CREATED.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {URL_VAR}: {e}"));
-        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
-        admin.close().await.unwrap();
-        Some(Self {
-            url: with_database(&admin_url, &name),
-            admin_url,
-            name,
-        })
+impl Database {
+    /// A fresh, empty database; `None` (after saying so loudly) if PostgreSQL tests are
+    /// explicitly skipped. Panics if `TESSERA_TEST_DATABASE_URL` is unset without the skip, or
+    /// the server cannot be reached.
+    fn fresh() -> Option<Self> {
+        TestDatabase::fresh("a PostgreSQL backend test", "tessera_test").map(Database)
+    }
+
+    /// The URL of this database.
+    fn url(&self) -> String {
+        self.0.url()
     }
 
     /// A store on this database (migrating it if new).
     async fn connect(&self) -> PostgresStore {
-        PostgresStore::connect(&self.url, POOL)
+        PostgresStore::connect(&self.url(), POOL)
             .await
-            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.0.name()))
     }
 
     /// A plain connection to this database, behind the store's back.
     async fn raw(&self) -> PgConnection {
-        PgConnection::connect(&self.url).await.unwrap()
+        PgConnection::connect(&self.url()).await.unwrap()
     }
 
     async fn execute(&self, sql: &str) {
@@ -108,73 +64,13 @@ impl TestDatabase {
     }
 }
 
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        // No async drop: a thread with a runtime of its own drops the database, forcing off any
-        // connection still open (a store the test did not close, or one left by a failure).
-        let admin_url = self.admin_url.clone();
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        let dropper = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::raw_sql(&sql).execute(&mut admin).await;
-                    let _ = admin.close().await;
-                }
-            });
-        });
-        let _ = dropper.join();
-    }
-}
-
-/// `url` with its database replaced by `database` (query parameters kept).
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    match query {
-        Some(query) => format!("{}/{database}?{query}", &base[..path]),
-        None => format!("{}/{database}", &base[..path]),
-    }
-}
-
-#[test]
-fn test_urls_name_the_test_database() {
-    assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/test", "t1"),
-        "postgres://postgres@127.0.0.1:5432/t1"
-    );
-    assert_eq!(
-        with_database("postgres://u:p@h/test?sslmode=disable", "t1"),
-        "postgres://u:p@h/t1?sslmode=disable"
-    );
-    assert_eq!(
-        with_database("postgres://h:5432", "t1"),
-        "postgres://h:5432/t1"
-    );
-    assert_eq!(
-        with_database("postgres:///test?host=/run/postgresql", "t1"),
-        "postgres:///t1?host=/run/postgresql"
-    );
-}
-
 /// One `#[tokio::test]` per conformance function, each on its own fresh database.
 macro_rules! conformance_tests {
     ($($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
-                let Some(db) = TestDatabase::create().await else { return };
+                let Some(db) = Database::fresh() else { return };
                 let store = db.connect().await;
                 conformance::$name(&store).await;
                 store.close().await;
@@ -187,7 +83,7 @@ crate::for_each_conformance_test!(conformance_tests);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_in_one_pool_have_exactly_one_winner() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let store = db.connect().await;
@@ -198,7 +94,7 @@ async fn concurrent_rotations_in_one_pool_have_exactly_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_of_many_tokens_are_each_decided_alone() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let store = db.connect().await;
@@ -210,7 +106,7 @@ async fn concurrent_rotations_of_many_tokens_are_each_decided_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_across_two_stores_have_exactly_one_winner() {
     // Two pools on one database: to PostgreSQL, two instances.
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let (a, b) = (db.connect().await, db.connect().await);
@@ -222,7 +118,7 @@ async fn concurrent_rotations_across_two_stores_have_exactly_one_winner() {
 
 #[tokio::test]
 async fn the_deployment_secret_is_shared_by_two_stores_on_the_same_database() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let (a, b) = (db.connect().await, db.connect().await);
@@ -234,7 +130,7 @@ async fn the_deployment_secret_is_shared_by_two_stores_on_the_same_database() {
 
 #[tokio::test]
 async fn revocations_recorded_by_one_store_are_seen_by_another_on_the_same_database() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let (a, b) = (db.connect().await, db.connect().await);
@@ -252,7 +148,7 @@ async fn revocations_recorded_by_one_store_are_seen_by_another_on_the_same_datab
 async fn polling_revocations_since_never_misses_a_concurrently_recorded_revocation() {
     const WRITERS: usize = 6;
     const EACH: usize = 25;
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let stores = [db.connect().await, db.connect().await];
@@ -307,7 +203,7 @@ async fn polling_revocations_since_never_misses_a_concurrently_recorded_revocati
 
 #[tokio::test]
 async fn a_revocation_survives_closing_and_reconnecting() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let store = db.connect().await;
@@ -339,7 +235,7 @@ async fn a_revocation_survives_closing_and_reconnecting() {
 
 #[tokio::test]
 async fn the_schema_version_is_recorded_once() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     db.connect().await.close().await;
@@ -356,12 +252,12 @@ async fn the_schema_version_is_recorded_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_starting_together_migrate_once() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let mut starts = JoinSet::new();
     for _ in 0..6 {
-        let url = db.url.clone();
+        let url = db.url();
         starts.spawn(async move { PostgresStore::connect(&url, 2).await });
     }
     let mut stores = Vec::new();
@@ -392,13 +288,13 @@ async fn instances_starting_together_migrate_once() {
 
 #[tokio::test]
 async fn a_database_from_a_newer_version_is_refused() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     db.connect().await.close().await;
     db.execute("INSERT INTO tessera_schema_version (version) VALUES (99)")
         .await;
-    let refused = PostgresStore::connect(&db.url, POOL).await;
+    let refused = PostgresStore::connect(&db.url(), POOL).await;
     assert!(
         matches!(refused, Err(StoreError::Migration(_))),
         "expected a migration error, got {:?}",
@@ -435,7 +331,7 @@ async fn a_pool_of_no_connections_is_refused() {
 
 #[tokio::test]
 async fn usernames_fold_ascii_case_only() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let store = db.connect().await;
@@ -467,7 +363,7 @@ async fn usernames_fold_ascii_case_only() {
 
 #[tokio::test]
 async fn lookups_by_text_with_a_nul_find_nothing_instead_of_failing() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let store = db.connect().await;
@@ -541,7 +437,7 @@ async fn lookups_by_text_with_a_nul_find_nothing_instead_of_failing() {
 
 #[tokio::test]
 async fn times_beyond_the_storable_range_are_refused_not_wrapped() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let store = db.connect().await;
@@ -563,7 +459,7 @@ async fn times_beyond_the_storable_range_are_refused_not_wrapped() {
 
 #[tokio::test]
 async fn corrupted_rows_are_reported_as_corrupt_not_panics() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let store = db.connect().await;
@@ -611,7 +507,7 @@ async fn corrupted_rows_are_reported_as_corrupt_not_panics() {
 
 #[tokio::test]
 async fn the_backend_is_named_postgres() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let store = db.connect().await;
@@ -623,7 +519,7 @@ async fn the_backend_is_named_postgres() {
 /// leave a pooled connection inside an open transaction holding row locks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_writes_leave_no_transaction_open() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let store = Arc::new(db.connect().await);
@@ -669,14 +565,14 @@ async fn cancelled_writes_leave_no_transaction_open() {
 
 #[tokio::test]
 async fn probe_reads_the_server_clock_and_creates_nothing() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some(db) = Database::fresh() else {
         return;
     };
     let before = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis();
-    let server_ms = u128::from(PostgresStore::probe(&db.url).await.unwrap());
+    let server_ms = u128::from(PostgresStore::probe(&db.url()).await.unwrap());
     let after = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

@@ -7,44 +7,12 @@
 //! variable these tests fail, unless `TESSERA_SKIP_REDIS=1` says to skip them; with it set, an
 //! unreachable server fails them.
 
-use std::io::Write as _;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tessera_store::redis::{LoginAttempt, RedisState};
 use tessera_store::{Revocation, RevocationKind};
+use tessera_test_support::redis as test_redis;
 
-const URL_VAR: &str = "TESSERA_TEST_REDIS_URL";
-const SKIP_VAR: &str = "TESSERA_SKIP_REDIS";
 const NOW: u64 = 1_900_000_000;
-
-/// The Redis URL, or `None` when Redis tests are explicitly skipped.
-pub fn redis_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var(SKIP_VAR).as_deref() == Ok("1") => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "!!! SKIPPED: a Redis test, because {SKIP_VAR}=1 and {URL_VAR} is not set. The Redis state is NOT tested by this run. !!!"
-            );
-            None
-        }
-        _ => panic!("set {URL_VAR} (scripts/test.sh does) or {SKIP_VAR}=1"),
-    }
-}
-
-/// A key prefix no other test (or run) uses.
-fn unique_prefix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "tessera-test:{}:{nanos}:{}:",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Two connections with one prefix (two instances), and the prefix's keys deleted at the end.
 struct Shared {
@@ -56,19 +24,17 @@ struct Shared {
 
 impl Shared {
     async fn new() -> Option<Shared> {
-        let url = redis_url()?;
-        let prefix = unique_prefix();
+        let url = test_redis::server_url("a Redis test")?;
+        let prefix = test_redis::unique_key_prefix();
         let shared = Shared {
             a: RedisState::new(&url, &prefix).unwrap(),
             b: RedisState::new(&url, &prefix).unwrap(),
             admin: redis::Client::open(url.as_str()).unwrap(),
             prefix,
         };
-        shared
-            .a
-            .ping()
-            .await
-            .unwrap_or_else(|err| panic!("{URL_VAR} is set but Redis does not answer: {err}"));
+        shared.a.ping().await.unwrap_or_else(|err| {
+            panic!("TESSERA_TEST_REDIS_URL is set but Redis does not answer: {err}")
+        });
         Some(shared)
     }
 

@@ -15,6 +15,7 @@ use tessera_store::{
     AccountStore as _, Client, ClientStore as _, NewSession, RefreshRecord, RevocationKind,
     RevocationStore as _, SessionStore as _, TokenHash,
 };
+use tessera_test_support::json;
 use tessera_token::{Clock as _, Secret, SystemClock};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -35,10 +36,6 @@ fn open_store(runtime: &tokio::runtime::Runtime, work: &Workdir) -> SqliteStore 
     runtime
         .block_on(SqliteStore::open(&data_dir(work)))
         .unwrap()
-}
-
-fn json(stdout: &str) -> Value {
-    serde_json::from_str(stdout).unwrap()
 }
 
 fn keys(value: &Value) -> BTreeSet<&str> {

@@ -6,8 +6,8 @@
 //! `TESSERA_SKIP_REDIS=1` says to skip them.
 
 use crate::{ok, Workdir};
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
+use tessera_test_support::{postgres as test_postgres, redis as test_redis};
 
 /// A finished `tessera doctor` run.
 struct Doctor {
@@ -78,24 +78,6 @@ impl Doctor {
 
     fn summary(&self) -> &str {
         self.stdout.lines().last().unwrap_or_default()
-    }
-}
-
-/// The live server named by `url_var`; `None` (after saying so loudly) if `skip_var=1` says to
-/// skip. Panics if neither is set, so a run without the server cannot pass by accident.
-fn live_server(url_var: &str, skip_var: &str) -> Option<String> {
-    match std::env::var(url_var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var(skip_var).as_deref() == Ok("1") => {
-            // Straight to stderr: `eprintln!` would be captured, and shown only on failure.
-            let _ = writeln!(
-                std::io::stderr(),
-                "!!! SKIPPED: a `tessera doctor` test, because {skip_var}=1 and {url_var} is not \
-                 set. !!!"
-            );
-            None
-        }
-        _ => panic!("set {url_var} (scripts/test.sh does) or {skip_var}=1"),
     }
 }
 
@@ -194,7 +176,7 @@ fn an_unreachable_redis_is_an_error_that_hides_the_password() {
 
 #[test]
 fn a_reachable_redis_is_ok_and_its_persistence_and_clock_are_checked() {
-    let Some(url) = live_server("TESSERA_TEST_REDIS_URL", "TESSERA_SKIP_REDIS") else {
+    let Some(url) = test_redis::server_url("a `tessera doctor` test") else {
         return;
     };
     let mut work = Workdir::new();
@@ -221,7 +203,7 @@ fn a_reachable_redis_is_ok_and_its_persistence_and_clock_are_checked() {
 
 #[test]
 fn a_reachable_database_is_ok_and_its_clock_is_checked() {
-    let Some(url) = live_server("TESSERA_TEST_DATABASE_URL", "TESSERA_SKIP_POSTGRES") else {
+    let Some(url) = test_postgres::server_url("a `tessera doctor` test") else {
         return;
     };
     let mut work = Workdir::new();

@@ -1,8 +1,10 @@
-//! Black-box tests of the `tessera` binary: the CLI contract, users and clients in the store, and
-//! interop with PyJWT.
+//! Black-box tests of the `tessera` binary: the CLI contract, users and clients in the store,
+//! interop with PyJWT, and the OpenAPI document fuzzed against a live `tessera serve` by
+//! Schemathesis.
 //!
-//! The interop tests need Python with PyJWT (`pyjwt[crypto]`): `scripts/test.sh` creates `.venv`
-//! and exports `TESSERA_TEST_PYTHON`. Without it they fail, saying so; they never skip.
+//! The interop tests need Python with PyJWT (`pyjwt[crypto]`), the fuzzer Python with
+//! Schemathesis: `scripts/test.sh` installs both into `.venv` and exports `TESSERA_TEST_PYTHON`.
+//! Without them these tests fail, saying so; they never skip.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -12,6 +14,7 @@
 )]
 
 mod accounts;
+mod api_fuzz;
 mod cli;
 mod doctor;
 mod interop;
@@ -110,16 +113,11 @@ pub fn fails(output: &Output) -> String {
     lines[0].to_owned()
 }
 
-/// The Python interpreter with PyJWT: `TESSERA_TEST_PYTHON`, else the repo's `.venv`.
+/// The Python interpreter with PyJWT: `TESSERA_TEST_PYTHON`, else the repo's `.venv`. Panics with
+/// what to do when there is none or PyJWT is missing.
 pub fn python() -> PathBuf {
-    if let Ok(path) = std::env::var("TESSERA_TEST_PYTHON") {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "PyJWT interop needs Python with pyjwt[crypto]: run scripts/test.sh (it creates .venv) \
-         or set TESSERA_TEST_PYTHON"
-    );
-    venv
+    tessera_test_support::python::interpreter(
+        "PyJWT interop (pyjwt[crypto])",
+        &["jwt", "cryptography"],
+    )
 }

@@ -9,16 +9,16 @@
 //! `crates/tessera-server/tests/it/review.rs`.
 
 use crate::scaleout::{
-    block_on, cluster, credentials, login, logout, me, register, until, PrivateRedis, Shared, JSON,
-    PASSWORD,
+    cluster, credentials, login, logout, me, register, until, PrivateRedis, Shared, JSON, PASSWORD,
 };
-use crate::serve::{json, Server};
+use crate::serve::Server;
 use crate::{ok, Workdir};
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tessera_test_support::{block_on, http, json};
 
 /// What a password is changed to.
 const NEW_PASSWORD: &str = "a brand new horse battery staple";
@@ -27,46 +27,13 @@ const NEW_PASSWORD: &str = "a brand new horse battery staple";
 const LOGIN_RACE_LOST: &str =
     "the password changed or the account was disabled while it was checked";
 
-/// One HTTP/1.1 request to the server on `port` (what [`Server::request`] does, for threads,
-/// which cannot share a [`Server`]); returns (status, body).
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 fn bearer(access: &str) -> String {
     format!("Bearer {access}")
 }
 
 /// A login on `port`; the token pair when it answered 200.
 fn try_login(port: u16, username: &str, password: &str) -> (u16, Option<(String, String)>) {
-    let (status, body) = http(
+    let (status, body) = http::request(
         port,
         "POST",
         "/auth/login",
@@ -137,11 +104,8 @@ fn refused_within(servers: &[&Server], access: &str, limit: Duration, what: &str
 
 /// `/readyz` of `server`: (status, its `redis` field).
 fn readiness(server: &Server) -> (u16, String) {
-    let (status, body) = server.request("GET", "/readyz", &[], "");
-    (
-        status,
-        json(&body)["redis"].as_str().unwrap_or("").to_owned(),
-    )
+    let (status, body) = server.get_json("/readyz");
+    (status, body["redis"].as_str().unwrap_or("").to_owned())
 }
 
 /// Runs `query` on the cluster's database.
@@ -303,7 +267,7 @@ fn revoking_while_redis_is_down_is_recorded_answered_and_broadcast_when_it_is_ba
 /// body, how long it took).
 fn change_password(port: u16, access: &str) -> (u16, String, Duration) {
     let started = Instant::now();
-    let (status, body) = http(
+    let (status, body) = http::request(
         port,
         "POST",
         "/auth/password",

@@ -9,145 +9,31 @@
 //! flush it. Without the variables these tests fail, unless `TESSERA_SKIP_POSTGRES=1` or
 //! `TESSERA_SKIP_REDIS=1` says to skip them.
 
-use crate::serve::{json, Server};
+use crate::serve::Server;
 use crate::Workdir;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use tessera_test_support::{json, postgres as test_postgres, redis as test_redis, TestDatabase};
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 pub(crate) const JSON: (&str, &str) = ("content-type", "application/json");
 
-fn skip_note(what: &str) {
-    let _ = writeln!(
-        std::io::stderr(),
-        "!!! SKIPPED: a two-instance test, because {what}. Scale-out is NOT tested by this run. !!!"
-    );
-}
-
 /// The PostgreSQL and Redis URLs of the test services, or `None` if explicitly skipped.
 fn services() -> Option<(String, String)> {
-    let database = std::env::var("TESSERA_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    let redis = std::env::var("TESSERA_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    match (database, redis) {
-        (Some(database), Some(redis)) => Some((database, redis)),
-        (None, _) if std::env::var("TESSERA_SKIP_POSTGRES").as_deref() == Ok("1") => {
-            skip_note("TESSERA_SKIP_POSTGRES=1");
-            None
-        }
-        (_, None) if std::env::var("TESSERA_SKIP_REDIS").as_deref() == Ok("1") => {
-            skip_note("TESSERA_SKIP_REDIS=1");
-            None
-        }
-        _ => panic!(
-            "set TESSERA_TEST_DATABASE_URL and TESSERA_TEST_REDIS_URL (scripts/test.sh does), or TESSERA_SKIP_POSTGRES=1 / TESSERA_SKIP_REDIS=1"
-        ),
-    }
+    let what = "a two-instance test";
+    Some((
+        test_postgres::server_url(what)?,
+        test_redis::server_url(what)?,
+    ))
 }
 
-fn unique(tag: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros();
-    format!(
-        "{tag}_{}_{nanos}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// `scheme://userinfo@` and `/dbname` around the host, from a PostgreSQL URL.
-struct PgUrl {
-    head: String,
-    host_port: String,
-}
-
-impl PgUrl {
-    fn parse(url: &str) -> PgUrl {
-        let (scheme, rest) = url.split_once("://").unwrap();
-        let (userinfo, rest) = match rest.rsplit_once('@') {
-            Some((userinfo, rest)) => (format!("{userinfo}@"), rest),
-            None => (String::new(), rest),
-        };
-        let host_port = rest.split('/').next().unwrap().to_owned();
-        PgUrl {
-            head: format!("{scheme}://{userinfo}"),
-            host_port,
-        }
-    }
-
-    fn with(&self, host_port: &str, database: &str) -> String {
-        format!("{}{host_port}/{database}", self.head)
-    }
-}
-
-/// A database of its own, dropped when the value is.
-pub(crate) struct TestDatabase {
-    admin_url: String,
-    name: String,
-    url: PgUrl,
-}
-
-pub(crate) fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
-impl TestDatabase {
-    fn create(admin_url: &str) -> TestDatabase {
-        use sqlx::{Connection as _, Executor as _};
-        let name = unique("tessera_scaleout");
-        block_on(async {
-            let mut connection = sqlx::PgConnection::connect(admin_url).await.unwrap_or_else(
-                |err| {
-                    panic!("TESSERA_TEST_DATABASE_URL is set but PostgreSQL does not answer: {err}")
-                },
-            );
-            connection
-                .execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-                .unwrap();
-        });
-        TestDatabase {
-            admin_url: admin_url.to_owned(),
-            url: PgUrl::parse(admin_url),
-            name,
-        }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        self.url.with(&self.url.host_port, &self.name)
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        use sqlx::{Connection as _, Executor as _};
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Best effort: a database left behind only costs disk space.
-        let _ = std::thread::spawn(move || {
-            block_on(async {
-                if let Ok(mut connection) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = connection
-                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
+/// A fresh database of its own on the test PostgreSQL server (dropped when the value is).
+fn fresh_database(admin_url: &str) -> TestDatabase {
+    TestDatabase::create(admin_url, "tessera_scaleout")
 }
 
 /// The environment both instances share: one database and one HS256 secret. No
@@ -181,7 +67,7 @@ pub(crate) fn cluster(
     settings: &[(&str, &str)],
 ) -> Option<(Shared, Server, Server)> {
     let (database_admin, shared_redis) = services()?;
-    let database = TestDatabase::create(&database_admin);
+    let database = fresh_database(&database_admin);
     let redis_url = redis.map_or(shared_redis, PrivateRedis::url);
     let mut work = shared_workdir(&database.url(), &redis_url);
     for (name, value) in settings {
@@ -292,9 +178,9 @@ fn an_account_made_on_one_instance_logs_in_on_the_other_and_logout_reaches_it_wi
     );
     assert_eq!(status, 401);
     // B reports the shared state as healthy.
-    let (status, body) = b.request("GET", "/readyz", &[], "");
+    let (status, body) = b.get_json("/readyz");
     assert_eq!(status, 200, "{body}");
-    assert_eq!(json(&body)["redis"], "ok");
+    assert_eq!(body["redis"], "ok");
 }
 
 #[test]
@@ -513,8 +399,8 @@ fn with_redis_stopped_authenticated_requests_fail_closed_then_recover_on_their_o
     );
     // B notices on its own (its subscription closes too), and says so.
     until(Duration::from_secs(5), || {
-        let (status, body) = b.request("GET", "/readyz", &[], "");
-        status == 503 && json(&body)["redis"] == "unreachable"
+        let (status, body) = b.get_json("/readyz");
+        status == 503 && body["redis"] == "unreachable"
     })
     .expect("B's /readyz reports Redis unreachable");
     // Credential endpoints cannot count attempts: refused too, never a hang.
@@ -574,8 +460,8 @@ fn with_the_database_fallback_a_redis_outage_keeps_serving_and_revocations_still
 
     redis.stop();
     until(Duration::from_secs(5), || {
-        let (status, body) = a.request("GET", "/readyz", &[], "");
-        status == 200 && json(&body)["redis"] == "unreachable_falling_back_to_database"
+        let (status, body) = a.get_json("/readyz");
+        status == 200 && body["redis"] == "unreachable_falling_back_to_database"
     })
     .expect("readyz reports the fallback");
     assert_eq!(
@@ -655,17 +541,14 @@ fn a_lost_database_connection_gives_503_and_the_server_recovers_on_its_own() {
     let Some((database_admin, redis)) = services() else {
         return;
     };
-    let database = TestDatabase::create(&database_admin);
+    let database = fresh_database(&database_admin);
     let target: SocketAddr = database
-        .url
-        .host_port
+        .host_port()
         .replace("localhost", "127.0.0.1")
         .parse()
         .unwrap();
     let proxy = Proxy::start(target);
-    let proxied = database
-        .url
-        .with(&format!("127.0.0.1:{}", proxy.port), &database.name);
+    let proxied = database.url_via(&format!("127.0.0.1:{}", proxy.port));
     let work = shared_workdir(&proxied, &redis);
     let a = Server::start(&work);
     register(&a, "grace");
@@ -692,9 +575,9 @@ fn a_lost_database_connection_gives_503_and_the_server_recovers_on_its_own() {
         &format!(r#"{{"refresh_token":"{refresh}"}}"#),
     );
     assert_eq!(status, 503);
-    let (status, body) = a.request("GET", "/readyz", &[], "");
+    let (status, body) = a.get_json("/readyz");
     assert_eq!(status, 503);
-    assert_eq!(json(&body)["store"], "unreachable");
+    assert_eq!(body["store"], "unreachable");
     assert_eq!(
         a.request("GET", "/healthz", &[], "").0,
         200,

@@ -2,11 +2,11 @@
 //! data directory, and graceful shutdown on SIGTERM.
 
 use crate::{ok, Workdir};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use tessera_test_support::{http, json};
 
 /// A running `tessera serve` child and the log lines it has printed.
 pub struct Server {
@@ -99,25 +99,12 @@ impl Server {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        http::request(self.port, method, path, headers, body)
+    }
+
+    /// `GET path`; returns (status, the body as JSON).
+    pub fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        http::get_json(self.port, path)
     }
 }
 
@@ -126,11 +113,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub fn json(body: &str) -> serde_json::Value {
-    // Responses are not chunked for these small JSON bodies (Content-Length is set).
-    serde_json::from_str(body.trim()).unwrap_or_else(|err| panic!("{err}: {body}"))
 }
 
 #[test]
