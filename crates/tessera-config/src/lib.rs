@@ -137,6 +137,9 @@ pub enum LogFormat {
 pub struct ServerSettings {
     /// Address to listen on (`TESSERA_BIND`).
     pub bind: String,
+    /// A separate address for `GET /metrics` (`TESSERA_METRICS_BIND`); `None` serves it on
+    /// [`ServerSettings::bind`] with the API. When set, the API's port answers 404 for it.
+    pub metrics_bind: Option<String>,
     /// Failed logins for one account within the lockout window before it is throttled
     /// (`TESSERA_LOGIN_MAX_FAILURES`).
     pub login_max_failures: u32,
@@ -456,6 +459,7 @@ impl Config {
         };
         let server = ServerSettings {
             bind: vars.get("TESSERA_BIND").unwrap_or(DEFAULT_BIND).to_owned(),
+            metrics_bind: vars.get("TESSERA_METRICS_BIND").map(str::to_owned),
             login_max_failures: number_var(vars, "TESSERA_LOGIN_MAX_FAILURES", 1)?.unwrap_or(5),
             login_lockout: duration_var(vars, "TESSERA_LOGIN_LOCKOUT")?.unwrap_or(15 * 60),
             rate_limit_per_ip: number_var(vars, "TESSERA_RATE_LIMIT_PER_IP", 0)?.unwrap_or(600),
@@ -712,8 +716,10 @@ mod tests {
         );
         assert_eq!(c.server.rate_limit_per_ip, 600);
         assert_eq!(c.server.log_format, LogFormat::Text);
+        assert_eq!(c.server.metrics_bind, None);
         let c = config(&[
             ("TESSERA_BIND", "0.0.0.0:9000"),
+            ("TESSERA_METRICS_BIND", "127.0.0.1:9100"),
             ("TESSERA_LOGIN_MAX_FAILURES", "3"),
             ("TESSERA_LOGIN_LOCKOUT", "1m"),
             ("TESSERA_RATE_LIMIT_PER_IP", "0"),
@@ -721,6 +727,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.server.bind, "0.0.0.0:9000");
+        assert_eq!(c.server.metrics_bind.as_deref(), Some("127.0.0.1:9100"));
         assert_eq!(
             (c.server.login_max_failures, c.server.login_lockout),
             (3, 60)

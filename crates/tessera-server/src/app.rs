@@ -37,6 +37,9 @@ fn default_password_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
+/// The longest the server waits, at exit, for the store's connections to be returned.
+const STORE_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The durable record is purged of expired sessions and revocations this often.
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -87,6 +90,10 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] tessera_store::StoreError),
+    /// The PostgreSQL server of `DATABASE_URL` could not be reached (its `host:port` and the
+    /// reason are in the message; never the password).
+    #[error("DATABASE_URL: {0}")]
+    Database(tessera_store::StoreError),
     /// The deny-list could not be loaded (or another start-up step failed in a way the server
     /// reports as an API error, such as the random source).
     #[error("deny-list: {0}")]
@@ -104,11 +111,23 @@ pub enum StartError {
     },
 }
 
+/// Binds a listen address, saying which one when it cannot.
+async fn bind(address: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind {
+            address: address.to_owned(),
+            source,
+        })
+}
+
 /// A built server, bound to its port, not yet serving.
 pub struct App {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// The separate listener for `GET /metrics` (`TESSERA_METRICS_BIND`), and its router.
+    metrics_endpoint: Option<(TcpListener, Router)>,
     /// The revocation subscription opened at start, handed to the task that follows it.
     feed: Option<RevocationFeed>,
     /// The connection loop's timeouts.
@@ -139,7 +158,12 @@ impl App {
             tracing::info!(path = %path.display(), algorithm = %signing.algorithm(), kid = %signing.kid(), "generated a new signing key");
         }
         tracing::info!(algorithm = %signing.algorithm(), kid = %signing.kid(), verification_keys = keys.len(), "signing key loaded");
-        let store = open_store(&config).await?;
+        let store = open_store(&config).await.map_err(|err| match err {
+            unreachable @ tessera_store::StoreError::Unreachable { .. } => {
+                StartError::Database(unreachable)
+            }
+            other => StartError::Store(other),
+        })?;
         tracing::info!(backend = store.backend(), "store opened");
         // Before any token is issued: revocations recorded from now on, by any process, are kept
         // at least as long as the tokens this instance issues live.
@@ -185,12 +209,11 @@ impl App {
             None => PasswordHasher::new(default_password_concurrency())?,
         };
         tracing::info!(hashing = %passwords.params_description(), "password hashing ready");
-        let listener = TcpListener::bind(&config.server.bind)
-            .await
-            .map_err(|source| StartError::Bind {
-                address: config.server.bind.clone(),
-                source,
-            })?;
+        let listener = bind(&config.server.bind).await?;
+        let metrics_listener = match &config.server.metrics_bind {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
         let mut login_throttle = LoginThrottle::new(
             config.server.login_max_failures,
             config.server.login_lockout,
@@ -232,19 +255,28 @@ impl App {
             password_change_limiter: Arc::new(password_change_limiter),
             introspection_limiter: Arc::new(introspection_limiter),
             csrf_key,
-            readiness: std::sync::Mutex::new(None),
+            store_health: Arc::default(),
             metrics: metrics.clone(),
             profiles: Arc::default(),
         });
-        let router = routes::router()
+        let router = routes::router(metrics_listener.is_some())
             .fallback(routes::ops::not_found)
             .method_not_allowed_fallback(routes::ops::method_not_allowed)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(middleware::from_fn_with_state(metrics, edge))
             .with_state(state.clone());
+        let metrics_endpoint = metrics_listener.map(|listener| {
+            let router = routes::metrics_router()
+                .fallback(routes::ops::not_found)
+                .method_not_allowed_fallback(routes::ops::method_not_allowed)
+                .layer(middleware::from_fn_with_state(state.metrics.clone(), edge))
+                .with_state(state.clone());
+            (listener, router)
+        });
         Ok(App {
             listener,
             router,
+            metrics_endpoint,
             state,
             feed,
             connections: options.connections,
@@ -257,6 +289,17 @@ impl App {
     /// If the socket has no local address.
     pub fn port(&self) -> std::io::Result<u16> {
         Ok(self.listener.local_addr()?.port())
+    }
+
+    /// The port of the separate metrics listener, when `TESSERA_METRICS_BIND` is set.
+    ///
+    /// # Errors
+    /// If the socket has no local address.
+    pub fn metrics_port(&self) -> std::io::Result<Option<u16>> {
+        self.metrics_endpoint
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr().map(|address| address.port()))
+            .transpose()
     }
 
     /// The shared state (tests use it to reach the store and clock).
@@ -278,6 +321,7 @@ impl App {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_sync = std::time::Instant::now();
             let mut last_purge = std::time::Instant::now();
+            let mut failing = false;
             loop {
                 tokio::select! {
                     _ = ticker.tick() => {
@@ -294,8 +338,15 @@ impl App {
                     }
                 }
                 last_sync = std::time::Instant::now();
-                if let Err(err) = deny_list.sync(clock.now()).await {
-                    tracing::warn!(error = %err, "deny-list sync failed; checks fail closed once it is stale");
+                match deny_list.sync(clock.now()).await {
+                    Ok(_) => failing = false,
+                    // Once per run of failures: the store's own loss and return, and the
+                    // deny-list going stale, are logged by the health check.
+                    Err(err) if !failing => {
+                        failing = true;
+                        tracing::warn!(event = "deny_list_sync_failed", error = %err, "deny-list sync failed; checks fail closed once it is stale");
+                    }
+                    Err(err) => tracing::debug!(error = %err, "deny-list sync failed again"),
                 }
                 if last_purge.elapsed() >= PURGE_INTERVAL {
                     last_purge = std::time::Instant::now();
@@ -303,6 +354,11 @@ impl App {
                 }
             }
         });
+        let watch = tokio::spawn(crate::health::watch_store(
+            self.state.store.clone(),
+            self.state.deny_list.clone(),
+            self.state.store_health.clone(),
+        ));
         let follow = self
             .state
             .deny_list
@@ -319,10 +375,45 @@ impl App {
         if let Ok(address) = self.listener.local_addr() {
             tracing::info!(%address, "listening");
         }
-        serve(self.listener, self.router, self.connections, shutdown).await;
+        // One signal stops both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let metrics_server = self.metrics_endpoint.map(|(listener, router)| {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "serving /metrics");
+            }
+            let mut stopped = stopped.clone();
+            let connections = self.connections;
+            tokio::spawn(async move {
+                let signal = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                serve(listener, router, connections, signal).await;
+            })
+        });
+        let signal = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        serve(self.listener, self.router, self.connections, signal).await;
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
+        }
         sync.abort();
+        watch.abort();
         if let Some(follow) = follow {
             follow.abort();
+        }
+        // The store's connections are closed (SQLite checkpoints its log), so that nothing is
+        // left to log after the caller's last line. A request still running past the grace
+        // period may hold a connection: waiting for it is bounded.
+        if tokio::time::timeout(STORE_CLOSE_TIMEOUT, self.state.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                event = "store_close_timeout",
+                "connections to the store were still in use at exit"
+            );
         }
     }
 }

@@ -398,7 +398,7 @@ impl DenyList {
         if let Err(err) = shared.redis.publish_revocations(revocations).await {
             // Recorded durably and enforced here; other instances read it from the database
             // within SYNC_INTERVAL, or refuse while they cannot reach Redis either.
-            tracing::warn!(error = %err, "revocation recorded but not broadcast through Redis; other instances pick it up from the database, and the broadcast goes out when Redis is back");
+            tracing::warn!(event = "revocation_not_broadcast", error = %err, "revocation recorded but not broadcast through Redis; other instances pick it up from the database, and the broadcast goes out when Redis is back");
             let mut pending = lock(&shared.unpublished_after);
             *pending = Some(pending.map_or(after, |earlier| earlier.min(after)));
         }
@@ -428,6 +428,7 @@ impl DenyList {
                     *pending = None;
                 }
                 tracing::info!(
+                    event = "revocations_rebroadcast",
                     revocations = revocations.len(),
                     "revocations recorded while Redis was unreachable are broadcast now"
                 );
@@ -579,6 +580,12 @@ impl DenyList {
             .into_iter()
             .map(|(_, revocation)| revocation)
             .collect())
+    }
+
+    /// Time since the cache last matched the store (`None`: never), for metrics.
+    #[must_use]
+    pub fn sync_age(&self) -> Option<std::time::Duration> {
+        self.read().synced_at.map(|synced| synced.elapsed())
     }
 
     /// Whether the cache was synchronised recently enough to be trusted (for readiness).

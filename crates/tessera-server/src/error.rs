@@ -217,11 +217,13 @@ impl From<tessera_store::StoreError> for ApiError {
     fn from(err: tessera_store::StoreError) -> Self {
         match err {
             tessera_store::StoreError::Database(inner) => {
-                tracing::warn!(error = %inner, "store unavailable");
+                // Debug: the store's loss and return are logged once by the health check, not
+                // once per request.
+                tracing::debug!(error = %inner, "store unavailable");
                 ApiError::Unavailable("the data store is not answering; try again")
             }
             tessera_store::StoreError::Redis(inner) => {
-                tracing::warn!(error = %inner, "Redis unavailable");
+                tracing::debug!(error = %inner, "Redis unavailable");
                 ApiError::Unavailable("the shared state (Redis) is not answering; try again")
             }
             other => ApiError::Internal(other.to_string()),

@@ -128,15 +128,19 @@ async fn authenticate(
             None => return Err(ApiError::MissingToken),
         },
     };
-    let claims = state.verifier.verify_access_token(token).map_err(|err| {
-        tracing::info!(
-            event = "token_rejected",
-            reason = err.reason(),
-            "access token rejected"
-        );
-        state.metrics.verification_failure(err.reason());
-        ApiError::InvalidToken
-    })?;
+    let (claims, kid) = state
+        .verifier
+        .verify_access_token_by_key(token)
+        .map_err(|err| {
+            tracing::info!(
+                event = "token_rejected",
+                reason = err.reason(),
+                "access token rejected"
+            );
+            state.metrics.verification_failure(err.reason());
+            ApiError::InvalidToken
+        })?;
+    state.metrics.verified(kid);
     let session_id = claims.sid.clone().ok_or(ApiError::InvalidToken)?;
     if source == TokenSource::Cookie && is_state_changing(&parts.method) {
         check_csrf(&parts.headers, &state.csrf_key, &session_id)?;

@@ -22,6 +22,7 @@
 //! - [`throttle`]: the per-account login lockout and the per-address limit on credential
 //!   endpoints.
 //! - [`profiles`]: the cache of what never changes about a user, for `GET /auth/me`.
+//! - [`health`]: whether the store answers, kept by a background check.
 //! - [`metrics`]: counters and the latency histogram behind `GET /metrics`.
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,7 @@ pub mod cookies;
 pub mod denylist;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod layers;
 pub mod metrics;
 pub mod profiles;

@@ -5,7 +5,15 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
+
+use tessera_store::PoolStats;
+
+/// The most distinct key ids counted by `tessera_token_verifications_total`. Only keys that
+/// verified a token are counted, so the label set is bounded by the key set; this is a second
+/// bound, against a key set that grows without end.
+const MAX_COUNTED_KIDS: usize = 64;
 
 /// Upper bounds of the request-latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -67,6 +75,22 @@ pub struct Metrics {
     propagation_buckets: [AtomicU64; PROPAGATION_BUCKETS.len()],
     propagation_count: AtomicU64,
     propagation_sum_millis: AtomicU64,
+    /// Successful verifications per key id, in the order the keys were first used.
+    verifications: RwLock<Vec<(Box<str>, AtomicU64)>>,
+}
+
+/// What `/metrics` reads at scrape time from the rest of the server (gauges of state that
+/// [`Metrics`] does not own).
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges {
+    /// Entries in the in-process deny-list.
+    pub deny_list_entries: usize,
+    /// Time since the deny-list last matched the store (`None`: never).
+    pub deny_list_sync_age: Option<Duration>,
+    /// Whether the store answered its last background check.
+    pub store_up: bool,
+    /// The store's connection pool.
+    pub pool: PoolStats,
 }
 
 /// What happened at a login attempt.
@@ -126,6 +150,30 @@ impl Metrics {
         }
     }
 
+    /// Counts an access token that verified, by the `kid` of the key that verified it (so that
+    /// the last use of a rotated-out key is visible).
+    pub fn verified(&self, kid: &str) {
+        {
+            let counted = self
+                .verifications
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, counter)) = counted.iter().find(|(known, _)| &**known == kid) {
+                bump(counter);
+                return;
+            }
+        }
+        let mut counted = self
+            .verifications
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, counter)) = counted.iter().find(|(known, _)| &**known == kid) {
+            bump(counter);
+        } else if counted.len() < MAX_COUNTED_KIDS {
+            counted.push((kid.into(), AtomicU64::new(1)));
+        }
+    }
+
     /// Records one request's status and latency.
     pub fn request(&self, status: u16, elapsed: Duration) {
         let class = usize::from(status / 100)
@@ -167,10 +215,75 @@ impl Metrics {
 
     /// The metrics in the Prometheus text format.
     #[must_use]
-    pub fn render(&self, deny_list_entries: usize) -> String {
+    pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         // Writing to a String cannot fail; the results are ignored for that reason.
+        let _ = writeln!(
+            out,
+            "# HELP tessera_build_info The running version (always 1)."
+        );
+        let _ = writeln!(out, "# TYPE tessera_build_info gauge");
+        let _ = writeln!(
+            out,
+            "tessera_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tessera_store_up Whether the store (SQLite or PostgreSQL) answered its last check (every second)."
+        );
+        let _ = writeln!(out, "# TYPE tessera_store_up gauge");
+        let _ = writeln!(out, "tessera_store_up {}", u8::from(gauges.store_up));
+        let _ = writeln!(
+            out,
+            "# HELP tessera_store_connections Connections of the store's pool, by state."
+        );
+        let _ = writeln!(out, "# TYPE tessera_store_connections gauge");
+        let _ = writeln!(
+            out,
+            "tessera_store_connections{{state=\"in_use\"}} {}",
+            gauges.pool.in_use
+        );
+        let _ = writeln!(
+            out,
+            "tessera_store_connections{{state=\"idle\"}} {}",
+            gauges.pool.idle
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tessera_store_connections_max The most connections the store's pool opens."
+        );
+        let _ = writeln!(out, "# TYPE tessera_store_connections_max gauge");
+        let _ = writeln!(out, "tessera_store_connections_max {}", gauges.pool.max);
+        let _ = writeln!(
+            out,
+            "# HELP tessera_deny_list_sync_age_seconds Time since the deny-list last matched the store (checks fail closed past 10 s)."
+        );
+        let _ = writeln!(out, "# TYPE tessera_deny_list_sync_age_seconds gauge");
+        let age = gauges.deny_list_sync_age.map_or_else(
+            || "+Inf".to_owned(),
+            |age| format!("{:.3}", age.as_secs_f64()),
+        );
+        let _ = writeln!(out, "tessera_deny_list_sync_age_seconds {age}");
+        let _ = writeln!(
+            out,
+            "# HELP tessera_token_verifications_total Access tokens that verified, by the key that verified them."
+        );
+        let _ = writeln!(out, "# TYPE tessera_token_verifications_total counter");
+        for (kid, counter) in self
+            .verifications
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "tessera_token_verifications_total{{kid=\"{}\"}} {}",
+                escape_label(kid),
+                load(counter)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP tessera_logins_total Login attempts by outcome."
@@ -245,7 +358,11 @@ impl Metrics {
             "# HELP tessera_deny_list_entries Entries in the in-process deny-list."
         );
         let _ = writeln!(out, "# TYPE tessera_deny_list_entries gauge");
-        let _ = writeln!(out, "tessera_deny_list_entries {deny_list_entries}");
+        let _ = writeln!(
+            out,
+            "tessera_deny_list_entries {}",
+            gauges.deny_list_entries
+        );
         let _ = writeln!(
             out,
             "# HELP tessera_http_responses_total HTTP responses by status class."
@@ -328,9 +445,88 @@ impl Metrics {
     }
 }
 
+/// A label value in the exposition format: backslash, double quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for character in value.chars() {
+        match character {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gauges() -> Gauges {
+        Gauges {
+            deny_list_entries: 4,
+            deny_list_sync_age: Some(Duration::from_millis(1_500)),
+            store_up: true,
+            pool: PoolStats {
+                in_use: 1,
+                idle: 2,
+                max: 10,
+            },
+        }
+    }
+
+    #[test]
+    fn renders_the_gauges_and_the_verifications_per_key() {
+        let metrics = Metrics::default();
+        metrics.verified("key-a");
+        metrics.verified("key-b");
+        metrics.verified("key-a");
+        metrics.verified("odd\"kid\\");
+        let text = metrics.render(&gauges());
+        for line in [
+            "tessera_token_verifications_total{kid=\"key-a\"} 2",
+            "tessera_token_verifications_total{kid=\"key-b\"} 1",
+            "tessera_token_verifications_total{kid=\"odd\\\"kid\\\\\"} 1",
+            "tessera_store_up 1",
+            "tessera_store_connections{state=\"in_use\"} 1",
+            "tessera_store_connections{state=\"idle\"} 2",
+            "tessera_store_connections_max 10",
+            "tessera_deny_list_sync_age_seconds 1.500",
+            "tessera_deny_list_entries 4",
+        ] {
+            assert!(text.lines().any(|got| got == line), "{line} in\n{text}");
+        }
+        assert!(text.contains(&format!(
+            "tessera_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )));
+        let never = Gauges {
+            deny_list_sync_age: None,
+            store_up: false,
+            ..gauges()
+        };
+        let text = metrics.render(&never);
+        assert!(
+            text.contains("tessera_deny_list_sync_age_seconds +Inf\n"),
+            "{text}"
+        );
+        assert!(text.contains("tessera_store_up 0"));
+    }
+
+    #[test]
+    fn the_key_ids_counted_are_bounded() {
+        let metrics = Metrics::default();
+        for index in 0..(MAX_COUNTED_KIDS + 10) {
+            metrics.verified(&format!("kid-{index}"));
+        }
+        let text = metrics.render(&gauges());
+        let counted = text
+            .lines()
+            .filter(|line| line.starts_with("tessera_token_verifications_total{"))
+            .count();
+        assert_eq!(counted, MAX_COUNTED_KIDS);
+    }
 
     #[test]
     fn renders_counters_and_a_cumulative_histogram() {
@@ -344,7 +540,7 @@ mod tests {
         metrics.request(200, Duration::from_micros(300));
         metrics.request(401, Duration::from_millis(7));
         metrics.request(503, Duration::from_secs(20));
-        let text = metrics.render(4);
+        let text = metrics.render(&gauges());
         assert!(
             text.contains("tessera_logins_total{outcome=\"failed\"} 2"),
             "{text}"

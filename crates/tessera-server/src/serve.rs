@@ -103,6 +103,7 @@ pub(crate) async fn serve(
         .is_err()
     {
         tracing::warn!(
+            event = "shutdown_grace_exceeded",
             connections = all_closed.receiver_count(),
             of = open_at_signal,
             grace_s = limits.shutdown_grace.as_secs_f64(),

@@ -39,7 +39,7 @@ pub async fn first_subscription(redis: &RedisState) -> Option<RevocationFeed> {
     match redis.subscribe().await {
         Ok(feed) => Some(feed),
         Err(err) => {
-            tracing::warn!(error = %err, "Redis is unreachable at start; authenticated requests are refused until it answers (unless TESSERA_REDIS_FALLBACK=database)");
+            tracing::warn!(event = "redis_lost", reason = "unreachable at start", error = %err, "lost the connection to Redis");
             None
         }
     }
@@ -58,21 +58,26 @@ async fn ensure_complete(
     match redis.deny_list_is_complete().await {
         Ok(true) => *seen_complete = true,
         Ok(false) => {
-            if *seen_complete {
+            let reason = if *seen_complete {
                 tracing::warn!(
-                    "Redis lost Tessera's deny-list (flushed, restarted empty): rebuilding it from the database; every revocation stays enforced meanwhile"
+                    event = "redis_deny_list_lost",
+                    "Redis lost Tessera's deny-list (flushed or restarted empty): rebuilding it from the database; every revocation stays enforced meanwhile"
                 );
+                "lost"
             } else {
-                tracing::info!(
-                    "Redis holds no Tessera deny-list yet: writing it from the database"
-                );
-            }
+                "first_start"
+            };
             let now = clock.now();
             match deny_list.durable_revocations(now).await {
                 Ok(revocations) => match redis.rebuild_deny_list(&revocations, now).await {
                     Ok(entries) => {
                         *seen_complete = true;
-                        tracing::info!(entries, "deny-list rebuilt in Redis from the database");
+                        tracing::info!(
+                            event = "deny_list_rebuilt",
+                            reason,
+                            entries,
+                            "deny-list rebuilt in Redis from the database"
+                        );
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "rebuilding the deny-list in Redis failed; retrying");
@@ -95,7 +100,8 @@ pub async fn follow_revocations(
     mut feed: Option<RevocationFeed>,
 ) {
     let mut backoff = RECONNECT_MIN;
-    let mut reported_down = false;
+    // Without a first subscription, Redis was unreachable at start (and logged so).
+    let mut lost_at = feed.is_none().then(std::time::Instant::now);
     let mut seen_complete = false;
     loop {
         let mut subscription = match feed.take() {
@@ -103,10 +109,7 @@ pub async fn follow_revocations(
             None => match redis.subscribe().await {
                 Ok(subscription) => subscription,
                 Err(err) => {
-                    if !reported_down {
-                        tracing::warn!(error = %err, "cannot reach Redis; retrying");
-                        reported_down = true;
-                    }
+                    tracing::debug!(error = %err, "cannot reach Redis; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(RECONNECT_MAX);
                     continue;
@@ -119,7 +122,13 @@ pub async fn follow_revocations(
             tracing::warn!(error = %err, "catching up with the database after connecting to Redis failed; the periodic sync retries");
         }
         deny_list.set_connected(true);
-        tracing::info!("following revocations through Redis");
+        match lost_at.take() {
+            Some(lost) => {
+                let down_s = lost.elapsed().as_secs_f64();
+                tracing::info!(event = "redis_back", down_s, "reconnected to Redis");
+            }
+            None => tracing::info!("following revocations through Redis"),
+        }
         deny_list.publish_pending().await;
         backoff = RECONNECT_MIN;
         ensure_complete(&redis, &deny_list, clock.as_ref(), &mut seen_complete).await;
@@ -143,12 +152,21 @@ pub async fn follow_revocations(
             }
         };
         deny_list.set_connected(false);
-        reported_down = true;
-        if deny_list.polls_fast() {
-            tracing::warn!(reason = lost, "lost the connection to Redis: checking revocations against the database until it is back (TESSERA_REDIS_FALLBACK=database)");
+        lost_at = Some(std::time::Instant::now());
+        // What follows is in the field: with the `database` fallback revocations are checked
+        // against the database until Redis is back; otherwise authenticated requests are refused
+        // (503) if it is not back within a second.
+        let fallback = if deny_list.polls_fast() {
+            "database"
         } else {
-            tracing::warn!(reason = lost, "lost the connection to Redis: authenticated requests are refused (503) if it is not back within a second");
-        }
+            "closed"
+        };
+        tracing::warn!(
+            event = "redis_lost",
+            reason = lost,
+            fallback,
+            "lost the connection to Redis"
+        );
         tokio::time::sleep(backoff).await;
     }
 }

@@ -68,8 +68,9 @@ pub struct AppStateInner {
     pub introspection_limiter: Arc<KeyRateLimiter>,
     /// The key of the signed double-submit CSRF tokens, from the deployment's shared secret.
     pub csrf_key: aws_lc_rs::hmac::Key,
-    /// The last store check of readiness, and when it was made (one check per second at most).
-    pub readiness: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    /// Whether the store answers, as the background check last saw it (readiness and the
+    /// `tessera_store_up` metric read it without waiting on the store).
+    pub store_health: Arc<crate::health::StoreHealth>,
 }
 
 impl std::fmt::Debug for AppStateInner {

@@ -371,7 +371,13 @@ impl LoginThrottle {
                 .login_success(&tessera_token::base64url::encode(&key))
                 .await
             {
-                tracing::warn!(error = %err, "could not reset the shared failed-login count");
+                // Expected while Redis is down under the `database` fallback (its loss is logged
+                // once, as `redis_lost`): the count then expires with its window.
+                if shared.fallback == RedisFallback::Database {
+                    tracing::debug!(error = %err, "could not reset the shared failed-login count");
+                } else {
+                    tracing::warn!(event = "login_count_not_reset", error = %err, "could not reset the shared failed-login count");
+                }
             }
         }
     }

@@ -64,6 +64,60 @@ pub enum StoreError {
     /// A stored row could not be read back (a corrupted or foreign database).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The database server could not be reached at all (at start: refused, unknown host, no
+    /// answer in time, refused login).
+    #[error("PostgreSQL at {address} cannot be reached: {cause}")]
+    Unreachable {
+        /// `host:port` (never the password or the rest of the URL).
+        address: String,
+        /// Why, as the driver said it.
+        cause: String,
+    },
+}
+
+/// The connections of a store's pool, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections lent out to callers now.
+    pub in_use: u32,
+    /// Open connections waiting in the pool.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
+impl PoolStats {
+    /// The figures of one sqlx pool.
+    fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Self {
+        let size = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+        PoolStats {
+            in_use: size - idle,
+            idle,
+            max: pool.options().get_max_connections(),
+        }
+    }
+
+    /// Both pools' figures together.
+    #[must_use]
+    fn plus(self, other: PoolStats) -> PoolStats {
+        PoolStats {
+            in_use: self.in_use.saturating_add(other.in_use),
+            idle: self.idle.saturating_add(other.idle),
+            max: self.max.saturating_add(other.max),
+        }
+    }
+}
+
+/// What `tessera doctor` learns from a database without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// The schema version (the number of migrations applied); 0 for an empty database.
+    pub schema_version: u32,
+    /// The schema version this build migrates to.
+    pub schema_version_known: u32,
+    /// The deployment id (see [`Store::deployment_id`]), once the schema has one.
+    pub deployment_id: Option<String>,
 }
 
 /// The store's result type.
@@ -328,6 +382,9 @@ pub trait Store: AccountStore + SessionStore + RevocationStore + ClientStore {
 
     /// A short name of the backend for logs (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+
+    /// The connections of the pool now (for metrics; no I/O).
+    fn pool_stats(&self) -> PoolStats;
 
     /// Closes every connection (waiting for those in use). Afterwards every call fails.
     async fn close(&self);

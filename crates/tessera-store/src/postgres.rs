@@ -50,8 +50,9 @@ use sqlx::Executor as _;
 
 use crate::rows::{self, conflict_as, db_time, SESSION_COLUMNS, USER_COLUMNS};
 use crate::{
-    AccountStore, Client, ClientStore, NewSession, NewUser, RefreshRecord, Result, Revocation,
-    RevocationStore, Rotation, Session, SessionStore, Store, StoreError, TokenHash, User,
+    AccountStore, Client, ClientStore, Inspection, NewSession, NewUser, RefreshRecord, Result,
+    Revocation, RevocationStore, Rotation, Session, SessionStore, Store, StoreError, TokenHash,
+    User,
 };
 
 /// How long a caller waits for a pooled connection (or a new one) before failing.
@@ -95,8 +96,9 @@ impl PostgresStore {
     /// sqlx understands, such as `sslmode`, works) and brings its schema up to date.
     ///
     /// One connection is opened at once, so a wrong URL or an unreachable server is reported
-    /// here (within about 5 s), not at the first request. Later, a caller waits at most 5 s for
-    /// a free connection before getting [`StoreError::Database`].
+    /// here (within about 5 s, as [`StoreError::Unreachable`] with the driver's reason), not at
+    /// the first request. Later, a caller waits at most 5 s for a free connection before getting
+    /// [`StoreError::Database`].
     ///
     /// Migrations run in one transaction that first takes a PostgreSQL advisory lock, then reads
     /// the schema version from `tessera_schema_version` (creating that table if missing: the highest
@@ -105,8 +107,9 @@ impl PostgresStore {
     /// both migrate, and a failed migration leaves the database as it was.
     ///
     /// # Errors
-    /// [`StoreError::Database`] if the URL is malformed, `max_connections` is 0, or the server
-    /// cannot be reached or refuses the connection; [`StoreError::Migration`] if a migration
+    /// [`StoreError::Database`] if the URL is malformed or `max_connections` is 0;
+    /// [`StoreError::Unreachable`] if the server cannot be reached or refuses the connection
+    /// (its `host:port` and the reason); [`StoreError::Migration`] if a migration
     /// fails or the database was written by a newer Tessera (its schema version is beyond the
     /// migrations known here).
     ///
@@ -119,6 +122,31 @@ impl PostgresStore {
             )));
         }
         let options = PgConnectOptions::from_str(url)?.application_name("tessera");
+        // One connection on its own first: if the server cannot be reached, this says why (the
+        // pool would only say that it timed out waiting, after retrying for ACQUIRE_TIMEOUT).
+        let address = format!("{}:{}", options.get_host(), options.get_port());
+        let unreachable = |cause: String| StoreError::Unreachable {
+            address: address.clone(),
+            cause,
+        };
+        match tokio::time::timeout(
+            ACQUIRE_TIMEOUT,
+            <PgConnection as sqlx::Connection>::connect_with(&options),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => {
+                // Closing politely is a courtesy to the server; a failure changes nothing here.
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            Ok(Err(err)) => return Err(unreachable(err.to_string())),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {} s",
+                    ACQUIRE_TIMEOUT.as_secs()
+                )))
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -139,9 +167,10 @@ impl PostgresStore {
     }
 
     /// Checks that the database at `url` answers, and returns its clock
-    /// (`clock_timestamp()`) in milliseconds since the Unix epoch: for `tessera doctor`.
+    /// (`clock_timestamp()`) in milliseconds since the Unix epoch and what its schema says: for
+    /// `tessera doctor`.
     ///
-    /// Opens one connection (no pool), runs one `SELECT` and closes it, all within 3 s. It
+    /// Opens one connection (no pool), runs a few `SELECT`s and closes it, all within 3 s. It
     /// applies no migration and writes nothing, so it is safe against any database.
     ///
     /// # Errors
@@ -151,7 +180,7 @@ impl PostgresStore {
     ///
     /// # Security
     /// The URL may carry a password: it is never logged, and the errors do not contain it.
-    pub async fn probe(url: &str) -> Result<u64> {
+    pub async fn probe(url: &str) -> Result<PostgresProbe> {
         /// The most the whole probe (connect, query, close) may take.
         const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
         let options = PgConnectOptions::from_str(url)?.application_name("tessera");
@@ -161,23 +190,73 @@ impl PostgresStore {
                 sqlx::query_scalar("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
                     .fetch_one(&mut conn)
                     .await?;
+            let version: Option<i64> = sqlx::query_scalar(
+                "SELECT CASE WHEN to_regclass('tessera_schema_version') IS NULL THEN 0::bigint END",
+            )
+            .fetch_one(&mut conn)
+            .await?;
+            let version = match version {
+                Some(none) => none,
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT COALESCE(MAX(version), 0) FROM tessera_schema_version",
+                    )
+                    .fetch_one(&mut conn)
+                    .await?
+                }
+            };
+            let has_deployment: bool =
+                sqlx::query_scalar("SELECT to_regclass('deployment') IS NOT NULL")
+                    .fetch_one(&mut conn)
+                    .await?;
+            let deployment_id: Option<String> = if has_deployment {
+                sqlx::query_scalar("SELECT id FROM deployment LIMIT 1")
+                    .fetch_optional(&mut conn)
+                    .await?
+            } else {
+                None
+            };
             sqlx::Connection::close(conn).await?;
-            Ok::<_, sqlx::Error>(millis)
+            Ok::<_, sqlx::Error>((millis, version, deployment_id))
         };
-        let millis = tokio::time::timeout(PROBE_TIMEOUT, probe)
+        let (millis, version, deployment_id) = tokio::time::timeout(PROBE_TIMEOUT, probe)
             .await
             .map_err(|_| {
-                sqlx::Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
-                ))
-            })??;
-        u64::try_from(millis).map_err(|_| {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+            ))
+        })??;
+        let clock_ms = u64::try_from(millis).map_err(|_| {
             StoreError::Corrupt(format!(
                 "the database clock reads before 1970 ({millis} ms)"
             ))
+        })?;
+        Ok(PostgresProbe {
+            clock_ms,
+            inspection: Inspection {
+                schema_version: u32::try_from(version).map_err(|_| {
+                    StoreError::Corrupt(format!("schema version {version} out of range"))
+                })?,
+                schema_version_known: known_schema_version(),
+                deployment_id,
+            },
         })
     }
+}
+
+/// What [`PostgresStore::probe`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresProbe {
+    /// The server's clock, in milliseconds since the Unix epoch.
+    pub clock_ms: u64,
+    /// The schema version and deployment id.
+    pub inspection: Inspection,
+}
+
+/// The schema version this build migrates a PostgreSQL database to.
+fn known_schema_version() -> u32 {
+    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
 }
 
 /// Starts a transaction that is rolled back, not left open on a pooled connection, if the caller
@@ -939,6 +1018,10 @@ impl Store for PostgresStore {
 
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn pool_stats(&self) -> crate::PoolStats {
+        crate::PoolStats::of(&self.pool)
     }
 
     async fn close(&self) {

@@ -23,6 +23,22 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = exchange(port, method, path, headers, body);
+    (status, body)
+}
+
+/// [`request`], also returning the response's header block (the lines after the status line,
+/// as sent).
+///
+/// # Panics
+/// As [`request`].
+pub fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(ANSWER_WITHIN)).unwrap();
     let mut request = format!(
@@ -38,11 +54,9 @@ pub fn request(
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let header_block = head.split_once("\r\n").map_or("", |(_, rest)| rest);
+    (status, header_block.to_owned(), body.to_owned())
 }
 
 /// `GET path` on the server on 127.0.0.1:`port`: the status and the body as JSON (Tessera's JSON

@@ -103,6 +103,16 @@ impl Verifier {
     /// # Security
     /// Nothing in the payload is interpreted before the signature has verified.
     pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims> {
+        self.verify_access_token_by_key(token)
+            .map(|(claims, _)| claims)
+    }
+
+    /// [`Verifier::verify_access_token`], also saying which key verified the token (its `kid`):
+    /// for metrics that show when a rotated-out key is last used.
+    ///
+    /// # Errors
+    /// As [`Verifier::verify_access_token`].
+    pub fn verify_access_token_by_key(&self, token: &str) -> Result<(AccessClaims, &str)> {
         let decoded = decode(token, self.max_token_len)?;
         match decoded.header.typ.as_deref() {
             None => return Err(Error::TokenType("typ is missing")),
@@ -121,7 +131,8 @@ impl Verifier {
 
         let payload = parse_slotted(&decoded.payload, &REGISTERED)
             .map_err(|refusal| Error::Payload(refusal.describe()))?;
-        self.check(RawClaims::from_slots(payload.slots, payload.rest)?)
+        let claims = self.check(RawClaims::from_slots(payload.slots, payload.rest)?)?;
+        Ok((claims, key.kid()))
     }
 
     fn check(&self, raw: RawClaims) -> Result<AccessClaims> {

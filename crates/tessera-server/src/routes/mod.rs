@@ -10,8 +10,23 @@ use axum::Router;
 
 use crate::state::AppState;
 
-/// Every route of the API.
-pub fn router() -> Router<AppState> {
+/// Every route of the API; `GET /metrics` too unless `metrics_apart` (then it is served on its
+/// own listener, by [`metrics_router`], and the API's port answers 404 for it).
+pub fn router(metrics_apart: bool) -> Router<AppState> {
+    let api = api_router();
+    if metrics_apart {
+        api
+    } else {
+        api.route("/metrics", get(ops::metrics))
+    }
+}
+
+/// The router of the separate metrics listener (`TESSERA_METRICS_BIND`): `GET /metrics` only.
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(ops::metrics))
+}
+
+fn api_router() -> Router<AppState> {
     Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
@@ -32,5 +47,4 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/openapi.json", get(ops::openapi))
-        .route("/metrics", get(ops::metrics))
 }

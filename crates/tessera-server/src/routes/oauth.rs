@@ -161,9 +161,10 @@ pub async fn introspect(
         ));
     }
 
-    let Ok(claims) = state.verifier.verify_access_token(text) else {
+    let Ok((claims, kid)) = state.verifier.verify_access_token_by_key(text) else {
         return Ok(inactive());
     };
+    state.metrics.verified(kid);
     if state.deny_list.check(&claims)?.is_some() {
         return Ok(inactive());
     }

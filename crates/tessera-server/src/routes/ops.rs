@@ -32,36 +32,13 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// How long one store check of `/readyz` is reused: a flood of probes costs the store one query
-/// per this interval.
-pub const READINESS_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Whether the store answers, checked at most once per [`READINESS_CHECK_INTERVAL`].
-async fn store_answers(state: &AppState) -> bool {
-    let cached = *state
-        .readiness
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((checked_at, answered)) = cached {
-        if checked_at.elapsed() < READINESS_CHECK_INTERVAL {
-            return answered;
-        }
-    }
-    let answered = state.store.ping().await.is_ok();
-    *state
-        .readiness
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-        Some((std::time::Instant::now(), answered));
-    answered
-}
-
 /// `GET /readyz`: 200 only when the store answers, the deny-list is current, and (with
 /// `REDIS_URL`) the revocation broadcast is being received or the `database` fallback covers for
-/// it. The body says which part is not ready. The store is asked at most once a second, and
+/// it. The body says which part is not ready. It answers at once from the state the background
+/// checks keep (the store is checked every second by [`crate::health::watch_store`]), and
 /// requests are limited per client address.
 pub async fn readyz(State(state): State<AppState>, _: OpsPeer) -> Response {
-    let store = store_answers(&state).await;
+    let store = state.store_health.is_up();
     let deny_list = state.deny_list.is_fresh();
     let redis = match state.deny_list.shared() {
         None => "not_configured",
@@ -98,7 +75,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(state.deny_list.len()),
+        state.metrics.render(&crate::metrics::Gauges {
+            deny_list_entries: state.deny_list.len(),
+            deny_list_sync_age: state.deny_list.sync_age(),
+            store_up: state.store_health.is_up(),
+            pool: state.store.pool_stats(),
+        }),
     )
         .into_response()
 }

@@ -222,6 +222,47 @@ impl SqliteStore {
         })
     }
 
+    /// Reads the schema version and deployment id of the database in `data_dir` without
+    /// changing anything (read-only; no migration, no file created): for `tessera doctor`.
+    /// `None` when there is no database there yet.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] if the file cannot be opened or read.
+    pub async fn inspect(data_dir: &Path) -> Result<Option<crate::Inspection>> {
+        let path = data_dir.join(DATABASE_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut conn: SqliteConnection = sqlx::Connection::connect_with(&options).await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut conn)
+            .await?;
+        let has_deployment: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deployment')",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        let deployment_id: Option<String> = if has_deployment {
+            sqlx::query_scalar("SELECT id FROM deployment LIMIT 1")
+                .fetch_optional(&mut conn)
+                .await?
+        } else {
+            None
+        };
+        sqlx::Connection::close(conn).await?;
+        Ok(Some(crate::Inspection {
+            schema_version: u32::try_from(version).map_err(|_| {
+                StoreError::Corrupt(format!("schema version {version} out of range"))
+            })?,
+            schema_version_known: u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX),
+            deployment_id,
+        }))
+    }
+
     /// Closes every connection, waiting for those in use to be returned. Afterwards every call
     /// on this store (and its clones) fails; the last connection to close checkpoints the WAL.
     pub async fn close(&self) {
@@ -842,6 +883,10 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn pool_stats(&self) -> crate::PoolStats {
+        crate::PoolStats::of(&self.pool).plus(crate::PoolStats::of(&self.writer))
     }
 
     async fn close(&self) {

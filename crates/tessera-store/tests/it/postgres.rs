@@ -303,23 +303,6 @@ async fn a_database_from_a_newer_version_is_refused() {
 }
 
 #[tokio::test]
-async fn an_unreachable_server_fails_fast() {
-    // Nothing listens on port 1. Needs no PostgreSQL server, so it runs in every configuration.
-    let started = Instant::now();
-    let refused = PostgresStore::connect("postgres://postgres@127.0.0.1:1/tessera", 2).await;
-    assert!(
-        matches!(refused, Err(StoreError::Database(_))),
-        "expected a database error, got {:?}",
-        refused.err()
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "took {:?}",
-        started.elapsed()
-    );
-}
-
-#[tokio::test]
 async fn a_pool_of_no_connections_is_refused() {
     let refused = PostgresStore::connect("postgres://postgres@127.0.0.1:1/tessera", 0).await;
     assert!(
@@ -572,7 +555,11 @@ async fn probe_reads_the_server_clock_and_creates_nothing() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis();
-    let server_ms = u128::from(PostgresStore::probe(&db.url()).await.unwrap());
+    let probe = PostgresStore::probe(&db.url()).await.unwrap();
+    assert_eq!(probe.inspection.schema_version, 0, "an empty database");
+    assert_eq!(probe.inspection.deployment_id, None);
+    assert!(probe.inspection.schema_version_known >= 3);
+    let server_ms = u128::from(probe.clock_ms);
     let after = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -627,4 +614,45 @@ async fn probe_gives_up_on_a_silent_server_within_3_seconds() {
         elapsed >= Duration::from_millis(2_900) && elapsed < Duration::from_secs(4),
         "took {elapsed:?}"
     );
+}
+
+#[tokio::test]
+async fn connecting_to_an_unreachable_server_names_its_address_and_the_cause() {
+    // Nothing listens on port 1. Needs no PostgreSQL server, so it runs in every configuration.
+    let started = Instant::now();
+    let err = PostgresStore::connect("postgres://postgres:hunter2@127.0.0.1:1/tessera", 2)
+        .await
+        .expect_err("nothing listens on port 1");
+    let StoreError::Unreachable { address, cause } = &err else {
+        panic!("got {err:?}");
+    };
+    assert_eq!(address, "127.0.0.1:1");
+    assert!(cause.to_lowercase().contains("refused"), "{cause}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a refused connection is reported at once, not after the pool's timeout"
+    );
+}
+
+#[tokio::test]
+async fn probe_reports_the_schema_version_and_deployment_of_a_migrated_database() {
+    let Some(db) = Database::fresh() else {
+        return;
+    };
+    let store = db.connect().await;
+    let deployment = store.deployment_id().await.unwrap();
+    let stats = store.pool_stats();
+    assert!(
+        stats.in_use + stats.idle >= 1 && stats.max >= 1,
+        "{stats:?}"
+    );
+    store.close().await;
+    let probe = PostgresStore::probe(&db.url()).await.unwrap();
+    assert_eq!(
+        probe.inspection.schema_version,
+        probe.inspection.schema_version_known
+    );
+    assert_eq!(probe.inspection.deployment_id, Some(deployment));
 }

@@ -480,3 +480,34 @@ async fn cancelled_writes_leave_no_transaction_open() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn inspecting_reads_the_schema_and_changes_nothing() {
+    let (_tmp, data) = data_dir();
+    assert_eq!(SqliteStore::inspect(&data).await.unwrap(), None);
+    assert!(
+        !data.exists(),
+        "inspecting must not create the data directory"
+    );
+    let store = SqliteStore::open(&data).await.unwrap();
+    let deployment = store.deployment_id().await.unwrap();
+    let stats = store.pool_stats();
+    assert!(stats.max >= 2, "{stats:?}");
+    assert!(stats.in_use + stats.idle <= stats.max, "{stats:?}");
+    store.close().await;
+    let modified = std::fs::metadata(data.join(DATABASE_FILE))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let inspection = SqliteStore::inspect(&data).await.unwrap().unwrap();
+    assert_eq!(inspection.schema_version, inspection.schema_version_known);
+    assert!(inspection.schema_version >= 3);
+    assert_eq!(inspection.deployment_id, Some(deployment));
+    assert_eq!(
+        std::fs::metadata(data.join(DATABASE_FILE))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified
+    );
+}

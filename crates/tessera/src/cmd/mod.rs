@@ -46,7 +46,11 @@ pub fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub async fn open_store(
     config: &Config,
 ) -> anyhow::Result<std::sync::Arc<dyn tessera_store::Store>> {
-    tessera_service::open_store(config)
-        .await
-        .context("opening the store")
+    tessera_service::open_store(config).await.with_context(|| {
+        if config.database_url.is_some() {
+            "opening the store (DATABASE_URL)"
+        } else {
+            "opening the store"
+        }
+    })
 }

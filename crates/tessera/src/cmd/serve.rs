@@ -13,9 +13,16 @@ pub struct Args {
     bind: Option<String>,
 }
 
-/// Structured logs to stderr; `RUST_LOG` filters (default `info`).
+/// The log filter when `RUST_LOG` is not set: Tessera's own lines from `info`, the database
+/// driver's only from `error` (its idle-connection pings and slow-acquire notices say nothing an
+/// operator acts on; the store's loss and return are logged by Tessera as `store_lost` and
+/// `store_back`).
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=error";
+
+/// Structured logs to stderr; `RUST_LOG` filters (default [`DEFAULT_LOG_FILTER`]).
 fn start_telemetry(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -47,7 +54,10 @@ async fn shutdown_signal() {
     {
         let _ = interrupt.await;
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    tracing::info!(
+        event = "shutdown",
+        "shutdown signal received; finishing in-flight requests"
+    );
 }
 
 /// `bind` (`host:port`) with the port the server actually bound, which differs when `bind` asks
@@ -79,7 +89,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             }
         }
         app.run(shutdown_signal()).await;
-        tracing::info!("stopped");
+        tracing::info!(event = "stopped", "stopped");
         Ok(())
     })
 }

@@ -18,6 +18,7 @@ mod api_fuzz;
 mod cli;
 mod doctor;
 mod interop;
+mod operations;
 mod review;
 mod scaleout;
 mod serve;

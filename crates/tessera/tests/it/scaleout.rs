@@ -9,6 +9,7 @@
 //! flush it. Without the variables these tests fail, unless `TESSERA_SKIP_POSTGRES=1` or
 //! `TESSERA_SKIP_REDIS=1` says to skip them.
 
+use crate::operations::{documented_message, sample};
 use crate::serve::Server;
 use crate::Workdir;
 use std::io::Write as _;
@@ -17,7 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tessera_test_support::{json, postgres as test_postgres, redis as test_redis, TestDatabase};
+use tessera_test_support::{
+    http, json, postgres as test_postgres, redis as test_redis, TestDatabase,
+};
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 pub(crate) const JSON: (&str, &str) = ("content-type", "application/json");
@@ -349,7 +352,8 @@ fn after_flushall_revocations_stay_enforced_and_redis_is_rebuilt_from_the_databa
         redis.cli(&["KEYS", "*deny:sid:*"]).contains("deny:sid:"),
         "the revocation is in Redis with its TTL"
     );
-    let rebuilt_before = a.count_log("deny-list rebuilt") + b.count_log("deny-list rebuilt");
+    let rebuilt = r#"event="deny_list_rebuilt""#;
+    let rebuilt_before = a.count_log(rebuilt) + b.count_log(rebuilt);
     assert_eq!(redis.cli(&["FLUSHALL"]), "OK");
     for server in [&a, &b] {
         assert_eq!(me(server, &revoked).0, 401, "still revoked after FLUSHALL");
@@ -357,10 +361,11 @@ fn after_flushall_revocations_stay_enforced_and_redis_is_rebuilt_from_the_databa
     }
     // Within seconds an instance notices, says so, and writes the entries back.
     until(Duration::from_secs(5), || {
-        a.count_log("deny-list rebuilt") + b.count_log("deny-list rebuilt") > rebuilt_before
+        a.count_log(rebuilt) + b.count_log(rebuilt) > rebuilt_before
     })
     .expect("a log line saying the deny-list was rebuilt");
-    assert!(a.count_log("flushed, restarted empty") + b.count_log("flushed, restarted empty") > 0);
+    let lost = r#"event="redis_deny_list_lost""#;
+    assert!(a.count_log(lost) + b.count_log(lost) > 0);
     assert!(redis.cli(&["KEYS", "*deny:sid:*"]).contains("deny:sid:"));
     for server in [&a, &b] {
         assert_eq!(me(server, &revoked).0, 401);
@@ -479,10 +484,12 @@ fn with_the_database_fallback_a_redis_outage_keeps_serving_and_revocations_still
 }
 
 /// A TCP proxy in front of PostgreSQL that the test can cut (every connection dropped, new ones
-/// closed at once) and restore.
+/// closed at once), stall (every connection dropped, new ones accepted and never answered: a
+/// server that hangs) and restore.
 struct Proxy {
     port: u16,
     open: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -491,11 +498,18 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let open = Arc::new(AtomicBool::new(true));
+        let stalled = Arc::new(AtomicBool::new(false));
         let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let (accept_open, accept_connections) = (open.clone(), connections.clone());
+        let accept_stalled = stalled.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
+                if accept_stalled.load(Ordering::SeqCst) {
+                    // Held open, never answered (dropped at `restore`).
+                    accept_connections.lock().unwrap().push(client);
+                    continue;
+                }
                 if !accept_open.load(Ordering::SeqCst) {
                     let _ = client.shutdown(std::net::Shutdown::Both);
                     continue;
@@ -520,7 +534,15 @@ impl Proxy {
         Proxy {
             port,
             open,
+            stalled,
             connections,
+        }
+    }
+
+    fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
         }
     }
 
@@ -532,6 +554,10 @@ impl Proxy {
     }
 
     fn restore(&self) {
+        self.stalled.store(false, Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
         self.open.store(true, Ordering::SeqCst);
     }
 }
@@ -575,9 +601,10 @@ fn a_lost_database_connection_gives_503_and_the_server_recovers_on_its_own() {
         &format!(r#"{{"refresh_token":"{refresh}"}}"#),
     );
     assert_eq!(status, 503);
-    let (status, body) = a.get_json("/readyz");
-    assert_eq!(status, 503);
-    assert_eq!(body["store"], "unreachable");
+    // Readiness follows the background check (every second).
+    until(Duration::from_secs(3), || a.get_json("/readyz").0 == 503)
+        .expect("not ready within a second or two of losing PostgreSQL");
+    assert_eq!(a.get_json("/readyz").1["store"], "unreachable");
     assert_eq!(
         a.request("GET", "/healthz", &[], "").0,
         200,
@@ -590,4 +617,93 @@ fn a_lost_database_connection_gives_503_and_the_server_recovers_on_its_own() {
     })
     .expect("ready again once PostgreSQL is reachable");
     login(&a, "grace");
+}
+
+/// `GET /metrics` of `server`.
+fn scrape(server: &Server) -> String {
+    let (status, text) = server.request("GET", "/metrics", &[], "");
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+#[test]
+fn while_postgresql_hangs_readiness_answers_at_once_and_the_signals_say_so() {
+    let Some((database_admin, redis)) = services() else {
+        return;
+    };
+    let database = fresh_database(&database_admin);
+    let target: SocketAddr = database
+        .host_port()
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .unwrap();
+    let proxy = Proxy::start(target);
+    let proxied = database.url_via(&format!("127.0.0.1:{}", proxy.port));
+    let mut work = shared_workdir(&proxied, &redis);
+    // The default log filter, as an operator gets it.
+    work.env.retain(|(name, _)| name != "RUST_LOG");
+    let mut a = Server::start(&work);
+    assert_eq!(a.get_json("/readyz").0, 200);
+    assert_eq!(sample(&scrape(&a), "tessera_store_up"), Some(1.0));
+
+    proxy.stall();
+    until(Duration::from_secs(5), || a.get_json("/readyz").0 == 503)
+        .expect("not ready within seconds of PostgreSQL hanging");
+    // From state the background check keeps: never a wait on the pool.
+    for _ in 0..20 {
+        let started = Instant::now();
+        let (status, headers, body) = http::exchange(a.port, "GET", "/readyz", &[], "");
+        let took = started.elapsed();
+        assert_eq!(status, 503, "{body}");
+        assert!(took < Duration::from_millis(100), "/readyz took {took:?}");
+        assert!(
+            headers.to_lowercase().contains("retry-after: 1"),
+            "{headers}"
+        );
+        assert_eq!(json(&body)["store"], "unreachable");
+    }
+    let metrics = scrape(&a);
+    assert_eq!(sample(&metrics, "tessera_store_up"), Some(0.0), "{metrics}");
+    let lost = a.wait_for_log(&documented_message("store_lost"), Duration::from_secs(5));
+    assert!(
+        lost.contains(r#"event="store_lost""#) && lost.contains("WARN"),
+        "{lost}"
+    );
+    // The deny-list ages, and is declared stale once checks stop trusting it (10 s).
+    let stale = a.wait_for_log(
+        &documented_message("deny_list_stale"),
+        Duration::from_secs(20),
+    );
+    assert!(stale.contains(r#"event="deny_list_stale""#), "{stale}");
+    let age = sample(&scrape(&a), "tessera_deny_list_sync_age_seconds").unwrap();
+    assert!(age > 10.0, "{age}");
+    assert_eq!(
+        json(&a.request("GET", "/readyz", &[], "").1)["deny_list"],
+        "stale"
+    );
+
+    proxy.restore();
+    until(Duration::from_secs(15), || a.get_json("/readyz").0 == 200)
+        .expect("ready again once PostgreSQL answers");
+    let back = a.wait_for_log(&documented_message("store_back"), Duration::from_secs(5));
+    assert!(
+        back.contains(r#"event="store_back""#) && back.contains("down_s="),
+        "{back}"
+    );
+    a.wait_for_log(
+        &documented_message("deny_list_current"),
+        Duration::from_secs(5),
+    );
+    let metrics = scrape(&a);
+    assert_eq!(sample(&metrics, "tessera_store_up"), Some(1.0));
+    assert!(sample(&metrics, "tessera_deny_list_sync_age_seconds").unwrap() < 3.0);
+    // Each state change once, not once per failed request or check.
+    assert_eq!(a.count_log(r#"event="store_lost""#), 1);
+    assert_eq!(a.count_log(r#"event="deny_list_stale""#), 1);
+    assert_eq!(a.count_log(r#"event="deny_list_sync_failed""#), 1);
+    assert_eq!(
+        a.count_log("sqlx::"),
+        0,
+        "the driver's notices are off by default"
+    );
 }

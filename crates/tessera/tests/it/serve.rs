@@ -91,6 +91,22 @@ impl Server {
             .count()
     }
 
+    /// Reads the log until the process closes it (it has exited), for at most `limit`; returns
+    /// every line seen.
+    pub fn read_log_to_end(&mut self, limit: Duration) -> &[String] {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return &self.seen,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the log is still open after {limit:?}: {:#?}", self.seen)
+                }
+            }
+        }
+    }
+
     /// One HTTP/1.1 request; returns (status, body).
     pub fn request(
         &self,
@@ -183,6 +199,14 @@ fn zero_configuration_serve_shares_its_store_with_the_cli_and_stops_on_sigterm()
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit:?}");
+    let last = server
+        .read_log_to_end(Duration::from_secs(5))
+        .last()
+        .unwrap();
+    assert!(
+        last.contains("stopped") && last.contains(r#"event="stopped""#),
+        "`stopped` is the last line: {last}"
+    );
     for line in &server.seen {
         assert!(
             !line.contains(password) && !line.contains(&access),

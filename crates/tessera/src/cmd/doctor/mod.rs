@@ -170,11 +170,19 @@ fn diagnose(config: &Config, report: &mut Report) -> anyhow::Result<()> {
     check_previous_keys(config, signing_key.as_ref(), report);
     check_lifetimes(config, report);
     let runtime = super::current_thread_runtime()?;
-    let ((database, database_clock), (redis, redis_clock)) =
-        runtime.block_on(async { tokio::join!(check_database(config), check_redis(config)) });
+    // One after the other: the Redis key prefix comes from the database's deployment id.
+    let ((database, findings), (redis, redis_clock)) = runtime.block_on(async {
+        let (database, findings) = check_database(config).await;
+        let deployment_id = findings
+            .inspection
+            .as_ref()
+            .and_then(|inspection| inspection.deployment_id.clone());
+        let redis = check_redis(config, deployment_id.as_deref()).await;
+        ((database, findings), redis)
+    });
     report.append(database);
     report.append(redis);
-    let clocks: Vec<ServerClock> = [database_clock, redis_clock]
+    let clocks: Vec<ServerClock> = [findings.clock, redis_clock]
         .into_iter()
         .flatten()
         .collect();

@@ -6,6 +6,8 @@ use std::path::Path;
 use tessera_config::{Config, RedisFallback};
 use tessera_store::postgres::PostgresStore;
 use tessera_store::redis::{unix_time_ms, RedisState};
+use tessera_store::sqlite::SqliteStore;
+use tessera_store::Inspection;
 
 use super::{human, Report, CLOCK, DATABASE, REDIS};
 
@@ -48,27 +50,67 @@ impl ServerClock {
     }
 }
 
-/// `database`: PostgreSQL answers (and its clock), or the SQLite data directory is usable.
-pub(super) async fn check_database(config: &Config) -> (Report, Option<ServerClock>) {
+/// What the `database` check learnt, for the checks after it.
+#[derive(Debug, Default)]
+pub(super) struct DatabaseFindings {
+    /// The server's clock (PostgreSQL only).
+    pub clock: Option<ServerClock>,
+    /// The schema version and deployment id, when the database exists.
+    pub inspection: Option<Inspection>,
+}
+
+/// `database`: PostgreSQL answers (and its clock), or the SQLite data directory is usable; and
+/// the schema version of the database found there.
+pub(super) async fn check_database(config: &Config) -> (Report, DatabaseFindings) {
     let mut report = Report::default();
     let Some(url) = &config.database_url else {
         check_sqlite_dir(&config.data_dir, &mut report);
-        return (report, None);
+        let inspection = match SqliteStore::inspect(&config.data_dir).await {
+            Ok(Some(inspection)) => {
+                report_schema(&inspection, &mut report);
+                Some(inspection)
+            }
+            Ok(None) => None,
+            Err(err) => {
+                report.error(
+                    DATABASE,
+                    format!(
+                        "TESSERA_DATA_DIR: the SQLite database in {} cannot be read: {err}",
+                        config.data_dir.display()
+                    ),
+                );
+                None
+            }
+        };
+        return (
+            report,
+            DatabaseFindings {
+                clock: None,
+                inspection,
+            },
+        );
     };
     let url = url.expose();
     let shown = redact_url(url);
     let before_ms = unix_time_ms();
     match PostgresStore::probe(url).await {
-        Ok(server_ms) => {
+        Ok(probe) => {
             let after_ms = unix_time_ms();
             report.ok(DATABASE, format!("PostgreSQL at {shown} answers"));
+            report_schema(&probe.inspection, &mut report);
             let clock = ServerClock {
                 name: "PostgreSQL",
                 before_ms,
-                server_ms,
+                server_ms: probe.clock_ms,
                 after_ms,
             };
-            (report, Some(clock))
+            (
+                report,
+                DatabaseFindings {
+                    clock: Some(clock),
+                    inspection: Some(probe.inspection),
+                },
+            )
         }
         Err(err) => {
             report.error(
@@ -78,8 +120,34 @@ pub(super) async fn check_database(config: &Config) -> (Report, Option<ServerClo
                     scrub(&err.to_string(), url)
                 ),
             );
-            (report, None)
+            (report, DatabaseFindings::default())
         }
+    }
+}
+
+/// The schema version of the database against the one this build migrates to.
+fn report_schema(inspection: &Inspection, report: &mut Report) {
+    let (found, known) = (inspection.schema_version, inspection.schema_version_known);
+    if found == 0 {
+        report.ok(
+            DATABASE,
+            format!("schema version 0 (empty): `tessera serve` creates it (version {known})"),
+        );
+    } else if found < known {
+        report.ok(
+            DATABASE,
+            format!("schema version {found}: `tessera serve` migrates it to {known}"),
+        );
+    } else if found == known {
+        report.ok(DATABASE, format!("schema version {found} (current)"));
+    } else {
+        report.error(
+            DATABASE,
+            format!(
+                "schema version {found} is newer than this build knows ({known}): the database \
+                 was written by a newer Tessera; run that version"
+            ),
+        );
     }
 }
 
@@ -135,9 +203,24 @@ fn check_sqlite_dir(dir: &Path, report: &mut Report) {
     }
 }
 
+/// The Redis key prefix the server uses: `TESSERA_REDIS_PREFIX`, or one made of the database's
+/// deployment id (as `tessera serve` derives it).
+fn redis_prefix(config: &Config, deployment_id: Option<&str>) -> String {
+    match (&config.redis_prefix, deployment_id) {
+        (Some(prefix), _) => format!("`{prefix}` (TESSERA_REDIS_PREFIX)"),
+        (None, Some(id)) => format!("`tessera:{id}:` (from the database's deployment id)"),
+        (None, None) => {
+            "tessera:<the database's deployment id, made at the first start>:".to_owned()
+        }
+    }
+}
+
 /// `redis`: Redis answers and keeps something on disk (and its clock), or what running without
-/// it means.
-pub(super) async fn check_redis(config: &Config) -> (Report, Option<ServerClock>) {
+/// it means; the key prefix in use (`deployment_id`: the database's, when known).
+pub(super) async fn check_redis(
+    config: &Config,
+    deployment_id: Option<&str>,
+) -> (Report, Option<ServerClock>) {
     let mut report = Report::default();
     let Some(url) = &config.redis_url else {
         if config.database_url.is_some() {
@@ -179,10 +262,7 @@ pub(super) async fn check_redis(config: &Config) -> (Report, Option<ServerClock>
         REDIS,
         format!(
             "Redis at {shown} answers (key prefix {}, fallback while unreachable: {fallback})",
-            config.redis_prefix.as_deref().map_or_else(
-                || "tessera:<the database's deployment id>:".to_owned(),
-                |prefix| format!("`{prefix}`")
-            )
+            redis_prefix(config, deployment_id)
         ),
     );
     match redis.persistence().await {
