@@ -373,3 +373,66 @@ fn doctor_is_listed_in_the_help() {
     assert!(help.contains("doctor"), "{help}");
     assert!(ok(&work.tessera(&["doctor", "--help"])).contains("Usage"));
 }
+
+#[test]
+fn the_schema_version_of_the_sqlite_database_is_reported() {
+    let work = Workdir::new();
+    Doctor::run(&work).expect_status(0);
+    assert!(
+        !work.path().join("tessera-data").exists(),
+        "doctor creates nothing"
+    );
+    ok(&work.tessera_with_stdin(&["user", "add", "alice"], Some("a good long passphrase\n")));
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "database", "(current)");
+    let version = doctor
+        .messages("ok", "database")
+        .into_iter()
+        .find_map(|m| m.strip_prefix("schema version "))
+        .expect("a schema version line");
+    assert!(
+        version.split(' ').next().unwrap().parse::<u32>().unwrap() >= 3,
+        "{version}"
+    );
+}
+
+#[test]
+fn a_fresh_postgresql_database_then_a_migrated_one_show_their_schema_and_the_real_redis_prefix() {
+    let Some(database) = test_postgres::TestDatabase::fresh("a `tessera doctor` test", "doctor")
+    else {
+        return;
+    };
+    let Some(redis) = test_redis::server_url("a `tessera doctor` test") else {
+        return;
+    };
+    let mut work = Workdir::new();
+    work.set("DATABASE_URL", &database.url())
+        .set("REDIS_URL", &redis);
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "database", "schema version 0 (empty)");
+    doctor.expect("ok", "redis", "tessera:<the database's deployment id");
+
+    // The CLI migrates, as `tessera serve` would.
+    ok(&work.tessera_with_stdin(&["user", "add", "alice"], Some("a good long passphrase\n")));
+    let doctor = Doctor::run(&work);
+    doctor.expect_status(0);
+    doctor.expect("ok", "database", "(current)");
+    let id = {
+        let url = database.url();
+        tessera_test_support::block_on(async move {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let id: String = sqlx::query_scalar("SELECT id FROM deployment")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            id
+        })
+    };
+    doctor.expect("ok", "redis", &format!("`tessera:{id}:`"));
+
+    work.set("TESSERA_REDIS_PREFIX", "prod-eu:");
+    Doctor::run(&work).expect("ok", "redis", "`prod-eu:` (TESSERA_REDIS_PREFIX)");
+}
