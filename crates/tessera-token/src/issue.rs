@@ -5,7 +5,8 @@ use crate::claims::RESERVED_CLAIMS;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::jws::{header_b64, sign_compact};
-use crate::keys::{jti_bytes, SigningKey};
+use crate::keys::jti_bytes;
+use crate::signer::Signer;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -59,10 +60,10 @@ struct ClaimsToSign<'a> {
     extra: &'a Map<String, Value>,
 }
 
-/// Issues access tokens with one signing key, issuer, audience and default lifetime.
+/// Issues access tokens with one signer (see [`Signer`]), issuer, audience and default lifetime.
 #[derive(Debug, Clone)]
 pub struct TokenIssuer {
-    key: Arc<SigningKey>,
+    key: Arc<dyn Signer>,
     header_b64: String,
     issuer: String,
     audience: String,
@@ -71,11 +72,12 @@ pub struct TokenIssuer {
 }
 
 impl TokenIssuer {
-    /// An issuer stamping `issuer` and `audience`, with tokens living `default_ttl` seconds.
+    /// An issuer signing with `key` (a [`crate::SigningKey`], or any other [`Signer`]), stamping
+    /// `issuer` and `audience`, with tokens living `default_ttl` seconds.
     #[must_use]
-    pub fn new(key: Arc<SigningKey>, issuer: &str, audience: &str, default_ttl: u64) -> Self {
+    pub fn new(key: Arc<dyn Signer>, issuer: &str, audience: &str, default_ttl: u64) -> Self {
         TokenIssuer {
-            header_b64: header_b64(&key, ACCESS_TOKEN_TYP),
+            header_b64: header_b64(key.as_ref(), ACCESS_TOKEN_TYP),
             key,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
@@ -91,10 +93,10 @@ impl TokenIssuer {
         self
     }
 
-    /// The signing key in use.
+    /// The signer in use.
     #[must_use]
-    pub fn signing_key(&self) -> &SigningKey {
-        &self.key
+    pub fn signer(&self) -> &dyn Signer {
+        self.key.as_ref()
     }
 
     /// Issues one access token: `iat` and `nbf` now, `exp` now + ttl, a fresh 128-bit `jti`.
@@ -131,7 +133,7 @@ impl TokenIssuer {
             extra: &request.extra,
         };
         let payload = serde_json::to_vec(&claims).map_err(|err| Error::Issue(err.to_string()))?;
-        let token = sign_compact(&self.header_b64, &payload, &self.key)?;
+        let token = sign_compact(&self.header_b64, &payload, self.key.as_ref())?;
         Ok(IssuedAccessToken {
             token,
             jti,

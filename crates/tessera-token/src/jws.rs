@@ -7,7 +7,8 @@
 use crate::base64url;
 use crate::error::{Error, Result};
 use crate::json::parse_slotted;
-use crate::keys::{SigningKey, VerifyingKey};
+use crate::keys::VerifyingKey;
+use crate::signer::Signer;
 use serde_json::Value;
 
 /// Default cap on a token's length in bytes (step 1 of verification).
@@ -205,12 +206,10 @@ fn verify_jws(
 ///
 /// # Errors
 /// [`Error::Crypto`] if signing fails.
-pub(crate) fn sign_compact(header_b64: &str, payload: &[u8], key: &SigningKey) -> Result<String> {
+pub(crate) fn sign_compact(header_b64: &str, payload: &[u8], key: &dyn Signer) -> Result<String> {
     let encoded_len = |len: usize| len.div_ceil(3) * 4;
-    let capacity = header_b64.len()
-        + 2
-        + encoded_len(payload.len())
-        + encoded_len(key.verifying_key().signature_len());
+    let capacity =
+        header_b64.len() + 2 + encoded_len(payload.len()) + encoded_len(key.signature_len());
     let mut token = String::with_capacity(capacity);
     token.push_str(header_b64);
     token.push('.');
@@ -222,7 +221,7 @@ pub(crate) fn sign_compact(header_b64: &str, payload: &[u8], key: &SigningKey) -
 }
 
 /// The base64url protected header `{"alg", "typ", "kid"}` for a key and token type.
-pub(crate) fn header_b64(key: &SigningKey, typ: &str) -> String {
+pub(crate) fn header_b64(key: &dyn Signer, typ: &str) -> String {
     let header = serde_json::json!({ "alg": key.algorithm().name(), "typ": typ, "kid": key.kid() });
     base64url::encode(header.to_string().as_bytes())
 }

@@ -81,6 +81,7 @@ mod jws;
 mod keys;
 mod keyset;
 mod secret;
+mod signer;
 mod verify;
 
 pub use algorithm::{Algorithm, KeyFamily};
@@ -96,4 +97,5 @@ pub use jws::{
 pub use keys::{generate_hmac_secret, SigningKey, VerifyingKey, MIN_RSA_BITS};
 pub use keyset::KeySet;
 pub use secret::{Secret, SecretText};
+pub use signer::Signer;
 pub use verify::{Verifier, DEFAULT_LEEWAY};
