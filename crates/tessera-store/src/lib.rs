@@ -1,8 +1,9 @@
 //! # tessera-store: where Tessera keeps what must outlive a request
 //!
 //! Storage traits for accounts ([`AccountStore`]), login sessions and their rotating refresh
-//! tokens ([`SessionStore`]), the durable revocation record ([`RevocationStore`]) and OAuth clients
-//! ([`ClientStore`]), gathered in [`Store`]; and their backends, one module each:
+//! tokens ([`SessionStore`]), the durable revocation record ([`RevocationStore`]), OAuth clients
+//! ([`ClientStore`]) and the encrypted signing keys of stored-key mode ([`KeyStore`]), gathered in
+//! [`Store`]; and their backends, one module each:
 //!
 //! - SQLite ([`sqlite::SqliteStore`], WAL mode, in the data directory): the embedded default;
 //! - PostgreSQL ([`postgres::PostgresStore`], a connection pool sized by the caller): for several
@@ -31,8 +32,8 @@ mod rows;
 pub mod sqlite;
 
 pub use model::{
-    Client, NewSession, NewUser, RefreshRecord, Revocation, RevocationKind, Rotation, Session,
-    TokenHash, User, REVOCATION_MARGIN,
+    Client, KeyChange, KeyRing, NewSession, NewUser, RefreshRecord, Revocation, RevocationKind,
+    Rotation, Session, StoredKey, TokenHash, User, REVOCATION_MARGIN,
 };
 
 use async_trait::async_trait;
@@ -357,9 +358,34 @@ pub trait ClientStore: Send + Sync {
     async fn set_client_secret(&self, client_id: &str, secret_hash: &TokenHash) -> Result<bool>;
 }
 
+/// The signing keys of stored-key mode, changed only as a whole under a version check, so that
+/// instances sharing the database never lose each other's changes.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every stored key and the ring's version, read together (one consistent snapshot).
+    async fn key_ring(&self) -> Result<KeyRing>;
+
+    /// The ring's version alone (cheap: polled by every instance to notice changes).
+    async fn key_ring_version(&self) -> Result<i64>;
+
+    /// Applies `changes` in order, all or nothing, if the ring is still at `expected_version`,
+    /// and returns the new version (`expected_version + 1`); returns `None`, changing nothing, if
+    /// another writer changed the ring first (the caller re-reads and decides again). Of any
+    /// number of concurrent calls with the same `expected_version`, exactly one applies.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (changing nothing) if an inserted `kid` exists already or a change
+    /// names a `kid` that does not exist; the store's error otherwise.
+    async fn change_key_ring(
+        &self,
+        expected_version: i64,
+        changes: &[KeyChange],
+    ) -> Result<Option<i64>>;
+}
+
 /// A complete backend.
 #[async_trait]
-pub trait Store: AccountStore + SessionStore + RevocationStore + ClientStore {
+pub trait Store: AccountStore + SessionStore + RevocationStore + ClientStore + KeyStore {
     /// Checks that the database answers (for readiness probes).
     async fn ping(&self) -> Result<()>;
 

@@ -220,3 +220,81 @@ impl fmt::Debug for Client {
             .finish_non_exhaustive()
     }
 }
+
+/// A signing key kept in the store (stored-key mode), its private part encrypted.
+///
+/// The store knows nothing of keys or encryption: it keeps these bytes and times, and changes
+/// them only as a whole ring (see [`KeyStore::change_key_ring`](crate::KeyStore::change_key_ring)).
+/// The state of a key (next, current, previous, retired) is derived from the times by the caller.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The key id (`kid`), unique.
+    pub kid: String,
+    /// The JWS algorithm name (`ES256`, `EdDSA`, ...).
+    pub algorithm: String,
+    /// The private key encrypted under the key-encryption key (nonce and AEAD ciphertext).
+    pub wrapped_private: Vec<u8>,
+    /// Which key-encryption key wrapped it (a fingerprint, never the key).
+    pub kek_id: String,
+    /// The public key as a JWK (JSON text).
+    pub public_jwk: String,
+    /// When the key was made.
+    pub created_at: u64,
+    /// When it starts (or started) signing.
+    pub activates_at: u64,
+    /// When it was retired by hand (compromise, cancellation); `None` while in service.
+    pub retired_at: Option<u64>,
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("wrapped_private", &"[REDACTED]")
+            .field("kek_id", &self.kek_id)
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The stored signing keys and the version of the ring they were read at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyRing {
+    /// Raised by one at every change; `0` for a store that never held a key.
+    pub version: i64,
+    /// Every stored key, in the order they were added.
+    pub keys: Vec<StoredKey>,
+}
+
+/// One change to the key ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChange {
+    /// Adds a key (its `kid` must be new).
+    Insert(StoredKey),
+    /// Moves a key's activation time (e.g. to now, for an incident rotation).
+    Activate {
+        /// The key.
+        kid: String,
+        /// Its new activation time.
+        at: u64,
+    },
+    /// Retires a key by hand: from `at` it neither signs nor verifies.
+    Retire {
+        /// The key.
+        kid: String,
+        /// When.
+        at: u64,
+    },
+    /// Replaces a key's encrypted private part (the key-encryption key changed).
+    Rewrap {
+        /// The key.
+        kid: String,
+        /// The private key encrypted under the new key-encryption key.
+        wrapped_private: Vec<u8>,
+        /// The new key-encryption key's fingerprint.
+        kek_id: String,
+    },
+}

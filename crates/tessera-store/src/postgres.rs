@@ -41,6 +41,8 @@
 //! - **Schema:** the SQL files in `migrations/postgres/`, applied by a small runner keyed on the
 //!   `tessera_schema_version` table (see [`PostgresStore::connect`]).
 
+mod keys;
+
 use std::str::FromStr;
 use std::time::Duration;
 

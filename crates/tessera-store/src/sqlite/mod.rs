@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod keys;
 mod rotations;
 
 use rotations::{rotate_in_batches, PendingRotation, ROTATION_QUEUE};
