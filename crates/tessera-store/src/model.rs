@@ -270,7 +270,7 @@ pub struct KeyRing {
 }
 
 /// One change to the key ring.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum KeyChange {
     /// Adds a key (its `kid` must be new).
     Insert(StoredKey),
@@ -297,4 +297,83 @@ pub enum KeyChange {
         /// The new key-encryption key's fingerprint.
         kek_id: String,
     },
+}
+
+impl fmt::Debug for KeyChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyChange::Insert(key) => f.debug_tuple("Insert").field(key).finish(),
+            KeyChange::Activate { kid, at } => f
+                .debug_struct("Activate")
+                .field("kid", kid)
+                .field("at", at)
+                .finish(),
+            KeyChange::Retire { kid, at } => f
+                .debug_struct("Retire")
+                .field("kid", kid)
+                .field("at", at)
+                .finish(),
+            // The wrapped private key is encrypted, but like the key's it stays out of logs.
+            KeyChange::Rewrap { kid, kek_id, .. } => f
+                .debug_struct("Rewrap")
+                .field("kid", kid)
+                .field("wrapped_private", &"[REDACTED]")
+                .field("kek_id", kek_id)
+                .finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recognisable bytes, and how `{:?}` of a `Vec<u8>` would print them.
+    const WRAPPED: [u8; 6] = [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff];
+    const WRAPPED_DEBUG: &str = "222, 173, 190, 239, 0, 255";
+
+    fn key() -> StoredKey {
+        StoredKey {
+            kid: "kid-1".to_owned(),
+            algorithm: "ES256".to_owned(),
+            wrapped_private: WRAPPED.to_vec(),
+            kek_id: "kek-1".to_owned(),
+            public_jwk: r#"{"kty":"EC"}"#.to_owned(),
+            created_at: 1,
+            activates_at: 2,
+            retired_at: None,
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_wrapped_private_key() {
+        assert_eq!(
+            format!("{:?}", WRAPPED.to_vec()),
+            format!("[{WRAPPED_DEBUG}]")
+        );
+        let ring = KeyRing {
+            version: 1,
+            keys: vec![key()],
+        };
+        let changes = [
+            KeyChange::Insert(key()),
+            KeyChange::Rewrap {
+                kid: "kid-1".to_owned(),
+                wrapped_private: WRAPPED.to_vec(),
+                kek_id: "kek-2".to_owned(),
+            },
+        ];
+        for shown in [
+            format!("{:?}", key()),
+            format!("{:#?}", key()),
+            format!("{ring:?}"),
+            format!("{changes:?}"),
+            format!("{changes:#?}"),
+        ] {
+            assert!(shown.contains("[REDACTED]"), "{shown}");
+            assert!(shown.contains("kid-1"), "the kid is shown: {shown}");
+            assert!(!shown.contains(WRAPPED_DEBUG), "{shown}");
+            assert!(!shown.contains("222"), "{shown}");
+        }
+    }
 }

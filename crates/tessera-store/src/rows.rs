@@ -4,7 +4,10 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::{Client, Result, Revocation, RevocationKind, Session, StoreError, TokenHash, User};
+use crate::{
+    Client, KeyRing, Result, Revocation, RevocationKind, Session, StoreError, StoredKey, TokenHash,
+    User,
+};
 
 /// Reads one column of a row of either backend; any mismatch (type, NULL, missing column) means
 /// the row is not what this schema writes.
@@ -154,6 +157,59 @@ pub(crate) fn client(row: &impl StoredRow) -> Result<Client> {
         secret_hash: row.digest("secret_hash")?,
         created_at: row.time("created_at")?,
     })
+}
+
+/// The columns of `signing_keys`, in the order [`stored_key`] reads them.
+pub(crate) const KEY_COLUMNS: &str =
+    "kid, algorithm, wrapped_private, kek_id, public_jwk, created_at, activates_at, retired_at";
+
+/// What [`StoreError::Conflict`] names when a change of the key ring inserts a taken `kid` or
+/// changes a missing one (the whole change is then rolled back).
+pub(crate) const KEY_CONFLICT: &str = "signing key";
+
+/// A signing key, from [`KEY_COLUMNS`].
+pub(crate) fn stored_key(row: &impl StoredRow) -> Result<StoredKey> {
+    Ok(StoredKey {
+        kid: row.text("kid")?,
+        algorithm: row.text("algorithm")?,
+        wrapped_private: row.bytes("wrapped_private")?,
+        kek_id: row.text("kek_id")?,
+        public_jwk: row.text("public_jwk")?,
+        created_at: row.time("created_at")?,
+        activates_at: row.time("activates_at")?,
+        retired_at: row.optional_time("retired_at")?,
+    })
+}
+
+/// The ring's version as stored: the one row of `key_ring`, which the migrations create, and
+/// never negative (it starts at 0 and only grows).
+pub(crate) fn key_ring_version(value: Option<i64>) -> Result<i64> {
+    let version = value.ok_or_else(|| StoreError::Corrupt("the key_ring table is empty".into()))?;
+    if version < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "column version: negative key ring version {version}"
+        )));
+    }
+    Ok(version)
+}
+
+/// The key ring, from the rows of `key_ring LEFT JOIN signing_keys` in insertion order: each
+/// carries the ring's version as `ring_version` and a key's [`KEY_COLUMNS`], except the single
+/// row of an empty ring, whose key columns are all NULL. One statement reads them, so the version
+/// and the keys are one snapshot.
+pub(crate) fn key_ring(rows: &[impl StoredRow]) -> Result<KeyRing> {
+    let version = key_ring_version(
+        rows.first()
+            .map(|row| row.integer("ring_version"))
+            .transpose()?,
+    )?;
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.optional_text("kid")?.is_some() {
+            keys.push(stored_key(row)?);
+        }
+    }
+    Ok(KeyRing { version, keys })
 }
 
 /// A time for the database: its integers are `i64`, so a time beyond `i64::MAX` seconds is

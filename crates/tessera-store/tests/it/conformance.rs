@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tessera_store::{
-    Client, NewSession, NewUser, RefreshRecord, Revocation, RevocationKind, Rotation, Session,
-    Store, StoreError, TokenHash, User,
+    Client, KeyChange, KeyRing, NewSession, NewUser, RefreshRecord, Revocation, RevocationKind,
+    Rotation, Session, Store, StoreError, StoredKey, TokenHash, User,
 };
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
@@ -52,6 +52,11 @@ macro_rules! for_each_conformance_test {
             clients_are_listed_oldest_first_then_by_id,
             deleting_a_client_removes_only_it,
             a_client_secret_is_replaced_in_place,
+            a_fresh_key_ring_is_empty_at_version_0,
+            inserted_keys_come_back_whole_in_insertion_order,
+            a_stale_key_ring_version_changes_nothing,
+            activating_retiring_and_rewrapping_change_only_the_named_key,
+            a_conflicting_key_ring_change_applies_nothing_of_its_batch,
             ping_answers,
         );
     };
@@ -1398,6 +1403,499 @@ pub async fn a_client_secret_is_replaced_in_place(store: &dyn Store) {
         None,
         "nothing created"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing keys
+
+/// Wrapped private-key bytes that are not UTF-8 (and contain a NUL), so that a backend storing
+/// them as text, or stopping at a NUL, is caught.
+const WRAPPED: [u8; 8] = [0x00, 0xff, 0xfe, 0x80, 0xc3, 0x28, 0xde, 0xad];
+/// Part of how `{:?}` shows [`WRAPPED`].
+const WRAPPED_DEBUG: &str = "255, 254, 128, 195, 40, 222, 173";
+
+/// A signing key `kid`, created at `created_at` and activating an hour later, with wrapped bytes
+/// [`WRAPPED`] followed by `n`.
+pub fn stored_key(kid: &str, n: u8, created_at: u64) -> StoredKey {
+    let mut wrapped_private = WRAPPED.to_vec();
+    wrapped_private.push(n);
+    let (algorithm, public_jwk) = if n.is_multiple_of(2) {
+        (
+            "ES256",
+            format!(r#"{{"kty":"EC","crv":"P-256","x":"x-{n}","y":"y-{n}"}}"#),
+        )
+    } else {
+        (
+            "EdDSA",
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"x-{n}"}}"#),
+        )
+    };
+    StoredKey {
+        kid: kid.to_owned(),
+        algorithm: algorithm.to_owned(),
+        wrapped_private,
+        kek_id: format!("kek-{n}"),
+        public_jwk,
+        created_at,
+        activates_at: created_at + HOUR,
+        retired_at: None,
+    }
+}
+
+/// Applies `changes` at `expected`, which must succeed with `expected + 1`.
+async fn change_ring(store: &dyn Store, expected: i64, changes: &[KeyChange]) {
+    let outcome = store
+        .change_key_ring(expected, changes)
+        .await
+        .unwrap_or_else(|e| panic!("changing the key ring at {expected} failed: {e}"));
+    assert_eq!(
+        outcome,
+        Some(expected + 1),
+        "a change at the current version {expected} must apply and return the next one"
+    );
+}
+
+/// The ring as stored, after checking that `key_ring_version` agrees with it.
+async fn ring(store: &dyn Store) -> KeyRing {
+    let ring = store.key_ring().await.unwrap();
+    assert_eq!(
+        store.key_ring_version().await.unwrap(),
+        ring.version,
+        "key_ring_version must agree with key_ring"
+    );
+    ring
+}
+
+/// A fresh store's ring is at version 0 and holds no key.
+pub async fn a_fresh_key_ring_is_empty_at_version_0(store: &dyn Store) {
+    assert_eq!(
+        ring(store).await,
+        KeyRing {
+            version: 0,
+            keys: vec![]
+        }
+    );
+    assert_eq!(store.key_ring_version().await.unwrap(), 0);
+}
+
+/// Keys inserted at the current version come back exactly as given (every field, the wrapped
+/// bytes byte for byte, `retired_at` absent or present) in the order they were added, whatever
+/// their ids or times, and every change raises the version by one.
+pub async fn inserted_keys_come_back_whole_in_insertion_order(store: &dyn Store) {
+    // Inserted in an order that is neither the order of their ids nor of their times.
+    let z = stored_key("kid-z", 1, NOW + 20);
+    let m = stored_key("kid-m", 2, NOW + 10);
+    change_ring(
+        store,
+        0,
+        &[KeyChange::Insert(z.clone()), KeyChange::Insert(m.clone())],
+    )
+    .await;
+    let stored = ring(store).await;
+    assert_eq!(
+        stored,
+        KeyRing {
+            version: 1,
+            keys: vec![z.clone(), m.clone()]
+        },
+        "both keys, whole, in the order they were inserted"
+    );
+    assert_eq!(
+        stored.keys[0].wrapped_private[..8],
+        WRAPPED,
+        "the wrapped bytes, byte for byte"
+    );
+    assert_eq!(stored.keys[0].retired_at, None, "a key in service");
+
+    let retired = StoredKey {
+        retired_at: Some(NOW + 30),
+        ..stored_key("kid-a", 3, NOW)
+    };
+    change_ring(store, 1, &[KeyChange::Insert(retired.clone())]).await;
+    assert_eq!(
+        ring(store).await,
+        KeyRing {
+            version: 2,
+            keys: vec![z, m, retired]
+        },
+        "a key added later comes last, with its retirement time"
+    );
+
+    // The ring as read is printable without its secrets.
+    let shown = format!("{stored:?}");
+    assert!(
+        format!("{WRAPPED:?}").contains(WRAPPED_DEBUG),
+        "{WRAPPED_DEBUG} is how Debug shows the wrapped bytes"
+    );
+    assert!(
+        !shown.contains(WRAPPED_DEBUG) && shown.contains("[REDACTED]"),
+        "the Debug output of a key ring shows wrapped private bytes: {shown}"
+    );
+}
+
+/// A change at a version that is not the current one (behind or ahead) returns `None` and
+/// changes nothing, not even the version.
+pub async fn a_stale_key_ring_version_changes_nothing(store: &dyn Store) {
+    let kept = stored_key("kid-1", 1, NOW);
+    change_ring(store, 0, &[KeyChange::Insert(kept.clone())]).await;
+    let before = ring(store).await;
+    for stale in [0, 2, 7, -1] {
+        let outcome = store
+            .change_key_ring(
+                stale,
+                &[
+                    KeyChange::Insert(stored_key("kid-2", 2, NOW)),
+                    KeyChange::Retire {
+                        kid: "kid-1".to_owned(),
+                        at: NOW + 5,
+                    },
+                ],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("a change at stale version {stale} failed: {e}"));
+        assert_eq!(outcome, None, "a change at version {stale} must not apply");
+        assert_eq!(
+            ring(store).await,
+            before,
+            "a change at version {stale} changed the ring"
+        );
+    }
+    assert_eq!(before.version, 1);
+    assert_eq!(before.keys, vec![kept]);
+}
+
+/// `Activate`, `Retire` and `Rewrap` change exactly the named key's fields, and each change
+/// raises the version by one; several changes in one call apply in order.
+pub async fn activating_retiring_and_rewrapping_change_only_the_named_key(store: &dyn Store) {
+    let (a, b, c) = (
+        stored_key("kid-a", 1, NOW),
+        stored_key("kid-b", 2, NOW + 10),
+        stored_key("kid-c", 3, NOW + 20),
+    );
+    change_ring(
+        store,
+        0,
+        &[
+            KeyChange::Insert(a.clone()),
+            KeyChange::Insert(b.clone()),
+            KeyChange::Insert(c.clone()),
+        ],
+    )
+    .await;
+
+    change_ring(
+        store,
+        1,
+        &[KeyChange::Activate {
+            kid: "kid-b".to_owned(),
+            at: NOW + 15,
+        }],
+    )
+    .await;
+    let b = StoredKey {
+        activates_at: NOW + 15,
+        ..b
+    };
+    assert_eq!(
+        ring(store).await,
+        KeyRing {
+            version: 2,
+            keys: vec![a.clone(), b.clone(), c.clone()]
+        },
+        "Activate moves only kid-b's activation time"
+    );
+
+    change_ring(
+        store,
+        2,
+        &[KeyChange::Retire {
+            kid: "kid-a".to_owned(),
+            at: NOW + 30,
+        }],
+    )
+    .await;
+    let a = StoredKey {
+        retired_at: Some(NOW + 30),
+        ..a
+    };
+    assert_eq!(
+        ring(store).await,
+        KeyRing {
+            version: 3,
+            keys: vec![a.clone(), b.clone(), c.clone()]
+        },
+        "Retire sets only kid-a's retirement time"
+    );
+
+    let rewrapped: Vec<u8> = vec![0xff, 0x00, 0x01, 0x80, 0x7f];
+    change_ring(
+        store,
+        3,
+        &[KeyChange::Rewrap {
+            kid: "kid-c".to_owned(),
+            wrapped_private: rewrapped.clone(),
+            kek_id: "kek-new".to_owned(),
+        }],
+    )
+    .await;
+    let c = StoredKey {
+        wrapped_private: rewrapped,
+        kek_id: "kek-new".to_owned(),
+        ..c
+    };
+    assert_eq!(
+        ring(store).await,
+        KeyRing {
+            version: 4,
+            keys: vec![a.clone(), b.clone(), c.clone()]
+        },
+        "Rewrap replaces only kid-c's wrapped bytes and key-encryption key id"
+    );
+
+    // Several changes in one call, in order: an insert, then changes of the key just inserted
+    // (the later Activate wins) and of the others.
+    let d = stored_key("kid-d", 4, NOW + 40);
+    change_ring(
+        store,
+        4,
+        &[
+            KeyChange::Insert(d.clone()),
+            KeyChange::Activate {
+                kid: "kid-d".to_owned(),
+                at: NOW + 41,
+            },
+            KeyChange::Activate {
+                kid: "kid-d".to_owned(),
+                at: NOW + 42,
+            },
+            KeyChange::Retire {
+                kid: "kid-b".to_owned(),
+                at: NOW + 43,
+            },
+            KeyChange::Rewrap {
+                kid: "kid-a".to_owned(),
+                wrapped_private: vec![9; 40],
+                kek_id: "kek-new".to_owned(),
+            },
+        ],
+    )
+    .await;
+    assert_eq!(
+        ring(store).await,
+        KeyRing {
+            version: 5,
+            keys: vec![
+                StoredKey {
+                    wrapped_private: vec![9; 40],
+                    kek_id: "kek-new".to_owned(),
+                    ..a
+                },
+                StoredKey {
+                    retired_at: Some(NOW + 43),
+                    ..b
+                },
+                c,
+                StoredKey {
+                    activates_at: NOW + 42,
+                    ..d
+                },
+            ]
+        },
+        "a batch applies every change, in order, as one version"
+    );
+}
+
+/// A change inserting a taken `kid`, or naming a `kid` that is not stored, is
+/// `Err(StoreError::Conflict(_))` and applies nothing of its batch: neither the version nor the
+/// changes before the failing one. So is a change failing for another reason (a time beyond the
+/// storable range). Afterwards the ring changes again at the same version (nothing is left
+/// locked).
+pub async fn a_conflicting_key_ring_change_applies_nothing_of_its_batch(store: &dyn Store) {
+    let a = stored_key("kid-a", 1, NOW);
+    change_ring(store, 0, &[KeyChange::Insert(a.clone())]).await;
+    let before = ring(store).await;
+
+    // Each batch makes changes that would be visible, then fails.
+    let prefix = || {
+        vec![
+            KeyChange::Insert(stored_key("kid-new", 2, NOW + 10)),
+            KeyChange::Retire {
+                kid: "kid-a".to_owned(),
+                at: NOW + 20,
+            },
+            KeyChange::Rewrap {
+                kid: "kid-a".to_owned(),
+                wrapped_private: vec![1, 2, 3],
+                kek_id: "kek-2".to_owned(),
+            },
+        ]
+    };
+    let failing: [(&str, KeyChange); 7] = [
+        (
+            "inserting a taken kid",
+            KeyChange::Insert(stored_key("kid-a", 3, NOW + 30)),
+        ),
+        (
+            "inserting a kid twice in one batch",
+            KeyChange::Insert(stored_key("kid-new", 4, NOW + 30)),
+        ),
+        (
+            "activating an unknown kid",
+            KeyChange::Activate {
+                kid: "kid-unknown".to_owned(),
+                at: NOW + 30,
+            },
+        ),
+        (
+            "retiring an unknown kid",
+            KeyChange::Retire {
+                kid: "KID-A".to_owned(),
+                at: NOW + 30,
+            },
+        ),
+        (
+            "rewrapping an unknown kid",
+            KeyChange::Rewrap {
+                kid: "kid-unknown".to_owned(),
+                wrapped_private: vec![4, 5, 6],
+                kek_id: "kek-3".to_owned(),
+            },
+        ),
+        (
+            "activating a kid with a NUL",
+            KeyChange::Activate {
+                kid: "kid-a\0".to_owned(),
+                at: NOW + 30,
+            },
+        ),
+        (
+            "inserting a key created beyond the storable range",
+            KeyChange::Insert(StoredKey {
+                created_at: u64::MAX,
+                ..stored_key("kid-far", 5, NOW)
+            }),
+        ),
+    ];
+    for (what, change) in failing {
+        let mut batch = prefix();
+        batch.push(change);
+        let outcome = store.change_key_ring(before.version, &batch).await;
+        if what.contains("storable range") {
+            assert!(
+                matches!(outcome, Err(StoreError::Database(_))),
+                "{what}: expected a database error, got {outcome:?}"
+            );
+        } else {
+            assert!(
+                matches!(outcome, Err(StoreError::Conflict(_))),
+                "{what}: expected a conflict, got {outcome:?}"
+            );
+        }
+        assert_eq!(
+            ring(store).await,
+            before,
+            "{what}: the failed batch changed the ring (its version or an earlier change)"
+        );
+    }
+    // Alone, too: the failing change is the first.
+    let outcome = store
+        .change_key_ring(
+            before.version,
+            &[KeyChange::Retire {
+                kid: "kid-gone".to_owned(),
+                at: NOW,
+            }],
+        )
+        .await;
+    assert!(
+        matches!(outcome, Err(StoreError::Conflict(_))),
+        "retiring an unknown kid alone: expected a conflict, got {outcome:?}"
+    );
+    assert_eq!(ring(store).await, before);
+
+    // The version was not consumed: the same batch without its failing change applies now.
+    change_ring(store, before.version, &prefix()).await;
+    let after = ring(store).await;
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(
+        after.keys,
+        vec![
+            StoredKey {
+                retired_at: Some(NOW + 20),
+                wrapped_private: vec![1, 2, 3],
+                kek_id: "kek-2".to_owned(),
+                ..a
+            },
+            stored_key("kid-new", 2, NOW + 10),
+        ]
+    );
+}
+
+/// THE KEY RING RACE: in each of several rounds, 12 contenders spread over `stores` (handles on
+/// one database; several handles stand for several processes or instances), released together,
+/// each try to add a different key at the ring's current version `n`: exactly one gets
+/// `Some(n + 1)`, every other `None`, and the ring then holds exactly the winners' keys, one per
+/// round, in the order the rounds were won.
+pub async fn concurrent_key_ring_changes_have_exactly_one_winner(stores: &[Arc<dyn Store>]) {
+    const CONTENDERS: u8 = 12;
+    const ROUNDS: u8 = 5;
+    let first = stores.first().expect("at least one store");
+    let mut won: Vec<StoredKey> = Vec::new();
+    for round in 0..ROUNDS {
+        let version = i64::from(round);
+        let start = Arc::new(Barrier::new(usize::from(CONTENDERS)));
+        let mut contenders = JoinSet::new();
+        for i in 0..CONTENDERS {
+            let store = Arc::clone(&stores[usize::from(i) % stores.len()]);
+            let start = Arc::clone(&start);
+            let key = stored_key(
+                &format!("kid-{round}-{i}"),
+                round * CONTENDERS + i,
+                NOW + u64::from(round),
+            );
+            contenders.spawn(async move {
+                start.wait().await;
+                let outcome = store
+                    .change_key_ring(version, &[KeyChange::Insert(key.clone())])
+                    .await;
+                (i, key, outcome)
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(joined) = contenders.join_next().await {
+            let (i, key, outcome) = joined.expect("a contender panicked");
+            match outcome {
+                Ok(Some(next)) => {
+                    assert_eq!(
+                        next,
+                        version + 1,
+                        "round {round}, contender {i}: the winner gets the next version"
+                    );
+                    winners.push(key);
+                }
+                Ok(None) => {}
+                Err(e) => panic!("round {round}, contender {i}: failed with an error: {e}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one change must apply, {} did",
+            winners.len()
+        );
+        won.extend(winners);
+        for store in stores {
+            assert_eq!(
+                ring(store.as_ref()).await,
+                KeyRing {
+                    version: version + 1,
+                    keys: won.clone()
+                },
+                "round {round}: the ring must hold one key per round, the winners'"
+            );
+        }
+    }
+    assert_eq!(first.key_ring_version().await.unwrap(), i64::from(ROUNDS));
 }
 
 /// `ping` answers and the backend has a name.

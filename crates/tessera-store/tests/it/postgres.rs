@@ -17,8 +17,9 @@ use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 use tessera_store::postgres::PostgresStore;
 use tessera_store::{
-    AccountStore, Client, ClientStore, NewSession, NewUser, RefreshRecord, Revocation,
-    RevocationKind, RevocationStore, SessionStore, Store, StoreError,
+    AccountStore, Client, ClientStore, KeyChange, KeyRing, KeyStore, NewSession, NewUser,
+    RefreshRecord, Revocation, RevocationKind, RevocationStore, SessionStore, Store, StoreError,
+    StoredKey,
 };
 use tokio::task::JoinSet;
 
@@ -114,6 +115,34 @@ async fn concurrent_rotations_across_two_stores_have_exactly_one_winner() {
     conformance::concurrent_rotations_of_one_token_have_exactly_one_winner(&stores).await;
     a.close().await;
     b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_key_ring_changes_in_one_pool_have_exactly_one_winner() {
+    let Some(db) = Database::fresh() else {
+        return;
+    };
+    let store = db.connect().await;
+    let stores: [Arc<dyn Store>; 1] = [Arc::new(store.clone())];
+    conformance::concurrent_key_ring_changes_have_exactly_one_winner(&stores).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_key_ring_changes_across_three_stores_have_exactly_one_winner() {
+    // Three pools on one database: to PostgreSQL, three instances.
+    let Some(db) = Database::fresh() else {
+        return;
+    };
+    let handles = [db.connect().await, db.connect().await, db.connect().await];
+    let stores: Vec<Arc<dyn Store>> = handles
+        .iter()
+        .map(|store| Arc::new(store.clone()) as Arc<dyn Store>)
+        .collect();
+    conformance::concurrent_key_ring_changes_have_exactly_one_winner(&stores).await;
+    for store in &handles {
+        store.close().await;
+    }
 }
 
 #[tokio::test]
@@ -233,6 +262,97 @@ async fn a_revocation_survives_closing_and_reconnecting() {
     reconnected.close().await;
 }
 
+/// Keys written before a close are all there, whole and in order, after reconnecting, at the
+/// same version, and the ring changes on from there.
+#[tokio::test]
+async fn signing_keys_survive_closing_and_reconnecting() {
+    let Some(db) = Database::fresh() else {
+        return;
+    };
+    let store = db.connect().await;
+    let (a, b) = (
+        conformance::stored_key("kid-a", 1, NOW),
+        conformance::stored_key("kid-b", 2, NOW + 10),
+    );
+    store
+        .change_key_ring(
+            0,
+            &[KeyChange::Insert(b.clone()), KeyChange::Insert(a.clone())],
+        )
+        .await
+        .unwrap();
+    store
+        .change_key_ring(
+            1,
+            &[KeyChange::Retire {
+                kid: "kid-b".to_owned(),
+                at: NOW + 20,
+            }],
+        )
+        .await
+        .unwrap();
+    let before = store.key_ring().await.unwrap();
+    store.close().await;
+    assert!(
+        store.key_ring().await.is_err(),
+        "a closed store must not answer"
+    );
+    drop(store);
+
+    let reconnected = db.connect().await;
+    let after = reconnected.key_ring().await.unwrap();
+    assert_eq!(after, before);
+    assert_eq!(
+        after,
+        KeyRing {
+            version: 2,
+            keys: vec![
+                StoredKey {
+                    retired_at: Some(NOW + 20),
+                    ..b
+                },
+                a
+            ]
+        }
+    );
+    let c = conformance::stored_key("kid-c", 3, NOW + 30);
+    assert_eq!(
+        reconnected
+            .change_key_ring(2, &[KeyChange::Insert(c.clone())])
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(reconnected.key_ring().await.unwrap().keys.last(), Some(&c));
+    reconnected.close().await;
+}
+
+/// A database of schema version 3 (before signing keys) is migrated to an empty ring at
+/// version 0, keeping what it held.
+#[tokio::test]
+async fn a_version_3_database_gets_an_empty_key_ring() {
+    let Some(db) = Database::fresh() else {
+        return;
+    };
+    let store = db.connect().await;
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    store.close().await;
+    db.execute(
+        "DROP TABLE signing_keys; DROP TABLE key_ring; \
+         DELETE FROM tessera_schema_version WHERE version = 4;",
+    )
+    .await;
+
+    let migrated = db.connect().await;
+    assert_eq!(migrated.key_ring().await.unwrap(), KeyRing::default());
+    assert_eq!(migrated.key_ring_version().await.unwrap(), 0);
+    assert_eq!(migrated.list_users().await.unwrap().len(), 1);
+    migrated.close().await;
+    let probe = PostgresStore::probe(&db.url()).await.unwrap();
+    assert_eq!(probe.inspection.schema_version, 4);
+    assert_eq!(probe.inspection.schema_version_known, 4);
+}
+
 #[tokio::test]
 async fn the_schema_version_is_recorded_once() {
     let Some(db) = Database::fresh() else {
@@ -246,7 +366,7 @@ async fn the_schema_version_is_recorded_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     conn.close().await.unwrap();
 }
 
@@ -276,7 +396,7 @@ async fn instances_starting_together_migrate_once() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4);
     let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM deployment")
         .fetch_all(&mut conn)
         .await
@@ -484,6 +604,48 @@ async fn corrupted_rows_are_reported_as_corrupt_not_panics() {
     assert!(
         matches!(client, Err(StoreError::Corrupt(_))),
         "got {client:?}"
+    );
+    store.close().await;
+}
+
+/// Key rows and a ring version the store cannot have written are `Corrupt`, not panics or
+/// wrong answers.
+#[tokio::test]
+async fn corrupted_signing_keys_are_reported_as_corrupt() {
+    let Some(db) = Database::fresh() else {
+        return;
+    };
+    let store = db.connect().await;
+    store
+        .change_key_ring(
+            0,
+            &[KeyChange::Insert(conformance::stored_key("kid-a", 1, NOW))],
+        )
+        .await
+        .unwrap();
+
+    db.execute("UPDATE signing_keys SET activates_at = -1")
+        .await;
+    let ring = store.key_ring().await;
+    assert!(matches!(ring, Err(StoreError::Corrupt(_))), "got {ring:?}");
+
+    db.execute("UPDATE signing_keys SET activates_at = 1; UPDATE key_ring SET version = -3")
+        .await;
+    let ring = store.key_ring().await;
+    assert!(matches!(ring, Err(StoreError::Corrupt(_))), "got {ring:?}");
+    let version = store.key_ring_version().await;
+    assert!(
+        matches!(version, Err(StoreError::Corrupt(_))),
+        "got {version:?}"
+    );
+
+    db.execute("DELETE FROM key_ring").await;
+    let ring = store.key_ring().await;
+    assert!(matches!(ring, Err(StoreError::Corrupt(_))), "got {ring:?}");
+    let version = store.key_ring_version().await;
+    assert!(
+        matches!(version, Err(StoreError::Corrupt(_))),
+        "got {version:?}"
     );
     store.close().await;
 }

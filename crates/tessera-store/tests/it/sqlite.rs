@@ -12,8 +12,9 @@ use sqlx::{ConnectOptions, Connection};
 use tempfile::TempDir;
 use tessera_store::sqlite::{SqliteStore, DATABASE_FILE};
 use tessera_store::{
-    AccountStore, Client, ClientStore, NewUser, RefreshRecord, Revocation, RevocationKind,
-    RevocationStore, Rotation, SessionStore, Store, StoreError,
+    AccountStore, Client, ClientStore, KeyChange, KeyRing, KeyStore, NewUser, RefreshRecord,
+    Revocation, RevocationKind, RevocationStore, Rotation, SessionStore, Store, StoreError,
+    StoredKey,
 };
 
 use crate::conformance::{self, digest, NOW};
@@ -240,6 +241,150 @@ async fn a_revocation_survives_closing_and_reopening_the_store() {
     assert_eq!(reopened.revocations_since(0).await.unwrap(), live);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_key_ring_changes_in_one_store_have_exactly_one_winner() {
+    let (_tmp, store) = fresh_store().await;
+    let stores: [Arc<dyn Store>; 1] = [Arc::new(store)];
+    conformance::concurrent_key_ring_changes_have_exactly_one_winner(&stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_key_ring_changes_across_three_stores_on_one_file_have_exactly_one_winner() {
+    // Three pools on one file: to SQLite, as good as three processes.
+    let (_tmp, data) = data_dir();
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(SqliteStore::open(&data).await.unwrap()));
+    }
+    conformance::concurrent_key_ring_changes_have_exactly_one_winner(&stores).await;
+}
+
+/// Keys written before a close are all there, whole and in order, after reopening, at the same
+/// version, and the ring changes on from there.
+#[tokio::test]
+async fn signing_keys_survive_closing_and_reopening_the_store() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data).await.unwrap();
+    let (a, b) = (
+        conformance::stored_key("kid-a", 1, NOW),
+        conformance::stored_key("kid-b", 2, NOW + 10),
+    );
+    store
+        .change_key_ring(
+            0,
+            &[KeyChange::Insert(b.clone()), KeyChange::Insert(a.clone())],
+        )
+        .await
+        .unwrap();
+    store
+        .change_key_ring(
+            1,
+            &[KeyChange::Retire {
+                kid: "kid-b".to_owned(),
+                at: NOW + 20,
+            }],
+        )
+        .await
+        .unwrap();
+    let before = store.key_ring().await.unwrap();
+    store.close().await;
+    assert!(
+        store.key_ring().await.is_err(),
+        "a closed store must not answer"
+    );
+    drop(store);
+
+    let reopened = SqliteStore::open(&data).await.unwrap();
+    let after = reopened.key_ring().await.unwrap();
+    assert_eq!(after, before);
+    assert_eq!(
+        after,
+        KeyRing {
+            version: 2,
+            keys: vec![
+                StoredKey {
+                    retired_at: Some(NOW + 20),
+                    ..b
+                },
+                a
+            ]
+        }
+    );
+    let c = conformance::stored_key("kid-c", 3, NOW + 30);
+    assert_eq!(
+        reopened
+            .change_key_ring(2, &[KeyChange::Insert(c.clone())])
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(reopened.key_ring().await.unwrap().keys.last(), Some(&c));
+}
+
+/// A database of schema version 3 (before signing keys) is migrated to an empty ring at
+/// version 0, keeping what it held.
+#[tokio::test]
+async fn a_version_3_database_gets_an_empty_key_ring() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data).await.unwrap();
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    store.close().await;
+    raw_execute(
+        &data,
+        "DROP TABLE signing_keys; DROP TABLE key_ring; PRAGMA user_version = 3;",
+    )
+    .await;
+
+    let migrated = SqliteStore::open(&data).await.unwrap();
+    assert_eq!(migrated.key_ring().await.unwrap(), KeyRing::default());
+    assert_eq!(migrated.key_ring_version().await.unwrap(), 0);
+    assert_eq!(migrated.list_users().await.unwrap().len(), 1);
+    let inspection = SqliteStore::inspect(&data).await.unwrap().unwrap();
+    assert_eq!(inspection.schema_version, 4);
+    assert_eq!(inspection.schema_version_known, 4);
+}
+
+/// Key rows and a ring version the store cannot have written are `Corrupt`, not panics or
+/// wrong answers.
+#[tokio::test]
+async fn corrupted_signing_keys_are_reported_as_corrupt() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data).await.unwrap();
+    store
+        .change_key_ring(
+            0,
+            &[KeyChange::Insert(conformance::stored_key("kid-a", 1, NOW))],
+        )
+        .await
+        .unwrap();
+
+    raw_execute(&data, "UPDATE signing_keys SET activates_at = -1").await;
+    let ring = store.key_ring().await;
+    assert!(matches!(ring, Err(StoreError::Corrupt(_))), "got {ring:?}");
+
+    raw_execute(
+        &data,
+        "UPDATE signing_keys SET activates_at = 1; UPDATE key_ring SET version = -3",
+    )
+    .await;
+    let ring = store.key_ring().await;
+    assert!(matches!(ring, Err(StoreError::Corrupt(_))), "got {ring:?}");
+    let version = store.key_ring_version().await;
+    assert!(
+        matches!(version, Err(StoreError::Corrupt(_))),
+        "got {version:?}"
+    );
+
+    raw_execute(&data, "DELETE FROM key_ring").await;
+    let ring = store.key_ring().await;
+    assert!(matches!(ring, Err(StoreError::Corrupt(_))), "got {ring:?}");
+    let version = store.key_ring_version().await;
+    assert!(
+        matches!(version, Err(StoreError::Corrupt(_))),
+        "got {version:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_wal_is_checkpointed_in_the_background_not_only_at_close() {
     let (_tmp, data) = data_dir();
@@ -296,7 +441,7 @@ async fn the_database_is_created_in_wal_mode_with_private_modes() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(version, 3, "the schema version after the migrations");
+    assert_eq!(version, 4, "the schema version after the migrations");
 }
 
 #[tokio::test]
