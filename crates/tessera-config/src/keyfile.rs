@@ -1,9 +1,7 @@
-//! Loading the signing key, and generating it into the data directory on first use.
+//! Loading the signing key of static mode (`JWT_SECRET_KEY`, `JWT_PRIVATE_KEY_FILE`) and the
+//! verification keys of `JWT_PREVIOUS_KEY_FILES`.
 
 use crate::{Config, ConfigError, KeySource};
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use tessera_token::{Algorithm, SigningKey};
 use zeroize::Zeroizing;
@@ -13,8 +11,6 @@ use zeroize::Zeroizing;
 pub struct LoadedKey {
     /// The key.
     pub key: SigningKey,
-    /// `Some(path)` when the key was generated just now and written to `path`.
-    pub generated: Option<PathBuf>,
 }
 
 /// Where a generated key for `algorithm` lives in the data directory.
@@ -66,56 +62,15 @@ pub(crate) fn load(config: &Config) -> Result<crate::LoadedKey, ConfigError> {
                     source,
                 },
             )?,
-            generated: None,
         }),
         KeySource::PrivateKeyFile(path) => Ok(LoadedKey {
             key: read_pem("JWT_PRIVATE_KEY_FILE", path, config.algorithm)?,
-            generated: None,
         }),
-        KeySource::Generated(path) => {
-            if path.exists() {
-                return Ok(LoadedKey {
-                    key: read_pem("TESSERA_DATA_DIR", path, config.algorithm)?,
-                    generated: None,
-                });
-            }
-            let (key, der) =
-                SigningKey::generate(config.algorithm).map_err(|source| ConfigError::Key {
-                    var: "JWT_ALGORITHM",
-                    source,
-                })?;
-            let pem_text = Zeroizing::new(pem::encode(&pem::Pem::new(
-                "PRIVATE KEY",
-                der.expose().to_vec(),
-            )));
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&config.data_dir)
-                .map_err(io_error("TESSERA_DATA_DIR", &config.data_dir))?;
-            // create_new: if another process generated the key meanwhile, use theirs.
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-            {
-                Ok(mut file) => {
-                    file.write_all(pem_text.as_bytes())
-                        .and_then(|()| file.sync_all())
-                        .map_err(io_error("TESSERA_DATA_DIR", path))?;
-                    Ok(LoadedKey {
-                        key,
-                        generated: Some(path.clone()),
-                    })
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(LoadedKey {
-                    key: read_pem("TESSERA_DATA_DIR", path, config.algorithm)?,
-                    generated: None,
-                }),
-                Err(err) => Err(io_error("TESSERA_DATA_DIR", path)(err)),
-            }
-        }
+        KeySource::Stored { .. } => Err(crate::invalid(
+            "JWT_PRIVATE_KEY_FILE",
+            "is not set, so the signing keys are stored in the database: they are read through \
+             the store (`tessera keys list`), not from a file",
+        )),
     }
 }
 
@@ -123,22 +78,21 @@ pub(crate) fn load(config: &Config) -> Result<crate::LoadedKey, ConfigError> {
 mod tests {
     use super::*;
     use crate::Vars;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn generates_once_with_mode_0600_and_reloads_the_same_key() {
+    fn stored_mode_has_no_key_file_to_load() {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let data_text = data.to_str().unwrap();
+        let data_text = dir.path().to_str().unwrap();
         let config =
             Config::from_vars(&Vars::from_pairs([("TESSERA_DATA_DIR", data_text)])).unwrap();
-        let first = config.load_signing_key().unwrap();
-        let path = first.generated.clone().expect("generated on first use");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        let second = config.load_signing_key().unwrap();
-        assert!(second.generated.is_none());
-        assert_eq!(first.key.kid(), second.key.kid(), "stable across restarts");
+        assert!(matches!(config.key_source, KeySource::Stored { .. }));
+        let err = config.load_signing_key().unwrap_err();
+        assert!(err.to_string().contains("stored in the database"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing written"
+        );
     }
 
     #[test]

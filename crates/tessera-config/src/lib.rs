@@ -110,8 +110,26 @@ pub enum KeySource {
     HmacSecret(Secret),
     /// A PKCS#8 PEM file named by `JWT_PRIVATE_KEY_FILE`.
     PrivateKeyFile(PathBuf),
-    /// A key file in the data directory, generated on first use.
-    Generated(PathBuf),
+    /// Keys kept in the store (the database), encrypted under the key-encryption key, with a
+    /// lifecycle (`tessera keys`): the mode when neither `JWT_SECRET_KEY` nor
+    /// `JWT_PRIVATE_KEY_FILE` is set. `legacy_file` is where earlier versions generated the key
+    /// into the data directory: if it exists when the store holds no key yet, it becomes the
+    /// first stored key, so tokens it signed stay valid.
+    Stored {
+        /// The data directory's generated key file of earlier versions.
+        legacy_file: PathBuf,
+    },
+}
+
+/// Where the key-encryption key comes from (`TESSERA_KEY_ENCRYPTION_KEY` or
+/// `TESSERA_KEY_ENCRYPTION_KEY_FILE`): 32 random bytes in base64 (standard or URL-safe, padded or
+/// not), e.g. from `openssl rand -base64 32`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KekSource {
+    /// The key itself, from `TESSERA_KEY_ENCRYPTION_KEY`.
+    Value(SecretText),
+    /// A file holding it, from `TESSERA_KEY_ENCRYPTION_KEY_FILE`.
+    File(PathBuf),
 }
 
 /// The configured key set and what loading it did.
@@ -119,8 +137,6 @@ pub enum KeySource {
 pub struct LoadedKeys {
     /// The current signing key and every key that still verifies.
     pub keys: tessera_token::KeySet,
-    /// `Some(path)` when the signing key was generated just now and written to `path`.
-    pub generated: Option<PathBuf>,
 }
 
 /// Log output format.
@@ -163,6 +179,9 @@ pub enum RedisFallback {
     Database,
 }
 
+/// The shortest automatic key rotation period (`TESSERA_KEY_ROTATION`): one hour.
+pub const MIN_KEY_ROTATION: u64 = 3600;
+
 /// Default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
@@ -203,6 +222,11 @@ pub struct Config {
     /// Keys that no longer sign but still verify (rotation), each with its algorithm
     /// (`JWT_PREVIOUS_KEY_FILES`).
     pub previous_keys: Vec<(Algorithm, PathBuf)>,
+    /// The key-encryption key of the stored signing keys, if configured.
+    pub key_encryption_key: Option<KekSource>,
+    /// With stored keys: rotate the signing key automatically this often, in seconds
+    /// (`TESSERA_KEY_ROTATION`, e.g. `30d`); `None`: only by `tessera keys rotate`.
+    pub key_rotation: Option<u64>,
     /// Server settings.
     pub server: ServerSettings,
 }
@@ -372,7 +396,9 @@ impl Config {
             }
             match key_file {
                 Some(path) => KeySource::PrivateKeyFile(PathBuf::from(path)),
-                None => KeySource::Generated(keyfile::generated_key_path(&data_dir, algorithm)),
+                None => KeySource::Stored {
+                    legacy_file: keyfile::generated_key_path(&data_dir, algorithm),
+                },
             }
         };
 
@@ -477,6 +503,40 @@ impl Config {
                 }
             },
         };
+        let key_encryption_key = match (
+            vars.get("TESSERA_KEY_ENCRYPTION_KEY"),
+            vars.get("TESSERA_KEY_ENCRYPTION_KEY_FILE"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "TESSERA_KEY_ENCRYPTION_KEY",
+                    "is set, and so is TESSERA_KEY_ENCRYPTION_KEY_FILE: set one of them",
+                ))
+            }
+            (Some(value), None) => Some(KekSource::Value(SecretText::new(value.trim().to_owned()))),
+            (None, Some(path)) => Some(KekSource::File(PathBuf::from(path))),
+            (None, None) => None,
+        };
+        let key_rotation = duration_var(vars, "TESSERA_KEY_ROTATION")?;
+        if let Some(period) = key_rotation {
+            if !matches!(key_source, KeySource::Stored { .. }) {
+                return Err(invalid(
+                    "TESSERA_KEY_ROTATION",
+                    "rotates stored keys; with JWT_SECRET_KEY or JWT_PRIVATE_KEY_FILE the key is \
+                     yours to rotate (unset those to keep the keys in the database)",
+                ));
+            }
+            if period < MIN_KEY_ROTATION {
+                return Err(invalid(
+                    "TESSERA_KEY_ROTATION",
+                    format!(
+                        "at least {}h: a key must be published before it signs and stay until \
+                         its tokens expire",
+                        MIN_KEY_ROTATION / 3600
+                    ),
+                ));
+            }
+        }
         if server.login_lockout == 0 {
             return Err(invalid("TESSERA_LOGIN_LOCKOUT", "must be longer than zero"));
         }
@@ -498,18 +558,20 @@ impl Config {
             redis_prefix,
             redis_fallback,
             previous_keys,
+            key_encryption_key,
+            key_rotation,
             server,
         })
     }
 
-    /// The key set: the signing key (loaded, or generated on first use) and the
-    /// verification-only keys of `JWT_PREVIOUS_KEY_FILES` (rotation).
+    /// The key set of static mode: the signing key of `JWT_SECRET_KEY` or
+    /// `JWT_PRIVATE_KEY_FILE` and the verification-only keys of `JWT_PREVIOUS_KEY_FILES` (rotation).
     ///
     /// # Errors
     /// [`ConfigError::Io`] or [`ConfigError::Key`] naming the variable behind the failing key
     /// (a previous key with the same `kid` as another is refused too).
     pub fn load_keys(&self) -> Result<LoadedKeys, ConfigError> {
-        let LoadedKey { key, generated } = self.load_signing_key()?;
+        let LoadedKey { key } = self.load_signing_key()?;
         let mut keys = tessera_token::KeySet::with_signing_key(key);
         for previous in keyfile::load_previous(&self.previous_keys)? {
             keys.add_verifying_key(previous)
@@ -518,13 +580,23 @@ impl Config {
                     source,
                 })?;
         }
-        Ok(LoadedKeys { keys, generated })
+        Ok(LoadedKeys { keys })
     }
 
-    /// Loads (or, for [`KeySource::Generated`], creates on first use) the signing key.
+    /// The verification-only keys of `JWT_PREVIOUS_KEY_FILES`.
     ///
     /// # Errors
-    /// [`ConfigError::Io`] or [`ConfigError::Key`] naming the variable behind the key.
+    /// [`ConfigError::Io`] or [`ConfigError::Key`] naming `JWT_PREVIOUS_KEY_FILES`.
+    pub fn load_previous_keys(&self) -> Result<Vec<tessera_token::VerifyingKey>, ConfigError> {
+        keyfile::load_previous(&self.previous_keys)
+    }
+
+    /// Loads the signing key of static mode.
+    ///
+    /// # Errors
+    /// [`ConfigError::Io`] or [`ConfigError::Key`] naming the variable behind the key;
+    /// [`ConfigError::Invalid`] in stored mode ([`KeySource::Stored`]), whose keys are read
+    /// through the store.
     pub fn load_signing_key(&self) -> Result<LoadedKey, ConfigError> {
         keyfile::load(self)
     }
@@ -551,12 +623,51 @@ mod tests {
     fn zero_configuration_defaults() {
         let config = config(&[]).unwrap();
         assert_eq!(config.algorithm, Algorithm::ES256);
-        assert!(matches!(config.key_source, KeySource::Generated(_)));
+        assert_eq!(
+            config.key_source,
+            KeySource::Stored {
+                legacy_file: PathBuf::from("./tessera-data/signing-key-es256.pem")
+            }
+        );
+        assert_eq!(config.key_encryption_key, None);
+        assert_eq!(config.key_rotation, None);
         assert_eq!(config.access_ttl, 900);
         assert_eq!(config.refresh_ttl, 7 * 86400);
         assert_eq!(config.leeway, 30);
         assert_eq!(config.issuer, DEFAULT_ISSUER);
         assert_eq!(config.data_dir, PathBuf::from("./tessera-data"));
+    }
+
+    #[test]
+    fn the_key_encryption_key_comes_from_one_variable_or_its_file() {
+        let value = config(&[("TESSERA_KEY_ENCRYPTION_KEY", " abc= ")]).unwrap();
+        assert_eq!(
+            value.key_encryption_key,
+            Some(KekSource::Value(SecretText::new("abc=".into())))
+        );
+        let file = config(&[("TESSERA_KEY_ENCRYPTION_KEY_FILE", "/run/kek")]).unwrap();
+        assert_eq!(
+            file.key_encryption_key,
+            Some(KekSource::File(PathBuf::from("/run/kek")))
+        );
+        let both = config(&[
+            ("TESSERA_KEY_ENCRYPTION_KEY", "abc="),
+            ("TESSERA_KEY_ENCRYPTION_KEY_FILE", "/run/kek"),
+        ]);
+        assert_eq!(var_of(both.unwrap_err()), "TESSERA_KEY_ENCRYPTION_KEY");
+    }
+
+    #[test]
+    fn automatic_rotation_is_for_stored_keys_and_at_least_an_hour() {
+        let monthly = config(&[("TESSERA_KEY_ROTATION", "30d")]).unwrap();
+        assert_eq!(monthly.key_rotation, Some(30 * 86400));
+        let hourly = config(&[("TESSERA_KEY_ROTATION", "1h")]).unwrap();
+        assert_eq!(hourly.key_rotation, Some(3600));
+        let too_often = config(&[("TESSERA_KEY_ROTATION", "10m")]).unwrap_err();
+        assert_eq!(var_of(too_often), "TESSERA_KEY_ROTATION");
+        let secret = "s".repeat(32);
+        let static_key = config(&[("JWT_SECRET_KEY", &secret), ("TESSERA_KEY_ROTATION", "30d")]);
+        assert_eq!(var_of(static_key.unwrap_err()), "TESSERA_KEY_ROTATION");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tessera_config::Config;
 use tessera_password::PasswordHasher;
 use tessera_store::Store;
-use tessera_token::{Clock, SystemClock, TokenIssuer, Verifier};
+use tessera_token::{Clock, SystemClock};
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::routes;
 use crate::serve::{serve, ConnectionLimits};
 use crate::shared::{first_subscription, follow_revocations};
+use crate::signing::{watch_keys, SigningKeys};
 use crate::state::{AppState, AppStateInner};
 use crate::throttle::{
     AddressScope, IpRateLimiter, KeyRateLimiter, LoginThrottle, SharedCounters,
@@ -87,6 +88,13 @@ pub enum StartError {
     /// The signing key could not be loaded or created.
     #[error(transparent)]
     Config(#[from] tessera_config::ConfigError),
+    /// The stored signing keys could not be read, made or opened (a missing or wrong
+    /// key-encryption key is named in the message).
+    #[error("signing keys: {0}")]
+    Keys(#[from] tessera_service::ServiceError),
+    /// A key could not be used to sign or verify.
+    #[error("signing keys: {0}")]
+    Token(#[from] tessera_token::Error),
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] tessera_store::StoreError),
@@ -149,15 +157,11 @@ impl App {
     /// # Errors
     /// A [`StartError`] saying which part failed.
     pub async fn build(config: Config, options: AppOptions) -> Result<App, StartError> {
-        let loaded = config.load_keys()?;
-        let keys = Arc::new(loaded.keys);
-        let signing = keys.signing_key().cloned().ok_or_else(|| {
-            StartError::DenyList(ApiError::Internal("key set without signing key".into()))
-        })?;
-        if let Some(path) = &loaded.generated {
-            tracing::info!(path = %path.display(), algorithm = %signing.algorithm(), kid = %signing.kid(), "generated a new signing key");
+        if !matches!(config.key_source, tessera_config::KeySource::Stored { .. }) {
+            // Static keys are checked before the store is opened, so a bad key file is the
+            // first error a start reports.
+            config.load_keys()?;
         }
-        tracing::info!(algorithm = %signing.algorithm(), kid = %signing.kid(), verification_keys = keys.len(), "signing key loaded");
         let store = open_store(&config).await.map_err(|err| match err {
             unreachable @ tessera_store::StoreError::Unreachable { .. } => {
                 StartError::Database(unreachable)
@@ -175,6 +179,7 @@ impl App {
         let candidate = random_key().map_err(|err| StartError::DenyList(err.into()))?;
         let csrf_key = csrf_key(&Zeroizing::new(store.deployment_secret(&candidate).await?));
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let signing = Arc::new(SigningKeys::start(&config, store.as_ref(), clock.clone()).await?);
         let metrics = Arc::new(Metrics::default());
         let redis = open_redis(&config, store.as_ref()).await?;
         let mut deny_list = DenyList::load(store.clone(), metrics.clone(), clock.now())
@@ -199,11 +204,6 @@ impl App {
             }
         }
         let deny_list = Arc::new(deny_list);
-        let issuer = TokenIssuer::new(signing, &config.issuer, &config.audience, config.access_ttl)
-            .with_clock(clock.clone());
-        let verifier = Verifier::new(keys.clone(), &config.issuer, &config.audience)
-            .with_leeway(config.leeway)
-            .with_clock(clock.clone());
         let passwords = match options.passwords {
             Some(passwords) => passwords,
             None => PasswordHasher::new(default_password_concurrency())?,
@@ -241,9 +241,7 @@ impl App {
         let ip_limiter = Arc::new(ip_limiter);
         let state = AppState::new(AppStateInner {
             config: Arc::new(config),
-            keys,
-            issuer: Arc::new(issuer),
-            verifier: Arc::new(verifier),
+            signing,
             store,
             deny_list,
             passwords,
@@ -354,6 +352,12 @@ impl App {
                 }
             }
         });
+        let keys = tokio::spawn(watch_keys(
+            self.state.signing.clone(),
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            self.state.metrics.clone(),
+        ));
         let watch = tokio::spawn(crate::health::watch_store(
             self.state.store.clone(),
             self.state.deny_list.clone(),
@@ -400,6 +404,7 @@ impl App {
         }
         sync.abort();
         watch.abort();
+        keys.abort();
         if let Some(follow) = follow {
             follow.abort();
         }

@@ -128,7 +128,8 @@ async fn authenticate(
             None => return Err(ApiError::MissingToken),
         },
     };
-    let (claims, kid) = state
+    let tokens = state.tokens();
+    let (claims, kid) = tokens
         .verifier
         .verify_access_token_by_key(token)
         .map_err(|err| {

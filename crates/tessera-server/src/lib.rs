@@ -38,6 +38,7 @@ pub mod profiles;
 pub mod routes;
 pub mod serve;
 pub mod shared;
+pub mod signing;
 pub mod state;
 pub mod throttle;
 

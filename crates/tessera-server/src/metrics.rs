@@ -75,6 +75,8 @@ pub struct Metrics {
     propagation_buckets: [AtomicU64; PROPAGATION_BUCKETS.len()],
     propagation_count: AtomicU64,
     propagation_sum_millis: AtomicU64,
+    /// Stored signing keys that entered each state (next, current, previous, retired).
+    key_transitions: [AtomicU64; 4],
     /// Successful verifications per key id, in the order the keys were first used.
     verifications: RwLock<Vec<(Box<str>, AtomicU64)>>,
 }
@@ -91,6 +93,8 @@ pub struct Gauges {
     pub store_up: bool,
     /// The store's connection pool.
     pub pool: PoolStats,
+    /// Stored signing keys by state: next, current, previous (`None` in static mode).
+    pub signing_keys: Option<[usize; 3]>,
 }
 
 /// What happened at a login attempt.
@@ -109,6 +113,18 @@ fn bump(counter: &AtomicU64) {
 }
 
 impl Metrics {
+    /// Counts a stored signing key entering `state`.
+    pub fn signing_key_transition(&self, state: tessera_service::keys::KeyState) {
+        use tessera_service::keys::KeyState;
+        let index = match state {
+            KeyState::Next => 0,
+            KeyState::Current => 1,
+            KeyState::Previous => 2,
+            KeyState::Retired => 3,
+        };
+        bump(&self.key_transitions[index]);
+    }
+
     /// Counts a login attempt.
     pub fn login(&self, outcome: LoginOutcome) {
         bump(match outcome {
@@ -266,6 +282,31 @@ impl Metrics {
             |age| format!("{:.3}", age.as_secs_f64()),
         );
         let _ = writeln!(out, "tessera_deny_list_sync_age_seconds {age}");
+        if let Some(counts) = gauges.signing_keys {
+            let _ = writeln!(
+                out,
+                "# HELP tessera_signing_keys Stored signing keys by state (next: published, not yet signing; current: signing; previous: verifying until its tokens expire)."
+            );
+            let _ = writeln!(out, "# TYPE tessera_signing_keys gauge");
+            for (state, count) in ["next", "current", "previous"].iter().zip(counts) {
+                let _ = writeln!(out, "tessera_signing_keys{{state=\"{state}\"}} {count}");
+            }
+            let _ = writeln!(
+                out,
+                "# HELP tessera_signing_key_transitions_total Stored signing keys that entered each state, as this instance saw them."
+            );
+            let _ = writeln!(out, "# TYPE tessera_signing_key_transitions_total counter");
+            for (state, counter) in ["next", "current", "previous", "retired"]
+                .iter()
+                .zip(&self.key_transitions)
+            {
+                let _ = writeln!(
+                    out,
+                    "tessera_signing_key_transitions_total{{state=\"{state}\"}} {}",
+                    load(counter)
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP tessera_token_verifications_total Access tokens that verified, by the key that verified them."
@@ -473,6 +514,7 @@ mod tests {
                 idle: 2,
                 max: 10,
             },
+            signing_keys: Some([1, 1, 2]),
         }
     }
 
@@ -483,6 +525,7 @@ mod tests {
         metrics.verified("key-b");
         metrics.verified("key-a");
         metrics.verified("odd\"kid\\");
+        metrics.signing_key_transition(tessera_service::keys::KeyState::Retired);
         let text = metrics.render(&gauges());
         for line in [
             "tessera_token_verifications_total{kid=\"key-a\"} 2",
@@ -494,6 +537,11 @@ mod tests {
             "tessera_store_connections_max 10",
             "tessera_deny_list_sync_age_seconds 1.500",
             "tessera_deny_list_entries 4",
+            "tessera_signing_keys{state=\"next\"} 1",
+            "tessera_signing_keys{state=\"current\"} 1",
+            "tessera_signing_keys{state=\"previous\"} 2",
+            "tessera_signing_key_transitions_total{state=\"retired\"} 1",
+            "tessera_signing_key_transitions_total{state=\"current\"} 0",
         ] {
             assert!(text.lines().any(|got| got == line), "{line} in\n{text}");
         }

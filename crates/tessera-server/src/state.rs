@@ -4,11 +4,12 @@ use std::sync::Arc;
 use tessera_config::Config;
 use tessera_password::PasswordHasher;
 use tessera_store::Store;
-use tessera_token::{Clock, KeySet, TokenIssuer, Verifier};
+use tessera_token::Clock;
 
 use crate::denylist::DenyList;
 use crate::metrics::Metrics;
 use crate::profiles::ProfileCache;
+use crate::signing::{SigningKeys, TokenSet};
 use crate::throttle::{IpRateLimiter, KeyRateLimiter, LoginThrottle};
 
 /// Shared application state: one `Arc`, so that axum's per-request clone of the state is one
@@ -36,12 +37,9 @@ impl std::ops::Deref for AppState {
 pub struct AppStateInner {
     /// The validated configuration.
     pub config: Arc<Config>,
-    /// Signing and verification keys.
-    pub keys: Arc<KeySet>,
-    /// Issues access tokens (shared: extracting the state clones only pointers).
-    pub issuer: Arc<TokenIssuer>,
-    /// Verifies access tokens (signature and claims; the deny-list is checked separately).
-    pub verifier: Arc<Verifier>,
+    /// The keys in use: issuer, verifier and JWK Set, swapped whole when stored keys change
+    /// (the deny-list is checked separately from the verifier).
+    pub signing: Arc<SigningKeys>,
     /// Accounts, sessions, revocations, clients.
     pub store: Arc<dyn Store>,
     /// The revocation cache.
@@ -77,7 +75,7 @@ impl std::fmt::Debug for AppStateInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("store", &self.store.backend())
-            .field("keys", &self.keys.len())
+            .field("keys", &self.signing.current().keys.len())
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +87,12 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppStateInner {
+    /// The keys in use now (issuer, verifier, JWK Set: one consistent set).
+    #[must_use]
+    pub fn tokens(&self) -> Arc<TokenSet> {
+        self.signing.current()
+    }
+
     /// Now, in seconds since the epoch, from the injected clock.
     #[must_use]
     pub fn now(&self) -> u64 {

@@ -60,6 +60,10 @@ pub enum ServiceError {
     /// Issuing a token failed.
     #[error("token: {0}")]
     Token(#[from] tessera_token::Error),
+    /// The key-encryption key is missing, malformed or wrong, or a stored key does not open
+    /// with it (the text names the variable or the key).
+    #[error("{0}")]
+    KeyEncryption(String),
     /// The system random source failed.
     #[error("the system random source failed")]
     Random,

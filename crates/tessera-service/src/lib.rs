@@ -18,6 +18,8 @@
 //!   ([`revocations::RevocationListener`]: the server's in-process deny-list, or the CLI's
 //!   broadcast), and the connection to the shared Redis.
 //! - [`clients`]: OAuth clients of the introspection endpoint.
+//! - [`keys`]: the signing keys kept in the store (stored-key mode): the first key, rotation,
+//!   retirement, the key-encryption key.
 //! - [`credentials`]: the random values Tessera hands out (ids, refresh tokens, client secrets,
 //!   CSRF tokens) and the digests it stores instead of them.
 //!
@@ -31,6 +33,7 @@ pub mod accounts;
 pub mod clients;
 pub mod credentials;
 mod error;
+pub mod keys;
 pub mod revocations;
 pub mod sessions;
 

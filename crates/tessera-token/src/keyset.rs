@@ -25,9 +25,16 @@ impl KeySet {
     /// A key set whose current signing key is `key` (its public half verifies too).
     #[must_use]
     pub fn with_signing_key(key: SigningKey) -> Self {
+        KeySet::with_shared_signing_key(Arc::new(key))
+    }
+
+    /// As [`KeySet::with_signing_key`], sharing a key already in use elsewhere (a new set of
+    /// keys around the same signing key, without parsing it again).
+    #[must_use]
+    pub fn with_shared_signing_key(key: Arc<SigningKey>) -> Self {
         let mut set = KeySet::new();
         set.insert(key.verifying_key().clone());
-        set.signing = Some(Arc::new(key));
+        set.signing = Some(key);
         set
     }
 

@@ -25,8 +25,11 @@ enum Command {
     /// Mint, verify and inspect access tokens.
     #[command(subcommand)]
     Token(cmd::token::Command),
-    /// Print the public JWK Set of the configured key (empty for HS* secrets).
+    /// Print the public JWK Set of the configured keys (empty for HS* secrets).
     Jwks,
+    /// Manage the signing keys kept in the store: list, rotate, retire, rewrap.
+    #[command(subcommand)]
+    Keys(cmd::keys::Command),
     /// Run the authentication server (zero configuration: ./tessera-data, 127.0.0.1:8080).
     Serve(cmd::serve::Args),
     /// Manage user accounts in the server's store: add, list, disable, enable.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::keygen::run(&args),
         Command::Token(command) => cmd::token::run(command),
         Command::Jwks => cmd::jwks::run(),
+        Command::Keys(command) => cmd::keys::run(command),
         Command::Serve(args) => cmd::serve::run(&args),
         Command::User(command) => cmd::user::run(command),
         Command::Client(command) => cmd::client::run(command),

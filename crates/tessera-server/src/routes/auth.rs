@@ -116,7 +116,7 @@ pub async fn login(
     };
     let started = sessions::start(
         state.store.as_ref(),
-        &state.issuer,
+        &state.tokens().issuer,
         &user,
         client,
         lifetimes(&state),
@@ -249,7 +249,7 @@ pub async fn refresh(
     }
     let rotated = sessions::rotate(
         state.store.as_ref(),
-        &state.issuer,
+        &state.tokens().issuer,
         state.deny_list.as_ref(),
         &presented,
         lifetimes(&state),

@@ -62,7 +62,7 @@ pub async fn revoke(
     let text = std::str::from_utf8(token.expose()).unwrap_or_default();
     if let Some(session) = sessions::session_of_refresh_token(state.store.as_ref(), &token).await? {
         revoke_session(&state, &session.id).await?;
-    } else if let Ok(claims) = state.verifier.verify_access_token(text) {
+    } else if let Ok(claims) = state.tokens().verifier.verify_access_token(text) {
         // Kept past the token's own expiry by the store's margin (clock leeway and skew),
         // whatever this instance's leeway.
         revocations::deny_token(
@@ -161,7 +161,8 @@ pub async fn introspect(
         ));
     }
 
-    let Ok((claims, kid)) = state.verifier.verify_access_token_by_key(text) else {
+    let tokens = state.tokens();
+    let Ok((claims, kid)) = tokens.verifier.verify_access_token_by_key(text) else {
         return Ok(inactive());
     };
     state.metrics.verified(kid);
@@ -203,7 +204,8 @@ pub async fn introspect(
 /// `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata.
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let issuer = state.config.issuer.trim_end_matches('/');
-    let algorithms: Vec<&str> = vec![state.config.algorithm.name()];
+    // The algorithms of the keys that verify now: the same set the JWKS publishes.
+    let algorithms = state.tokens().algorithms.clone();
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(json!({

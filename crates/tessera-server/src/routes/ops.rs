@@ -22,7 +22,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
             header::CACHE_CONTROL,
             format!("public, max-age={JWKS_MAX_AGE}"),
         )],
-        Json(state.keys.to_jwks()),
+        Json(state.tokens().keys.to_jwks()),
     )
         .into_response()
 }
@@ -80,6 +80,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             deny_list_sync_age: state.deny_list.sync_age(),
             store_up: state.store_health.is_up(),
             pool: state.store.pool_stats(),
+            signing_keys: state.tokens().states.as_ref().map(|states| {
+                let count = |wanted| states.keys.iter().filter(|key| key.state == wanted).count();
+                use tessera_service::keys::KeyState;
+                [
+                    count(KeyState::Next),
+                    count(KeyState::Current),
+                    count(KeyState::Previous),
+                ]
+            }),
         }),
     )
         .into_response()

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<FixedClock>,
     pub data: Arc<tempfile::TempDir>,
+    /// The server's shared state (its keys in use, its store).
+    pub state: tessera_server::state::AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -119,6 +121,7 @@ impl TestApp {
         .await
         .unwrap();
         let port = app.port().unwrap();
+        let state = app.state().clone();
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run(async {
@@ -131,9 +134,15 @@ impl TestApp {
             client: reqwest::Client::builder().build().unwrap(),
             clock,
             data,
+            state,
             shutdown: Some(shutdown),
             task: Some(task),
         }
+    }
+
+    /// The key the server signs with now.
+    pub fn signing_key(&self) -> Arc<tessera_token::SigningKey> {
+        self.state.tokens().keys.signing_key().unwrap().clone()
     }
 
     /// Stops the server gracefully and waits for it.
@@ -256,7 +265,11 @@ impl TestApp {
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// The test configuration with extra variables, which override the defaults.
+/// The key-encryption key of the tests on PostgreSQL (where one is required): 32 bytes.
+pub const TEST_KEK: &str = "dGVzc2VyYSB0ZXN0IGtleS1lbmNyeXB0aW9uIGtleSE=";
+
+/// The test configuration with extra variables, which override the defaults. On PostgreSQL
+/// without a key-encryption key of its own, the test gets [`TEST_KEK`].
 pub fn config_with(data: &Path, vars: &[(&str, &str)]) -> Config {
     let defaults = [
         ("TESSERA_DATA_DIR", data.to_str().unwrap()),
@@ -264,8 +277,11 @@ pub fn config_with(data: &Path, vars: &[(&str, &str)]) -> Config {
         ("JWT_ISSUER", "http://tessera.test"),
         ("JWT_AUDIENCE", "tessera-tests"),
     ];
+    let named = |wanted: &str| vars.iter().any(|(name, _)| name.starts_with(wanted));
+    let kek = (named("DATABASE_URL") && !named("TESSERA_KEY_ENCRYPTION_KEY"))
+        .then_some(("TESSERA_KEY_ENCRYPTION_KEY", TEST_KEK));
     Config::from_vars(&Vars::from_pairs(
-        defaults.into_iter().chain(vars.iter().copied()),
+        defaults.into_iter().chain(kek).chain(vars.iter().copied()),
     ))
     .unwrap()
 }

@@ -308,13 +308,9 @@ async fn tokens_living_longer_than_the_deployment_ever_issued_are_refused() {
     let claims = claims_of(&access);
     // The same key, the same session, a day of life: what `tessera token mint --ttl 1d
     // --claim sid=...` would make. No revocation would be kept that long, so it is refused.
-    let key = crate::config_with(app.data.path(), &[])
-        .load_signing_key()
-        .unwrap()
-        .key;
-    let issuer =
-        tessera_token::TokenIssuer::new(Arc::new(key), "http://tessera.test", "tessera-tests", 600)
-            .with_clock(app.clock.clone());
+    let key = app.signing_key();
+    let issuer = tessera_token::TokenIssuer::new(key, "http://tessera.test", "tessera-tests", 600)
+        .with_clock(app.clock.clone());
     let minted = issuer
         .issue(&tessera_token::AccessTokenRequest {
             subject: claims["sub"].as_str().unwrap().to_owned(),
@@ -708,13 +704,9 @@ async fn a_sessionless_token_from_the_second_of_a_logout_all_is_refused() {
     add_client(&app).await;
     let (access, _) = app.user_with_session("uma").await;
     let sub = claims_of(&access)["sub"].as_str().unwrap().to_owned();
-    let key = crate::config_with(app.data.path(), &[])
-        .load_signing_key()
-        .unwrap()
-        .key;
-    let issuer =
-        tessera_token::TokenIssuer::new(Arc::new(key), "http://tessera.test", "tessera-tests", 600)
-            .with_clock(app.clock.clone());
+    let key = app.signing_key();
+    let issuer = tessera_token::TokenIssuer::new(key, "http://tessera.test", "tessera-tests", 600)
+        .with_clock(app.clock.clone());
     let minted = issuer
         .issue(&tessera_token::AccessTokenRequest {
             subject: sub,

@@ -2,7 +2,7 @@
 
 /// Runs `tessera jwks`.
 pub fn run() -> anyhow::Result<()> {
-    let jwks = super::load_keys(&super::load_config()?)?.to_jwks();
+    let jwks = super::load_keys(&super::load_config()?, super::KeyUse::Verify)?.to_jwks();
     println!("{}", serde_json::to_string_pretty(&jwks)?);
     Ok(())
 }

@@ -4,12 +4,14 @@ pub mod client;
 pub mod doctor;
 pub mod jwks;
 pub mod keygen;
+pub mod keys;
 pub mod serve;
 pub mod token;
 pub mod user;
 
 use anyhow::Context as _;
-use tessera_config::Config;
+use tessera_config::{Config, KeySource};
+use tessera_service::keys as stored_keys;
 use tessera_token::KeySet;
 
 /// Reads and validates the configuration (`.env`, then the environment).
@@ -17,19 +19,78 @@ pub fn load_config() -> anyhow::Result<Config> {
     Config::load().context("configuration")
 }
 
-/// Loads the configured key set (the signing key, generated on first use and said so on stderr,
-/// and the previous keys that still verify).
-pub fn load_keys(config: &Config) -> anyhow::Result<KeySet> {
-    let loaded = config.load_keys().context("keys")?;
-    if let (Some(path), Some(key)) = (&loaded.generated, loaded.keys.signing_key()) {
-        eprintln!(
-            "note: generated a new {} signing key at {} (kid {})",
-            key.algorithm(),
-            path.display(),
-            key.kid()
-        );
+/// What the keys are loaded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Signing: in stored mode the current key is opened (and the first key made if there is
+    /// none, as `tessera serve` would).
+    Sign,
+    /// Verifying and publishing: public keys only (no key-encryption key needed).
+    Verify,
+}
+
+/// Loads the configured key set: in static mode the key of `JWT_SECRET_KEY` or
+/// `JWT_PRIVATE_KEY_FILE`, in stored mode the keys in the database; with the previous keys of
+/// `JWT_PREVIOUS_KEY_FILES` that still verify.
+pub fn load_keys(config: &Config, purpose: KeyUse) -> anyhow::Result<KeySet> {
+    let KeySource::Stored { legacy_file } = &config.key_source else {
+        return Ok(config.load_keys().context("keys")?.keys);
+    };
+    let now = unix_now();
+    let no_database = config.database_url.is_none()
+        && !config
+            .data_dir
+            .join(tessera_store::sqlite::DATABASE_FILE)
+            .exists();
+    if purpose == KeyUse::Verify && no_database {
+        // Nothing was ever signed with a stored key here: do not create the database to say so.
+        let mut keys = KeySet::new();
+        for previous in config.load_previous_keys().context("keys")? {
+            keys.add_verifying_key(previous)
+                .context("JWT_PREVIOUS_KEY_FILES")?;
+        }
+        return Ok(keys);
     }
-    Ok(loaded.keys)
+    let mut keys = current_thread_runtime()?.block_on(async {
+        let store = open_store(config).await?;
+        let keys = match purpose {
+            KeyUse::Verify => stored_keys::published_keys(store.as_ref(), now).await?,
+            KeyUse::Sign => {
+                let (kek, _) = stored_keys::load_kek(config)?;
+                let made = stored_keys::ensure_signing_key(
+                    store.as_ref(),
+                    &kek,
+                    config.algorithm,
+                    Some(legacy_file),
+                    now,
+                )
+                .await?;
+                if let stored_keys::FirstKey::Created { kid, .. } = made {
+                    eprintln!(
+                        "note: made the first {} signing key (kid {kid})",
+                        config.algorithm
+                    );
+                }
+                stored_keys::load_active(store.as_ref(), &kek, now, None)
+                    .await?
+                    .keys
+            }
+        };
+        store.close().await;
+        anyhow::Ok(keys)
+    })?;
+    for previous in config.load_previous_keys().context("keys")? {
+        keys.add_verifying_key(previous)
+            .context("JWT_PREVIOUS_KEY_FILES")?;
+    }
+    Ok(keys)
+}
+
+/// Seconds since the Unix epoch now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// A single-threaded runtime for the commands that make a few store calls and exit (`serve`

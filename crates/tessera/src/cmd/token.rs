@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tessera_config::{parse_duration, KeySource};
+use tessera_config::parse_duration;
 use tessera_token::{
     base64url, AccessTokenRequest, FixedClock, JwkSet, KeySet, TokenIssuer, Verifier,
 };
@@ -96,7 +96,7 @@ fn mint(args: MintArgs) -> anyhow::Result<()> {
         bail!("--ttl must be longer than zero");
     }
     let config = super::load_config()?;
-    let signing = super::load_keys(&config)?
+    let signing = super::load_keys(&config, super::KeyUse::Sign)?
         .signing_key()
         .cloned()
         .ok_or_else(|| anyhow!("the configured key set has no signing key"))?;
@@ -152,16 +152,14 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             KeySet::from_jwks(&jwks, None).with_context(|| format!("{}", path.display()))?
         }
         None => {
-            if let KeySource::Generated(path) = &config.key_source {
-                if !path.exists() {
-                    bail!(
-                        "no signing key yet at {}: nothing can have been signed with it \
-                         (mint a token first, or pass --jwks)",
-                        path.display()
-                    );
-                }
+            let keys = super::load_keys(&config, super::KeyUse::Verify)?;
+            if keys.is_empty() {
+                bail!(
+                    "no signing key yet: nothing can have been signed with one (mint a token \
+                     first, or pass --jwks)"
+                );
             }
-            super::load_keys(&config)?
+            keys
         }
     };
     let mut verifier = Verifier::new(

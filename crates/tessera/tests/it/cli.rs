@@ -55,7 +55,10 @@ fn mint_then_verify_round_trips_with_the_generated_key() {
     ]));
     assert_eq!(token.lines().count(), 1);
     assert_eq!(token.split('.').count(), 3);
-    assert!(work
+    // Stored mode: the key is in the database, sealed under the generated key-encryption key.
+    assert!(work.path().join("tessera-data/tessera.db").exists());
+    assert!(work.path().join("tessera-data/key-encryption-key").exists());
+    assert!(!work
         .path()
         .join("tessera-data/signing-key-es256.pem")
         .exists());

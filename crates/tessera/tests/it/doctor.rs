@@ -5,7 +5,7 @@
 //! (`scripts/test.sh` sets both). Without them they fail, unless `TESSERA_SKIP_POSTGRES=1` or
 //! `TESSERA_SKIP_REDIS=1` says to skip them.
 
-use crate::{ok, Workdir};
+use crate::{ok, Workdir, TEST_KEK};
 use std::os::unix::fs::PermissionsExt as _;
 use tessera_test_support::{postgres as test_postgres, redis as test_redis};
 
@@ -82,12 +82,12 @@ impl Doctor {
 }
 
 #[test]
-fn zero_configuration_passes_with_a_key_warning_and_creates_nothing() {
+fn zero_configuration_passes_in_stored_mode_and_creates_nothing() {
     let work = Workdir::new();
     let doctor = Doctor::run(&work);
     doctor.expect_status(0);
-    doctor.expect("warn", "key", "no signing key yet");
-    doctor.expect("warn", "key", "signing-key-es256.pem");
+    doctor.expect("ok", "key", "stored mode");
+    doctor.expect("ok", "key", "the first start generates");
     for check in [
         "config",
         "previous-keys",
@@ -106,7 +106,7 @@ fn zero_configuration_passes_with_a_key_warning_and_creates_nothing() {
     }
     doctor.expect("ok", "database", "SQLite");
     doctor.expect("ok", "redis", "single instance");
-    assert_eq!(doctor.summary(), "doctor: 0 errors, 1 warning");
+    assert_eq!(doctor.summary(), "doctor: 0 errors, 0 warnings");
     assert!(doctor.stderr.is_empty(), "{}", doctor.stderr);
     assert!(
         !work.path().join("tessera-data").exists(),
@@ -160,7 +160,7 @@ fn an_unreachable_database_is_an_error_that_hides_the_password() {
     // serve several instances.
     doctor.expect("warn", "redis", "REDIS_URL is not set");
     doctor.expect("warn", "issuer", "default");
-    doctor.expect("warn", "key", "JWT_PRIVATE_KEY_FILE");
+    doctor.expect("error", "key", "TESSERA_KEY_ENCRYPTION_KEY");
     doctor.assert_never_shows("hunter2");
 }
 
@@ -207,7 +207,8 @@ fn a_reachable_database_is_ok_and_its_clock_is_checked() {
         return;
     };
     let mut work = Workdir::new();
-    work.set("DATABASE_URL", &url);
+    work.set("DATABASE_URL", &url)
+        .set("TESSERA_KEY_ENCRYPTION_KEY", TEST_KEK);
     let doctor = Doctor::run(&work);
     doctor.expect_status(0);
     doctor.expect("ok", "database", "PostgreSQL");
@@ -408,6 +409,7 @@ fn a_fresh_postgresql_database_then_a_migrated_one_show_their_schema_and_the_rea
     };
     let mut work = Workdir::new();
     work.set("DATABASE_URL", &database.url())
+        .set("TESSERA_KEY_ENCRYPTION_KEY", TEST_KEK)
         .set("REDIS_URL", &redis);
     let doctor = Doctor::run(&work);
     doctor.expect_status(0);

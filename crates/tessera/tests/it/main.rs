@@ -26,6 +26,9 @@ mod serve;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A key-encryption key for tests that keep signing keys in PostgreSQL (32 bytes, base64).
+pub const TEST_KEK: &str = "dGVzc2VyYSB0ZXN0IGtleS1lbmNyeXB0aW9uIGtleSE=";
+
 /// A scratch working directory with its own environment for the `tessera` binary.
 pub struct Workdir {
     pub dir: tempfile::TempDir,

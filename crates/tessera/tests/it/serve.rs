@@ -3,6 +3,7 @@
 
 use crate::{ok, Workdir};
 use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -135,9 +136,12 @@ impl Drop for Server {
 fn zero_configuration_serve_shares_its_store_with_the_cli_and_stops_on_sigterm() {
     let work = Workdir::new();
     let mut server = Server::start(&work);
-    server.wait_for_log("generated a new signing key", Duration::from_secs(5));
+    server.wait_for_log("created the first signing key", Duration::from_secs(5));
     assert!(work.path().join("tessera-data/tessera.db").exists());
-    assert!(work
+    let kek = work.path().join("tessera-data/key-encryption-key");
+    let mode = std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the generated key-encryption key is private");
+    assert!(!work
         .path()
         .join("tessera-data/signing-key-es256.pem")
         .exists());

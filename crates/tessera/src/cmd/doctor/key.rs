@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use tessera_config::{Config, KeySource};
+use tessera_config::{Config, KekSource, KeySource};
+use tessera_service::keys::{kek, KeyEncryptionKey};
 use tessera_token::{Algorithm, KeySet, SigningKey};
 use zeroize::Zeroizing;
 
@@ -26,6 +27,19 @@ const PLACEHOLDERS: &[&str] = &[
 /// `key`: the signing key. Returns it when it loads (for the duplicate-`kid` check).
 pub(super) fn check_key(config: &Config, report: &mut Report) -> Option<SigningKey> {
     let algorithm = config.algorithm;
+    match &config.key_source {
+        KeySource::HmacSecret(_) => report.ok(
+            KEY,
+            "static mode: the JWT_SECRET_KEY secret signs; rotating it is yours to do \
+             (JWT_PREVIOUS_KEY_FILES does not apply to secrets)",
+        ),
+        KeySource::PrivateKeyFile(_) => report.ok(
+            KEY,
+            "static mode: the JWT_PRIVATE_KEY_FILE key signs; rotate with \
+             JWT_PREVIOUS_KEY_FILES and a restart of every instance",
+        ),
+        KeySource::Stored { .. } => {}
+    }
     let key = match &config.key_source {
         KeySource::HmacSecret(secret) => {
             let bytes = secret.expose();
@@ -60,33 +74,100 @@ pub(super) fn check_key(config: &Config, report: &mut Report) -> Option<SigningK
         KeySource::PrivateKeyFile(path) => {
             check_key_file(KEY, "JWT_PRIVATE_KEY_FILE", algorithm, path, report)
         }
-        KeySource::Generated(path) => match path.try_exists() {
-            Ok(true) => check_key_file(KEY, "TESSERA_DATA_DIR", algorithm, path, report),
-            Ok(false) => {
-                report.warn(
-                    KEY,
-                    format!(
-                        "no signing key yet: `tessera serve` generates one ({algorithm}) at {}",
-                        path.display()
-                    ),
-                );
-                None
-            }
-            Err(err) => {
-                report.error(KEY, format!("TESSERA_DATA_DIR: {}: {err}", path.display()));
-                None
-            }
-        },
+        KeySource::Stored { legacy_file } => {
+            check_stored_mode(config, legacy_file, report);
+            None
+        }
     };
-    if matches!(config.key_source, KeySource::Generated(_)) && config.database_url.is_some() {
-        report.warn(
+    key
+}
+
+/// Stored mode: where the keys are, and whether the key-encryption key is there and well formed
+/// (without reading the database or creating anything).
+fn check_stored_mode(config: &Config, legacy_file: &Path, report: &mut Report) {
+    let place = if config.database_url.is_some() {
+        "PostgreSQL (DATABASE_URL)"
+    } else {
+        "the SQLite database in TESSERA_DATA_DIR"
+    };
+    let kek = match &config.key_encryption_key {
+        Some(KekSource::Value(text)) => Some(
+            KeyEncryptionKey::from_base64(kek::KEK_VAR, text.expose())
+                .map(|kek| format!("{} from {}", kek.id(), kek::KEK_VAR)),
+        ),
+        Some(KekSource::File(path)) => {
+            warn_if_exposed(KEY, path, report);
+            Some(
+                kek::read_kek_file(kek::KEK_FILE_VAR, path)
+                    .map(|kek| format!("{} from {}", kek.id(), path.display())),
+            )
+        }
+        None if config.database_url.is_some() => {
+            report.error(
+                KEY,
+                format!(
+                    "stored mode on PostgreSQL needs {} (or {}): the signing keys are sealed \
+                     under it, so that a database dump cannot sign; make one with `openssl rand \
+                     -base64 32` and give every instance the same one",
+                    kek::KEK_VAR,
+                    kek::KEK_FILE_VAR
+                ),
+            );
+            return;
+        }
+        None => {
+            let path = config.data_dir.join(kek::GENERATED_KEK_FILE);
+            path.exists().then(|| {
+                warn_if_exposed(KEY, &path, report);
+                kek::read_kek_file("TESSERA_DATA_DIR", &path)
+                    .map(|kek| format!("{} from {}", kek.id(), path.display()))
+            })
+        }
+    };
+    let sealing = match kek {
+        Some(Ok(described)) => format!("sealed under key-encryption key {described}"),
+        Some(Err(err)) => {
+            report.error(KEY, err.to_string());
+            return;
+        }
+        None => format!(
+            "sealed under a key-encryption key that the first start generates into {}",
+            config.data_dir.join(kek::GENERATED_KEK_FILE).display()
+        ),
+    };
+    report.ok(
+        KEY,
+        format!(
+            "stored mode: the signing keys are kept in {place}, {sealing}; every instance \
+             sharing the database signs with the same key (`tessera keys list`)"
+        ),
+    );
+    if legacy_file.exists() {
+        report.ok(
             KEY,
-            "DATABASE_URL is set, so several instances may run: each signs with the key in its \
-             own data directory, and unless they all share one, they refuse each other's \
-             tokens; give them one key with JWT_PRIVATE_KEY_FILE",
+            format!(
+                "{} (the key of earlier versions) becomes the first stored key if the database \
+                 has none",
+                legacy_file.display()
+            ),
         );
     }
-    key
+    if let Some(period) = config.key_rotation {
+        report.ok(
+            KEY,
+            format!("rotated automatically every {}", describe_period(period)),
+        );
+    }
+}
+
+/// A period in the largest whole unit (`30d`, `12h`, `90m`, `45s`).
+fn describe_period(seconds: u64) -> String {
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if seconds.is_multiple_of(size) {
+            return format!("{}{unit}", seconds / size);
+        }
+    }
+    format!("{seconds}s")
 }
 
 /// Why an HMAC secret looks chosen by hand rather than generated, if it does.
@@ -201,7 +282,7 @@ pub(super) fn check_previous_keys(
         }
         let is_signing_key_file = matches!(
             &config.key_source,
-            KeySource::PrivateKeyFile(current) | KeySource::Generated(current) if current == path
+            KeySource::PrivateKeyFile(current) if current == path
         );
         if !is_signing_key_file {
             warn_if_exposed(PREVIOUS_KEYS, path, report);
