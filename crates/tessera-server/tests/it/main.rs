@@ -11,6 +11,7 @@
 mod auth;
 mod cookies;
 mod hardening;
+mod keys;
 mod oauth;
 mod openapi;
 mod postgres;
