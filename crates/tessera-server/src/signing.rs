@@ -176,7 +176,7 @@ impl SigningKeys {
         .await?;
         if let FirstKey::Created { kid, imported } = &made {
             if *imported {
-                tracing::info!(event = "signing_key_created", kid = %kid, imported = true, path = %legacy_file.display(), "imported the data directory's signing key into the store");
+                tracing::info!(event = "signing_key_imported", kid = %kid, path = %legacy_file.display(), "imported the data directory's signing key into the store");
             } else {
                 tracing::info!(event = "signing_key_created", kid = %kid, algorithm = %config.algorithm, "created the first signing key");
             }
@@ -257,13 +257,10 @@ fn log_transitions(before: Option<&RingStates>, after: Option<&RingStates>, metr
         }
         metrics.signing_key_transition(key.state);
         let from = was.map_or("absent", KeyState::name);
-        match key.state {
-            KeyState::Retired => {
-                tracing::warn!(event = "signing_key_retired", kid = %key.kid, from, "signing key retired: tokens it signed no longer verify")
-            }
-            state => {
-                tracing::info!(event = "signing_key_state", kid = %key.kid, algorithm = %key.algorithm, from, to = state.name(), "signing key changed state")
-            }
+        if key.state == KeyState::Retired && key.retired_by_hand {
+            tracing::warn!(event = "signing_key_retired", kid = %key.kid, from, "signing key retired by hand: tokens it signed no longer verify");
+        } else {
+            tracing::info!(event = "signing_key_state", kid = %key.kid, algorithm = %key.algorithm, from, to = key.state.name(), "signing key changed state");
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct KeyStatus {
     /// last token it signed has expired; for the `current` key with a `next` scheduled, the same
     /// for after that one activates; for a retired key, when it was retired.
     pub retires_at: Option<u64>,
+    /// Whether it was retired by hand (`tessera keys retire`), rather than at the end of its
+    /// life.
+    pub retired_by_hand: bool,
 }
 
 /// The whole ring's states at one time.
@@ -122,6 +125,7 @@ pub fn ring_states(ring: &KeyRing, now: u64, longest_access_ttl: u64) -> RingSta
     for (index, key) in in_line.iter().enumerate() {
         let successor = in_line.get(index + 1).map(|next| next.activates_at);
         let end = successor.map(|at| at.saturating_add(grace));
+        let retired_by_hand = key.retired_at.is_some_and(|at| at <= now);
         let (state, retires_at) = match key.retired_at {
             Some(at) if at <= now => (KeyState::Retired, Some(at)),
             _ if key.activates_at > now => (KeyState::Next, None),
@@ -149,6 +153,7 @@ pub fn ring_states(ring: &KeyRing, now: u64, longest_access_ttl: u64) -> RingSta
             created: key.created_at,
             activated: Some(key.activates_at),
             retires_at,
+            retired_by_hand,
         });
     }
     keys.extend(
@@ -162,6 +167,7 @@ pub fn ring_states(ring: &KeyRing, now: u64, longest_access_ttl: u64) -> RingSta
                 created: key.created_at,
                 activated: None,
                 retires_at: key.retired_at,
+                retired_by_hand: true,
             }),
     );
     RingStates {
