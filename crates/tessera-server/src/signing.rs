@@ -2,7 +2,7 @@
 //!
 //! In static mode (`JWT_SECRET_KEY`, `JWT_PRIVATE_KEY_FILE`) the set is made once at start. In
 //! stored mode the keys live in the store (see [`tessera_service::keys`]): the first start makes
-//! the first key, and [`watch_keys`] re-reads the ring whenever its version moves (any
+//! the first key, and a background task re-reads the ring whenever its version moves (any
 //! instance's or the CLI's change) or a scheduled time passes (an activation, the end of a
 //! previous key), at most [`KEY_POLL_INTERVAL`] later, and swaps in a new [`TokenSet`]: the
 //! issuer, the verifier, the JWK Set and the metadata's algorithms always come from one set, so

@@ -18,6 +18,7 @@ mod api_fuzz;
 mod cli;
 mod doctor;
 mod interop;
+mod keys;
 mod operations;
 mod review;
 mod scaleout;
