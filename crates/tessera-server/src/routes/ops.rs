@@ -10,10 +10,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::throttle::OpsPeer;
 
-/// How long clients may cache the JWK Set, in seconds. Keys must stay published for longer than
-/// this after they stop signing (the rotation overlap), so a cached set always has every key
-/// still in use.
-pub const JWKS_MAX_AGE: u64 = 300;
+/// How long clients may cache the JWK Set, in seconds: stored keys are published at least this
+/// long (plus a margin) before they sign, so a cached set always has every key in use.
+pub use tessera_service::keys::JWKS_MAX_AGE;
 
 /// `GET /.well-known/jwks.json`: the public keys (empty for HMAC, whose secret is never shown).
 pub async fn jwks(State(state): State<AppState>) -> Response {

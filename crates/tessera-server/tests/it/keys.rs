@@ -173,6 +173,17 @@ async fn two_instances_rotate_under_traffic_without_a_failure_or_an_unknown_kid(
     a.register("rotor", PASSWORD).await;
     let before = try_login(a, "rotor").await.unwrap();
     assert_eq!(kid_of(&before), first_kid);
+    let jwks_response = b
+        .client
+        .get(b.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks_response.headers()["cache-control"],
+        format!("public, max-age={JWKS_MAX_AGE}").as_str(),
+        "the cache model below is the server's"
+    );
     let cache = Arc::new(tokio::sync::Mutex::new(
         CachedJwks::fetch(b, clock.now()).await,
     ));
@@ -230,6 +241,7 @@ async fn two_instances_rotate_under_traffic_without_a_failure_or_an_unknown_kid(
     let rotation = keys::rotate(
         a.state.store.as_ref(),
         &kek,
+        None,
         Algorithm::ES256,
         clock.now(),
         false,
@@ -341,9 +353,16 @@ async fn a_retired_key_fails_its_tokens_on_every_instance_within_a_second() {
     let store = a.state.store.clone();
 
     // An incident rotation: the new key signs at once on both.
-    let rotation = keys::rotate(store.as_ref(), &kek, Algorithm::ES256, clock.now(), true)
-        .await
-        .unwrap();
+    let rotation = keys::rotate(
+        store.as_ref(),
+        &kek,
+        None,
+        Algorithm::ES256,
+        clock.now(),
+        true,
+    )
+    .await
+    .unwrap();
     let new_kid = rotation.kid;
     time_until("both sign with the new key", || async {
         kid_of(&try_login(a, "victim").await.unwrap()) == new_kid
@@ -470,7 +489,8 @@ async fn the_jwks_and_the_metadata_follow_an_algorithm_change_together() {
     let rotation = keys::rotate(
         app.state.store.as_ref(),
         &kek,
-        Algorithm::EdDSA,
+        Some(Algorithm::EdDSA),
+        Algorithm::ES256,
         app.clock.now(),
         false,
     )

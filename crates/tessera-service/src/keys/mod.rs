@@ -352,25 +352,28 @@ pub async fn published_keys(store: &dyn Store, now: u64) -> Result<KeySet, Servi
     Ok(keys)
 }
 
-/// Rotates: with `immediately == false`, makes a `next` key of `algorithm` that signs after
+/// Rotates: with `immediately == false`, makes a `next` key of `algorithm` (or, if `None`,
+/// `default_algorithm`) that signs after
 /// [`PUBLISH_LEAD`] (published first, so cached JWK Sets have it before any token does); with
 /// `immediately == true` (an incident), the `next` key already scheduled, or a new one, signs
-/// from now (caches that fetched the JWKS before may miss it for up to [`JWKS_MAX_AGE`]).
+/// from now (caches that fetched the JWKS before may miss it for up to [`JWKS_MAX_AGE`]); the
+/// scheduled key is taken whatever its algorithm unless `algorithm` asks for another.
 ///
 /// # Errors
 /// [`ServiceError::Rule`] if a rotation is already scheduled (and `immediately` is false, or it
-/// is of another algorithm); the store's error.
+/// is of another algorithm than the one asked for); the store's error.
 pub async fn rotate(
     store: &dyn Store,
     kek: &KeyEncryptionKey,
-    algorithm: Algorithm,
+    algorithm: Option<Algorithm>,
+    default_algorithm: Algorithm,
     now: u64,
     immediately: bool,
 ) -> Result<Rotation, ServiceError> {
     let done = change(store, now, |_, states| {
         let replaces = states.current().map(|key| key.kid.clone());
         if let Some(next) = states.next() {
-            let same_algorithm = next.algorithm == algorithm.name();
+            let same_algorithm = algorithm.is_none_or(|wanted| next.algorithm == wanted.name());
             if !immediately || !same_algorithm {
                 return Err(ServiceError::Rule(format!(
                     "key {} ({}) is already scheduled to sign at {}: `tessera keys rotate --now` \
@@ -395,7 +398,12 @@ pub async fn rotate(
             return Ok(Some((changes, rotation)));
         }
         let activates_at = if immediately { now } else { now + PUBLISH_LEAD };
-        let key = generated_key(kek, algorithm, now, activates_at)?;
+        let key = generated_key(
+            kek,
+            algorithm.unwrap_or(default_algorithm),
+            now,
+            activates_at,
+        )?;
         let rotation = Rotation {
             kid: key.kid.clone(),
             algorithm: key.algorithm.clone(),

@@ -136,8 +136,7 @@ async fn rotate(
     now: u64,
 ) -> anyhow::Result<()> {
     let (kek, _) = keys::load_kek(config)?;
-    let algorithm = args.alg.unwrap_or(config.algorithm);
-    let rotation = keys::rotate(store, &kek, algorithm, now, args.now).await?;
+    let rotation = keys::rotate(store, &kek, args.alg, config.algorithm, now, args.now).await?;
     println!(
         "{}",
         json!({
