@@ -98,9 +98,10 @@ impl RingStates {
     }
 }
 
-/// Whether a key was retired before it ever signed (a cancelled rotation).
+/// Whether a key was retired before it ever signed (a cancelled rotation). A key retired in
+/// the second it was activated did sign (a `next` key is only retired before its activation).
 fn cancelled(key: &StoredKey) -> bool {
-    key.retired_at.is_some_and(|at| at <= key.activates_at)
+    key.retired_at.is_some_and(|at| at < key.activates_at)
 }
 
 /// The state of every key in `ring` at `now`, given the deployment's longest access-token

@@ -94,6 +94,23 @@ fn wrong_kek(stored: &StoredKey, kek: &KeyEncryptionKey) -> ServiceError {
     ))
 }
 
+/// Refuses to change a ring whose keys in service are sealed under another key-encryption key
+/// than `kek`: a key made under a wrong one would stop every instance signing.
+fn check_kek(
+    ring: &KeyRing,
+    states: &RingStates,
+    kek: &KeyEncryptionKey,
+) -> Result<(), ServiceError> {
+    for status in states.keys.iter().filter(|status| status.state.verifies()) {
+        if let Some(stored) = ring.keys.iter().find(|key| key.kid == status.kid) {
+            if stored.kek_id != kek.id() {
+                return Err(wrong_kek(stored, kek));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn corrupt(kid: &str, what: &str) -> ServiceError {
     ServiceError::Store(tessera_store::StoreError::Corrupt(format!(
         "stored signing key {kid}: {what}"
@@ -242,6 +259,7 @@ pub async fn ensure_signing_key(
         if states.current().is_some() {
             return Ok(None);
         }
+        check_kek(ring, states, kek)?;
         if let Some(next) = states.next() {
             let kid = next.kid.clone();
             let changes = vec![KeyChange::Activate {
@@ -274,6 +292,13 @@ pub async fn ensure_signing_key(
         )))
     })
     .await?;
+    if let (Some(FirstKey::Created { imported: true, .. }), Some(path)) = (&made, legacy_file) {
+        // The key is stored sealed now: its plain-text copy goes, so that the only private key
+        // at rest is the sealed one. A failure to delete is reported, not fatal.
+        if let Err(err) = std::fs::remove_file(path) {
+            tracing::warn!(event = "legacy_key_not_deleted", path = %path.display(), error = %err, "imported the key file into the store but could not delete it; delete it by hand");
+        }
+    }
     Ok(made.unwrap_or(FirstKey::Present))
 }
 
@@ -370,7 +395,8 @@ pub async fn rotate(
     now: u64,
     immediately: bool,
 ) -> Result<Rotation, ServiceError> {
-    let done = change(store, now, |_, states| {
+    let done = change(store, now, |ring, states| {
+        check_kek(ring, states, kek)?;
         let replaces = states.current().map(|key| key.kid.clone());
         if let Some(next) = states.next() {
             let same_algorithm = algorithm.is_none_or(|wanted| next.algorithm == wanted.name());
@@ -431,10 +457,11 @@ pub async fn rotate_if_due(
     period: u64,
     now: u64,
 ) -> Result<Option<Rotation>, ServiceError> {
-    change(store, now, |_, states| {
+    change(store, now, |ring, states| {
         let Some(current) = states.current() else {
             return Ok(None);
         };
+        check_kek(ring, states, kek)?;
         let due = current.activated.unwrap_or(now).saturating_add(period);
         if states.next().is_some() || due > now.saturating_add(PUBLISH_LEAD) {
             return Ok(None);
@@ -467,10 +494,11 @@ pub async fn retire(
     algorithm: Algorithm,
     now: u64,
 ) -> Result<Retirement, ServiceError> {
-    let done = change(store, now, |_, states| {
+    let done = change(store, now, |ring, states| {
         let Some(was) = states.state_of(kid) else {
             return Err(ServiceError::NotFound("signing key"));
         };
+        check_kek(ring, states, kek)?;
         let mut changes = vec![KeyChange::Retire {
             kid: kid.to_owned(),
             at: now,

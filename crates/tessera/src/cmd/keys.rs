@@ -59,8 +59,8 @@ pub struct RotateArgs {
 /// Arguments of `tessera keys retire`.
 #[derive(Debug, clap::Args)]
 pub struct RetireArgs {
-    /// The key id, as `tessera keys list` shows it.
-    #[arg(value_name = "KID")]
+    /// The key id, as `tessera keys list` shows it (base64url: it may start with `-`).
+    #[arg(value_name = "KID", allow_hyphen_values = true)]
     kid: String,
     /// The algorithm of the key made when the signing key is retired and none is scheduled
     /// (default: JWT_ALGORITHM).

@@ -42,47 +42,67 @@ pub fn load_keys(config: &Config, purpose: KeyUse) -> anyhow::Result<KeySet> {
             .data_dir
             .join(tessera_store::sqlite::DATABASE_FILE)
             .exists();
-    if purpose == KeyUse::Verify && no_database {
+    let mut keys = if purpose == KeyUse::Verify && no_database {
         // Nothing was ever signed with a stored key here: do not create the database to say so.
-        let mut keys = KeySet::new();
-        for previous in config.load_previous_keys().context("keys")? {
-            keys.add_verifying_key(previous)
-                .context("JWT_PREVIOUS_KEY_FILES")?;
-        }
-        return Ok(keys);
+        KeySet::new()
+    } else {
+        current_thread_runtime()?.block_on(stored_key_set(config, legacy_file, purpose, now))?
+    };
+    if purpose == KeyUse::Verify && keys.is_empty() && legacy_file.exists() {
+        // Not imported yet (the first start or mint imports it): its tokens verify meanwhile.
+        let legacy = tessera_token::SigningKey::from_pkcs8_pem(
+            config.algorithm,
+            &zeroize::Zeroizing::new(
+                std::fs::read(legacy_file)
+                    .with_context(|| format!("reading {}", legacy_file.display()))?,
+            ),
+        )
+        .with_context(|| format!("{}", legacy_file.display()))?;
+        keys.add_verifying_key(legacy.verifying_key().clone())?;
     }
-    let mut keys = current_thread_runtime()?.block_on(async {
-        let store = open_store(config).await?;
-        let keys = match purpose {
-            KeyUse::Verify => stored_keys::published_keys(store.as_ref(), now).await?,
-            KeyUse::Sign => {
-                let (kek, _) = stored_keys::load_kek(config)?;
-                let made = stored_keys::ensure_signing_key(
-                    store.as_ref(),
-                    &kek,
-                    config.algorithm,
-                    Some(legacy_file),
-                    now,
-                )
-                .await?;
-                if let stored_keys::FirstKey::Created { kid, .. } = made {
-                    eprintln!(
-                        "note: made the first {} signing key (kid {kid})",
-                        config.algorithm
-                    );
-                }
-                stored_keys::load_active(store.as_ref(), &kek, now, None)
-                    .await?
-                    .keys
-            }
-        };
-        store.close().await;
-        anyhow::Ok(keys)
-    })?;
     for previous in config.load_previous_keys().context("keys")? {
         keys.add_verifying_key(previous)
             .context("JWT_PREVIOUS_KEY_FILES")?;
     }
+    Ok(keys)
+}
+
+/// The stored keys: public ones to verify, or (making the first key if there is none) the
+/// signing key with them.
+async fn stored_key_set(
+    config: &Config,
+    legacy_file: &std::path::Path,
+    purpose: KeyUse,
+    now: u64,
+) -> anyhow::Result<KeySet> {
+    let store = open_store(config).await?;
+    let keys = match purpose {
+        KeyUse::Verify => stored_keys::published_keys(store.as_ref(), now).await?,
+        KeyUse::Sign => {
+            // As a server start does: revocations and previous keys are then kept at least
+            // as long as the tokens minted here (with the default lifetime) live.
+            store.raise_longest_access_ttl(config.access_ttl).await?;
+            let (kek, _) = stored_keys::load_kek(config)?;
+            let made = stored_keys::ensure_signing_key(
+                store.as_ref(),
+                &kek,
+                config.algorithm,
+                Some(legacy_file),
+                now,
+            )
+            .await?;
+            if let stored_keys::FirstKey::Created { kid, .. } = made {
+                eprintln!(
+                    "note: made the first {} signing key (kid {kid})",
+                    config.algorithm
+                );
+            }
+            stored_keys::load_active(store.as_ref(), &kek, now, None)
+                .await?
+                .keys
+        }
+    };
+    store.close().await;
     Ok(keys)
 }
 

@@ -147,7 +147,7 @@ fn check_stored_mode(config: &Config, legacy_file: &Path, report: &mut Report) {
             KEY,
             format!(
                 "{} (the key of earlier versions) becomes the first stored key if the database \
-                 has none",
+                 has none, and is then deleted",
                 legacy_file.display()
             ),
         );
