@@ -166,6 +166,60 @@ pub struct ServerSettings {
     pub rate_limit_per_ip: u32,
     /// Log format (`TESSERA_LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// Origins (`scheme://host[:port]`, exact) whose pages may call `/auth/*` with credentials
+    /// (`TESSERA_CORS_ORIGINS`); empty: none.
+    pub cors_origins: Vec<String>,
+}
+
+/// Parses `TESSERA_CORS_ORIGINS`: comma-separated exact origins, each `http://` or `https://`, a
+/// host and an optional port, nothing after (no path, no wildcard).
+fn cors_origins(vars: &Vars) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "TESSERA_CORS_ORIGINS";
+    let mut origins = Vec::new();
+    for entry in vars.get(VAR).unwrap_or_default().split(',') {
+        let origin = entry.trim();
+        if origin.is_empty() {
+            continue;
+        }
+        let shown: String = origin.chars().take(64).collect();
+        if origin.contains('*') {
+            return Err(invalid(
+                VAR,
+                format!("`{shown}`: wildcards are refused; list each origin exactly"),
+            ));
+        }
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .ok_or_else(|| {
+                invalid(
+                    VAR,
+                    format!("`{shown}` is not an origin: `https://host[:port]` expected"),
+                )
+            })?;
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) if !rest.ends_with(']') => (host, Some(port)),
+            _ => (rest, None),
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+        let port_ok = port.is_none_or(|port| port.parse::<u16>().is_ok_and(|port| port > 0));
+        if !host_ok || !port_ok || host.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(invalid(
+                VAR,
+                format!(
+                    "`{shown}` is not an origin: `scheme://host[:port]` in lowercase, with no \
+                     path or trailing slash, as browsers send it in `Origin`"
+                ),
+            ));
+        }
+        if !origins.iter().any(|known| known == origin) {
+            origins.push(origin.to_owned());
+        }
+    }
+    Ok(origins)
 }
 
 /// What the server does while Redis is unreachable (`TESSERA_REDIS_FALLBACK`).
@@ -486,6 +540,7 @@ impl Config {
         let server = ServerSettings {
             bind: vars.get("TESSERA_BIND").unwrap_or(DEFAULT_BIND).to_owned(),
             metrics_bind: vars.get("TESSERA_METRICS_BIND").map(str::to_owned),
+            cors_origins: cors_origins(vars)?,
             login_max_failures: number_var(vars, "TESSERA_LOGIN_MAX_FAILURES", 1)?.unwrap_or(5),
             login_lockout: duration_var(vars, "TESSERA_LOGIN_LOCKOUT")?.unwrap_or(15 * 60),
             rate_limit_per_ip: number_var(vars, "TESSERA_RATE_LIMIT_PER_IP", 0)?.unwrap_or(600),
@@ -668,6 +723,39 @@ mod tests {
         let secret = "s".repeat(32);
         let static_key = config(&[("JWT_SECRET_KEY", &secret), ("TESSERA_KEY_ROTATION", "30d")]);
         assert_eq!(var_of(static_key.unwrap_err()), "TESSERA_KEY_ROTATION");
+    }
+
+    #[test]
+    fn cors_origins_are_exact_and_wildcards_are_refused() {
+        assert!(config(&[]).unwrap().server.cors_origins.is_empty());
+        let listed = config(&[(
+            "TESSERA_CORS_ORIGINS",
+            "https://app.example.com, http://localhost:5173,,https://[::1]:8443,https://app.example.com",
+        )])
+        .unwrap();
+        assert_eq!(
+            listed.server.cors_origins,
+            [
+                "https://app.example.com",
+                "http://localhost:5173",
+                "https://[::1]:8443"
+            ]
+        );
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "https://App.example.com",
+            "https://app.example.com:0",
+            "https://app.example.com:99999",
+            "null",
+            "ftp://app.example.com",
+        ] {
+            let err = config(&[("TESSERA_CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(var_of(err), "TESSERA_CORS_ORIGINS", "{bad}");
+        }
     }
 
     #[test]

@@ -12,11 +12,12 @@ use tessera_token::{Clock, SystemClock};
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
+use crate::cors::CorsPolicy;
 use crate::denylist::{
     DenyList, SharedDenyList, FALLBACK_SYNC_INTERVAL, HINT_SPACING, SYNC_INTERVAL,
 };
 use crate::error::ApiError;
-use crate::layers::{edge, MAX_BODY_BYTES};
+use crate::layers::{edge, Edge, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::serve::{serve, ConnectionLimits};
@@ -225,6 +226,7 @@ impl App {
         let mut password_change_limiter =
             KeyRateLimiter::new(PASSWORD_CHANGES_PER_MINUTE, "password-change");
         let mut introspection_limiter = KeyRateLimiter::new(per_ip, "introspection");
+        let mut feed_limiter = KeyRateLimiter::new(per_ip, "revocation-feed");
         if let Some(redis) = &redis {
             let shared = SharedCounters {
                 redis: redis.clone(),
@@ -235,7 +237,8 @@ impl App {
             oauth_ip_limiter = oauth_ip_limiter.with_shared(shared.clone());
             ops_ip_limiter = ops_ip_limiter.with_shared(shared.clone());
             password_change_limiter = password_change_limiter.with_shared(shared.clone());
-            introspection_limiter = introspection_limiter.with_shared(shared);
+            introspection_limiter = introspection_limiter.with_shared(shared.clone());
+            feed_limiter = feed_limiter.with_shared(shared);
         }
         let login_throttle = Arc::new(login_throttle);
         let ip_limiter = Arc::new(ip_limiter);
@@ -252,22 +255,28 @@ impl App {
             ops_ip_limiter: Arc::new(ops_ip_limiter),
             password_change_limiter: Arc::new(password_change_limiter),
             introspection_limiter: Arc::new(introspection_limiter),
+            feed_limiter: Arc::new(feed_limiter),
+            stopping: tokio::sync::watch::Sender::new(false),
             csrf_key,
             store_health: Arc::default(),
             metrics: metrics.clone(),
             profiles: Arc::default(),
         });
+        let edge_state = Edge {
+            metrics: metrics.clone(),
+            cors: Arc::new(CorsPolicy::new(state.config.server.cors_origins.clone())),
+        };
         let router = routes::router(metrics_listener.is_some())
             .fallback(routes::ops::not_found)
             .method_not_allowed_fallback(routes::ops::method_not_allowed)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(middleware::from_fn_with_state(metrics, edge))
+            .layer(middleware::from_fn_with_state(edge_state.clone(), edge))
             .with_state(state.clone());
         let metrics_endpoint = metrics_listener.map(|listener| {
             let router = routes::metrics_router()
                 .fallback(routes::ops::not_found)
                 .method_not_allowed_fallback(routes::ops::method_not_allowed)
-                .layer(middleware::from_fn_with_state(state.metrics.clone(), edge))
+                .layer(middleware::from_fn_with_state(edge_state, edge))
                 .with_state(state.clone());
             (listener, router)
         });
@@ -394,9 +403,12 @@ impl App {
                 serve(listener, router, connections, signal).await;
             })
         });
+        let stopping = self.state.clone();
         let signal = async move {
             shutdown.await;
             let _ = stop.send(true);
+            // Long polls of the revocation feed answer now rather than hold the shutdown.
+            stopping.stopping.send_replace(true);
         };
         serve(self.listener, self.router, self.connections, signal).await;
         if let Some(metrics_server) = metrics_server {

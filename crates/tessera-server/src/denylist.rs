@@ -219,6 +219,9 @@ pub struct DenyList {
     longest_access_ttl: AtomicU64,
     /// Set by hints: the sync task reads the store at once.
     sync_wanted: tokio::sync::Notify,
+    /// The highest revocation sequence number applied so far (for the revocation feed's long
+    /// polls, which wake when it moves).
+    newest: tokio::sync::watch::Sender<i64>,
 }
 
 /// The server's deny-list follows every revocation a use case records: it reads the new entries
@@ -260,6 +263,7 @@ impl DenyList {
         }
         entries.synced_at = Some(Instant::now());
         let longest = store.longest_access_ttl().await?;
+        let newest = tokio::sync::watch::Sender::new(entries.cursor);
         Ok(DenyList {
             store,
             metrics,
@@ -267,7 +271,25 @@ impl DenyList {
             shared: None,
             longest_access_ttl: AtomicU64::new(longest),
             sync_wanted: tokio::sync::Notify::new(),
+            newest,
         })
+    }
+
+    /// Wakes the revocation feed's waiters if revocations newer than they saw were applied.
+    fn announce(&self) {
+        let cursor = self.read().cursor;
+        self.newest.send_if_modified(|newest| {
+            let moved = cursor > *newest;
+            *newest = (*newest).max(cursor);
+            moved
+        });
+    }
+
+    /// A receiver that changes whenever a revocation newer than any before is applied (recorded
+    /// by this instance, or read from the store or a Redis hint): the revocation feed waits on it.
+    #[must_use]
+    pub fn newest_revocation(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.newest.subscribe()
     }
 
     /// Follows (and publishes to) the shared deny-list in Redis.
@@ -336,6 +358,7 @@ impl DenyList {
     /// [`DenyList::sync`]; the cache itself never invents a revocation.
     pub fn apply(&self, seq: i64, revocation: Revocation) {
         self.write().apply(seq, revocation);
+        self.announce();
     }
 
     /// A hint arrived (another instance recorded a revocation): the sync task reads the store now.
@@ -359,6 +382,7 @@ impl DenyList {
         let (seq, stored) = self.store.add_revocation(&revocation).await?;
         self.count(&stored);
         self.write().apply(seq, stored.clone());
+        self.announce();
         self.publish(&[stored], seq.saturating_sub(1)).await;
         Ok(())
     }
@@ -538,6 +562,7 @@ impl DenyList {
             }
             entries.synced_at = Some(Instant::now());
         }
+        self.announce();
         self.forget_expired(now);
         Ok(applied)
     }

@@ -47,6 +47,10 @@ pub enum ApiError {
     /// A cookie-authenticated state-changing request lacks a valid CSRF header (403).
     #[error("{0}")]
     Csrf(&'static str),
+    /// A browser marked the request `Sec-Fetch-Site: cross-site` and its origin is not listed in
+    /// `TESSERA_CORS_ORIGINS` (403).
+    #[error("cross-site request refused")]
+    CrossSite,
     /// Something that must be unique already exists (409).
     #[error("{description}")]
     Conflict {
@@ -103,7 +107,7 @@ impl ApiError {
             | ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken
             | ApiError::InvalidClient => StatusCode::UNAUTHORIZED,
-            ApiError::Csrf(_) => StatusCode::FORBIDDEN,
+            ApiError::Csrf(_) | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -149,6 +153,12 @@ impl ApiError {
                 "client authentication failed (HTTP Basic with a client id and secret)".into(),
             ),
             ApiError::Csrf(text) => ("csrf_failed", (*text).into()),
+            ApiError::CrossSite => (
+                "cross_site_refused",
+                "a page on another site may not call this endpoint; list its origin in \
+                 TESSERA_CORS_ORIGINS if it should"
+                    .into(),
+            ),
             ApiError::Conflict { code, description } => (code, description.clone()),
             ApiError::TooManyRequests { retry_after } => (
                 "too_many_requests",

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 
 use crate::cookies::session_cookies;
+use crate::cors::{CorsPolicy, Verdict};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use axum::extract::State;
@@ -27,6 +28,13 @@ pub const MAX_HEADER_COUNT: usize = 100;
 
 /// How long a request may take before it is answered with 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The path of the revocation feed, whose requests wait by design (a long poll).
+const LONG_POLL_PATH: &str = "/oauth/revocations";
+
+/// How long a long poll may take: its longest wait and [`REQUEST_TIMEOUT`] for the work.
+pub const LONG_POLL_TIMEOUT: Duration =
+    Duration::from_secs(crate::routes::feed::MAX_WAIT.as_secs() + REQUEST_TIMEOUT.as_secs());
 
 /// The headers on every response, errors and 404 included.
 ///
@@ -52,13 +60,27 @@ const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
     (header::X_XSS_PROTECTION, "0"),
 ];
 
+/// What [`edge`] needs: the metrics and the cross-origin policy.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// Where requests are counted.
+    pub metrics: Arc<Metrics>,
+    /// `TESSERA_CORS_ORIGINS` and the cross-site refusal.
+    pub cors: Arc<CorsPolicy>,
+}
+
 /// The one middleware every request passes through: it answers 431 (JSON) if the headers exceed
 /// [`MAX_HEADER_BYTES`] or [`MAX_HEADER_COUNT`], 400 (JSON) if a Tessera cookie is sent twice
-/// ([`crate::cookies::session_cookies`]), 503 (JSON) if the handler takes longer than [`REQUEST_TIMEOUT`], adds the security headers to every response (errors and 404
+/// ([`crate::cookies::session_cookies`]), 503 (JSON) if the handler takes longer than [`REQUEST_TIMEOUT`]
+/// ([`LONG_POLL_TIMEOUT`] for the revocation feed's long poll, whose latency is not recorded), adds the security headers to every response (errors and 404
 /// included), and records the response's status class and latency in the metrics. One layer
 /// instead of three: each `from_fn` layer costs a boxed future per request.
-pub async fn edge(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    let Edge { metrics, cors } = edge;
     let started = std::time::Instant::now();
+    let long_poll = request.uri().path() == LONG_POLL_PATH;
+    let auth_path = request.uri().path().starts_with("/auth/");
+    let mut cors_origin = None;
     let header_bytes: usize = request
         .headers()
         .iter()
@@ -72,15 +94,32 @@ pub async fn edge(State(metrics): State<Arc<Metrics>>, request: Request, next: N
         // A Tessera cookie sent twice: refused on every endpoint, whether or not it reads it.
         refusal.into_response()
     } else {
-        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-            Ok(response) => response,
-            Err(_) => ApiError::Unavailable("the request took too long").into_response(),
+        match cors.judge(request.method(), request.uri().path(), request.headers()) {
+            // A preflight, or a cross-site write refused.
+            Verdict::Answer(answer) => answer,
+            Verdict::Pass(origin) => {
+                cors_origin = origin;
+                let limit = if long_poll {
+                    LONG_POLL_TIMEOUT
+                } else {
+                    REQUEST_TIMEOUT
+                };
+                match tokio::time::timeout(limit, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => ApiError::Unavailable("the request took too long").into_response(),
+                }
+            }
         }
     };
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    metrics.request(response.status().as_u16(), started.elapsed());
+    cors.decorate(auth_path, cors_origin, headers);
+    if long_poll {
+        metrics.response(response.status().as_u16());
+    } else {
+        metrics.request(response.status().as_u16(), started.elapsed());
+    }
     response
 }

@@ -28,6 +28,7 @@
 
 pub mod app;
 pub mod cookies;
+pub mod cors;
 pub mod denylist;
 pub mod error;
 pub mod extract;

@@ -192,10 +192,7 @@ impl Metrics {
 
     /// Records one request's status and latency.
     pub fn request(&self, status: u16, elapsed: Duration) {
-        let class = usize::from(status / 100)
-            .saturating_sub(1)
-            .min(STATUS_CLASSES.len() - 1);
-        bump(&self.responses[class]);
+        self.response(status);
         let seconds = elapsed.as_secs_f64();
         if let Some(bucket) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
             bump(&self.latency_buckets[bucket]);
@@ -203,6 +200,15 @@ impl Metrics {
         bump(&self.latency_count);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Counts a response by status class without its latency (a long poll, whose time is
+    /// waiting, not work).
+    pub fn response(&self, status: u16) {
+        let class = usize::from(status / 100)
+            .saturating_sub(1)
+            .min(STATUS_CLASSES.len() - 1);
+        bump(&self.responses[class]);
     }
 
     /// Records whether the Redis broadcast subscription is up.

@@ -64,6 +64,10 @@ pub struct AppStateInner {
     pub password_change_limiter: Arc<KeyRateLimiter>,
     /// Introspections per client.
     pub introspection_limiter: Arc<KeyRateLimiter>,
+    /// Revocation feed requests per client.
+    pub feed_limiter: Arc<KeyRateLimiter>,
+    /// Set when the server begins to stop: long polls answer at once.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     /// The key of the signed double-submit CSRF tokens, from the deployment's shared secret.
     pub csrf_key: aws_lc_rs::hmac::Key,
     /// Whether the store answers, as the background check last saw it (readiness and the

@@ -29,6 +29,10 @@ use crate::throttle::{AttemptOutcome, RateLimitedPeer};
 pub struct Credentials {
     username: String,
     password: String,
+    /// Login only: answer with the cookies alone, no token in the body (for browser pages, so
+    /// that no script on them can read a token).
+    #[serde(default)]
+    cookie_only: bool,
 }
 
 /// `POST /auth/register {username, password}` -> 201 `{id, username}`.
@@ -41,7 +45,9 @@ pub async fn register(
     _: RateLimitedPeer,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
-    let Credentials { username, password } = body;
+    let Credentials {
+        username, password, ..
+    } = body;
     let user = accounts::register(
         state.store.as_ref(),
         &state.passwords,
@@ -75,7 +81,11 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
-    let Credentials { username, password } = body;
+    let Credentials {
+        username,
+        password,
+        cookie_only,
+    } = body;
     // A turn to hash first: a login refused because hashing is saturated (503) must not count
     // as a failed attempt, or a flood would lock out every user who retries.
     let turn = state.passwords.reserve().await?;
@@ -136,7 +146,7 @@ pub async fn login(
     };
     state.login_throttle.record_success(&username).await;
     state.metrics.login(LoginOutcome::Ok);
-    token_response(&state, &tokens)
+    token_response(&state, &tokens, cookie_only)
 }
 
 /// The lifetimes this server issues with.
@@ -158,17 +168,29 @@ pub(crate) fn private(body: impl IntoResponse) -> Response {
 }
 
 /// The token pair as JSON (`Cache-Control: no-store`) with the session cookies (the CSRF token
-/// is the session's signed one).
-fn token_response(state: &AppState, tokens: &SessionTokens) -> Result<Response, ApiError> {
+/// is the session's signed one). `cookie_only`: the body carries no token, only `token_type` and
+/// `expires_in` (the tokens are in the HttpOnly cookies, out of reach of page scripts).
+fn token_response(
+    state: &AppState,
+    tokens: &SessionTokens,
+    cookie_only: bool,
+) -> Result<Response, ApiError> {
     let refresh_text = tokens.refresh.expose();
     let csrf_token = csrf_token(&state.csrf_key, &tokens.session_id);
-    let mut response = Json(json!({
-        "access_token": tokens.access.token,
-        "refresh_token": refresh_text,
-        "token_type": "Bearer",
-        "expires_in": tokens.access_ttl,
-    }))
-    .into_response();
+    let body = if cookie_only {
+        json!({
+            "token_type": "Bearer",
+            "expires_in": tokens.access_ttl,
+        })
+    } else {
+        json!({
+            "access_token": tokens.access.token,
+            "refresh_token": refresh_text,
+            "token_type": "Bearer",
+            "expires_in": tokens.access_ttl,
+        })
+    };
+    let mut response = Json(body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -189,6 +211,9 @@ fn token_response(state: &AppState, tokens: &SessionTokens) -> Result<Response, 
 #[derive(Deserialize, Default)]
 struct RefreshBody {
     refresh_token: Option<String>,
+    /// Answer with the cookies alone, no token in the body.
+    #[serde(default)]
+    cookie_only: bool,
 }
 
 /// `POST /auth/refresh {refresh_token}` (or the refresh cookie plus `X-CSRF-Token`) -> a new
@@ -259,7 +284,7 @@ pub async fn refresh(
     match rotated {
         Ok(tokens) => {
             state.metrics.refresh();
-            token_response(&state, &tokens)
+            token_response(&state, &tokens, body.cookie_only)
         }
         Err(ServiceError::RefreshTokenReused { .. }) => {
             state.metrics.reuse_detected();

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per area. Handlers are thin: they read like the contract.
 
 pub mod auth;
+pub mod feed;
 pub mod oauth;
 pub mod ops;
 pub mod sessions;
@@ -39,6 +40,7 @@ fn api_router() -> Router<AppState> {
         .route("/auth/password", post(sessions::change_password))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
+        .route("/oauth/revocations", get(feed::revocations))
         .route(
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata),

@@ -80,7 +80,10 @@ pub async fn revoke(
 }
 
 /// Checks HTTP Basic client credentials ([`tessera_service::clients::authenticate`]).
-async fn authenticate_client(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
     let unauthorized = || ApiError::InvalidClient;
     let encoded = headers
         .get(header::AUTHORIZATION)

@@ -162,3 +162,87 @@ async fn bearer_requests_need_no_csrf_header() {
     );
     app.stop().await;
 }
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `"cookie_only": true` on login and refresh: the cookies are set as always, and the body has
+/// no token a page script could read (only `token_type` and `expires_in`); without it the answer
+/// is today's, tokens included.
+#[tokio::test]
+async fn cookie_only_login_and_refresh_put_no_token_in_the_body() {
+    let app = TestApp::spawn().await;
+    app.register("cora", crate::PASSWORD).await;
+    let login = app
+        .post_json(
+            "/auth/login",
+            &serde_json::json!({"username": "cora", "password": crate::PASSWORD, "cookie_only": true}),
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let set = set_cookies(&login);
+    let body: Value = login.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"token_type": "Bearer", "expires_in": 900}),
+        "no token in the body"
+    );
+    let jar = Jar {
+        access: cookie_value(&set, "__Host-tessera-access"),
+        refresh: cookie_value(&set, "__Secure-tessera-refresh"),
+        csrf: cookie_value(&set, "__Host-tessera-csrf"),
+    };
+    let me = app
+        .client
+        .get(app.url("/auth/me"))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "the cookies work");
+
+    let refreshed = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .header("cookie", jar.header())
+        .header("x-csrf-token", &jar.csrf)
+        .header("content-type", "application/json")
+        .body(r#"{"cookie_only": true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let rotated = set_cookies(&refreshed);
+    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"token_type": "Bearer", "expires_in": 900})
+    );
+    let new_refresh = cookie_value(&rotated, "__Secure-tessera-refresh");
+    assert_ne!(new_refresh, jar.refresh, "rotated, in the cookie");
+
+    // Without the member: today's answer, tokens in the body.
+    let plain = app
+        .post_json(
+            "/auth/login",
+            &serde_json::json!({"username": "cora", "password": crate::PASSWORD}),
+        )
+        .await;
+    let body: Value = plain.json().await.unwrap();
+    assert!(body["access_token"].is_string() && body["refresh_token"].is_string());
+    // Not a boolean: refused rather than guessed.
+    let odd = app
+        .post_json(
+            "/auth/login",
+            &serde_json::json!({"username": "cora", "password": crate::PASSWORD, "cookie_only": "yes"}),
+        )
+        .await;
+    assert_eq!(odd.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}

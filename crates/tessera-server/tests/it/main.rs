@@ -10,6 +10,8 @@
 
 mod auth;
 mod cookies;
+mod cors;
+mod feed;
 mod hardening;
 mod keys;
 mod oauth;

@@ -35,17 +35,23 @@ const USER_OPERATIONS: [(&str, &str); 6] = [
     ("post", "/auth/password"),
 ];
 
-/// Operations that can answer 429: throttled per client address (register, login, refresh) or
-/// per account (login, and password change, whose wrong guesses count like failed logins).
-const THROTTLED_OPERATIONS: [(&str, &str); 7] = [
+/// Operations that can answer 429: throttled per client address (register, login, refresh, the
+/// OAuth endpoints, readiness), per account (login, and password change, whose wrong guesses count
+/// like failed logins) or per client (introspection, the revocation feed).
+const THROTTLED_OPERATIONS: [(&str, &str); 8] = [
     ("post", "/auth/register"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
     ("post", "/auth/password"),
     ("post", "/oauth/revoke"),
     ("post", "/oauth/introspect"),
+    ("get", "/oauth/revocations"),
     ("get", "/readyz"),
 ];
+
+/// Operations that take an OAuth client's credentials (HTTP Basic).
+const CLIENT_OPERATIONS: [(&str, &str); 2] =
+    [("post", "/oauth/introspect"), ("get", "/oauth/revocations")];
 
 /// The validator `scripts/test.sh` installs.
 const PINNED_VALIDATOR: &str = "openapi-spec-validator==0.9.0";
@@ -394,7 +400,7 @@ fn every_operation_states_its_security_errors_and_headers() {
     let security = |method: &str, path: &str| -> Value {
         if USER_OPERATIONS.contains(&(method, path)) {
             json!([{"bearerAuth": []}, {"cookieAuth": []}])
-        } else if (method, path) == ("post", "/oauth/introspect") {
+        } else if CLIENT_OPERATIONS.contains(&(method, path)) {
             json!([{"clientBasic": []}])
         } else {
             json!([])
@@ -669,6 +675,15 @@ impl Recorder {
     }
 }
 
+/// The `sid` claim of an access token (read, not verified).
+fn sid_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&tessera_token::base64url::decode(payload.as_bytes()).unwrap())
+            .unwrap();
+    claims["sid"].as_str().unwrap().to_owned()
+}
+
 const CLIENT_ID: &str = "tsc_openapi-client";
 const CLIENT_SECRET: &str = "tss_the-openapi-client-secret-0123456789";
 
@@ -881,6 +896,36 @@ async fn live_responses_match_the_documented_statuses_headers_and_schemas() {
             .body(format!("token={}", "x".repeat(20_000))),
     )
     .await;
+    // The revocation feed: `wait=0` everywhere, so that no request is held open.
+    let feed = "/oauth/revocations";
+    let follow = |query: &[(&str, &str)]| {
+        c.get(url(feed))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .query(query)
+    };
+    let snapshot = r
+        .send("get", feed, follow(&[("after", "0"), ("wait", "0")]))
+        .await;
+    assert_eq!(snapshot.status, StatusCode::OK);
+    let cursor = snapshot.json()["cursor"].as_i64().unwrap().to_string();
+    for query in [
+        &[("wait", "0")][..],
+        &[("after", "-1"), ("wait", "0")],
+        &[("after", "0"), ("wait", "26")],
+    ] {
+        let status = r.send("get", feed, follow(query)).await.status;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query:?}");
+    }
+    for request in [
+        c.get(url(feed)).query(&[("after", "0"), ("wait", "0")]),
+        c.get(url(feed))
+            .basic_auth(CLIENT_ID, Some("tss_not-the-secret"))
+            .query(&[("after", "0"), ("wait", "0")]),
+    ] {
+        let status = r.send("get", feed, request).await.status;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
     let revoke = "/oauth/revoke";
     r.send(
         "post",
@@ -980,14 +1025,37 @@ async fn live_responses_match_the_documented_statuses_headers_and_schemas() {
         c.post(url("/auth/logout-all")).bearer_auth(&again),
     )
     .await;
+
+    // The feed from the snapshot's cursor lists the sessions ended since and the logout-all.
+    let news = r
+        .send("get", feed, follow(&[("after", &cursor), ("wait", "0")]))
+        .await
+        .json();
+    let listed = news["revocations"].as_array().unwrap();
+    for sid in [other.as_str(), &sid_of(&browser_access)] {
+        assert!(
+            listed
+                .iter()
+                .any(|entry| entry["kind"] == "session" && entry["value"] == sid),
+            "no session {sid} in {news}"
+        );
+    }
+    assert!(
+        listed.iter().any(|entry| entry["kind"] == "user"),
+        "no user entry in {news}"
+    );
+    assert!(news["cursor"].as_i64().unwrap() > cursor.parse().unwrap());
+    assert_eq!(news["more"], false);
     app.stop().await;
 
-    // Throttling: a lockout after one failure, and three credential requests a minute.
+    // Throttling: a lockout after one failure, three credential requests a minute, and three
+    // requests a minute to the OAuth endpoints (the feed's per-address and per-client limits).
     let app = TestApp::spawn_with(&[
         ("TESSERA_RATE_LIMIT_PER_IP", "3"),
         ("TESSERA_LOGIN_MAX_FAILURES", "1"),
     ])
     .await;
+    add_client(&app).await;
     let c = &app.client;
     let url = |path: &str| app.url(path);
     let wrong = json!({"username": "olivia", "password": "not the password"});
@@ -1007,6 +1075,26 @@ async fn live_responses_match_the_documented_statuses_headers_and_schemas() {
         let status = r.send("post", path, request).await.status;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{path} per address");
     }
+    let follow = |query: &[(&str, &str)]| {
+        c.get(url(feed))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .query(query)
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let request = follow(&[("after", "0"), ("wait", "0")]);
+        statuses.push(r.send("get", feed, request).await.status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ],
+        "the feed past three requests a minute"
+    );
     app.stop().await;
 
     r.verify(&document_text);

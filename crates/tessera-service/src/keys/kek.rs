@@ -259,19 +259,29 @@ fn data_dir_kek(data_dir: &Path) -> Result<(KeyEncryptionKey, KekOrigin), Servic
         .create(data_dir)
         .map_err(io)?;
     let (kek, text) = KeyEncryptionKey::generate()?;
-    match OpenOptions::new()
+    // Written whole to a file of this process's own, then linked into place (which fails if the
+    // name exists): another process starting at the same moment sees either no file or a
+    // complete one, never an empty one, and a crash leaves no half-written key.
+    // Named after the new key's fingerprint: unique to this attempt.
+    let pending = data_dir.join(format!(".{GENERATED_KEK_FILE}.{}.tmp", kek.id()));
+    let written = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-    {
-        Ok(mut file) => {
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.write_all(b"\n"))
-                .and_then(|()| file.sync_all())
-                .map_err(io)?;
-            Ok((kek, KekOrigin::Generated(path)))
-        }
+        .open(&pending)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.write_all(b"\n")?;
+            file.sync_all()
+        });
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&pending);
+        return Err(io(err));
+    }
+    let linked = std::fs::hard_link(&pending, &path);
+    let _ = std::fs::remove_file(&pending);
+    match linked {
+        Ok(()) => Ok((kek, KekOrigin::Generated(path))),
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok((
             read_kek_file("TESSERA_DATA_DIR", &path)?,
             KekOrigin::DataDir(path.clone()),
@@ -331,6 +341,27 @@ mod tests {
             .to_string();
         assert!(junk.contains("not base64"), "{junk}");
         assert!(!format!("{kek:?}").contains(text.as_str()));
+    }
+
+    #[test]
+    fn processes_generating_at_once_all_get_the_one_complete_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| data_dir_kek(&data).map(|(kek, _)| kek.id().to_owned())))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap().unwrap())
+                .collect()
+        });
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+        let names: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [GENERATED_KEK_FILE], "no temporary file left");
     }
 
     #[test]
