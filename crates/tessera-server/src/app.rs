@@ -256,6 +256,7 @@ impl App {
             password_change_limiter: Arc::new(password_change_limiter),
             introspection_limiter: Arc::new(introspection_limiter),
             feed_limiter: Arc::new(feed_limiter),
+            feed_reads: tokio::sync::Semaphore::new(routes::feed::CONCURRENT_READS),
             stopping: tokio::sync::watch::Sender::new(false),
             csrf_key,
             store_health: Arc::default(),

@@ -18,6 +18,7 @@ use tessera_store::Store;
 use tessera_token::{Clock, KeySet, TokenIssuer, Verifier, VerifyingKey};
 
 use crate::app::StartError;
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 /// How often stored keys are checked for changes: a change made anywhere is in use on every
@@ -29,8 +30,9 @@ pub const KEY_POLL_INTERVAL: Duration = Duration::from_millis(500);
 pub struct TokenSet {
     /// The signing key and every key that verifies (published as the JWK Set).
     pub keys: Arc<KeySet>,
-    /// Issues access tokens with the signing key.
-    pub issuer: TokenIssuer,
+    /// Issues access tokens with the signing key; `None` while this instance cannot open the
+    /// current stored key (see [`TokenSet::issuer`]).
+    issuer: Option<TokenIssuer>,
     /// Verifies access tokens against `keys`.
     pub verifier: Verifier,
     /// The algorithms of the keys that verify, for RFC 8414 metadata (signing key first).
@@ -39,6 +41,31 @@ pub struct TokenSet {
     pub version: Option<i64>,
     /// The stored keys' states when read (`None` in static mode).
     pub states: Option<RingStates>,
+    /// Whether the last reload could not open the keys (this set keeps only what was known): the
+    /// next tick tries again.
+    pub degraded: bool,
+}
+
+impl TokenSet {
+    /// The signing key, at start (where there always is one).
+    fn signing_key(&self) -> Result<&Arc<tessera_token::SigningKey>, StartError> {
+        self.keys
+            .signing_key()
+            .ok_or(StartError::Token(tessera_token::Error::Key(
+                "no signing key".into(),
+            )))
+    }
+
+    /// The issuer, or 503 while the current key cannot be opened on this instance (a wrong
+    /// key-encryption key, a corrupt row): nothing is signed with a key that no longer should.
+    ///
+    /// # Errors
+    /// [`ApiError::Unavailable`] when there is no signing key.
+    pub fn issuer(&self) -> Result<&TokenIssuer, ApiError> {
+        self.issuer.as_ref().ok_or(ApiError::Unavailable(
+            "this instance cannot open the current signing key; see its log",
+        ))
+    }
 }
 
 /// What a [`TokenSet`] is made with besides the keys.
@@ -66,11 +93,9 @@ impl Template {
                 keys.add_verifying_key(previous.clone())?;
             }
         }
-        let signing = keys
-            .signing_key()
-            .cloned()
-            .ok_or_else(|| tessera_token::Error::Key("no signing key".into()))?;
-        let mut algorithms = vec![signing.algorithm().name()];
+        let signing = keys.signing_key().cloned();
+        let mut algorithms: Vec<&'static str> =
+            signing.iter().map(|key| key.algorithm().name()).collect();
         for jwk in keys.to_jwks().keys {
             if let Some(name) = jwk
                 .alg
@@ -84,8 +109,11 @@ impl Template {
             }
         }
         let keys = Arc::new(keys);
-        let issuer = TokenIssuer::new(signing, &self.issuer, &self.audience, self.access_ttl)
-            .with_clock(self.clock.clone());
+        let issuer = signing.map(|signing| {
+            let signer: Arc<dyn tessera_token::Signer> = signing;
+            TokenIssuer::new(signer, &self.issuer, &self.audience, self.access_ttl)
+                .with_clock(self.clock.clone())
+        });
         let verifier = Verifier::new(keys.clone(), &self.issuer, &self.audience)
             .with_leeway(self.leeway)
             .with_clock(self.clock.clone());
@@ -96,6 +124,7 @@ impl Template {
             algorithms,
             version,
             states,
+            degraded: false,
         })
     }
 }
@@ -153,7 +182,7 @@ impl SigningKeys {
         let KeySource::Stored { legacy_file } = &config.key_source else {
             let loaded = config.load_keys()?;
             let set = template.build(loaded.keys, None, None)?;
-            let signing = set.issuer.signer();
+            let signing = set.signing_key()?;
             tracing::info!(event = "signing_key_loaded", mode = "static", algorithm = %signing.algorithm(), kid = %signing.kid(), verification_keys = set.keys.len(), "signing key loaded");
             return Ok(SigningKeys {
                 current: RwLock::new(Arc::new(set)),
@@ -183,7 +212,7 @@ impl SigningKeys {
         }
         let active = keys::load_active(store, &kek, now, None).await?;
         let set = build_stored(&template, active)?;
-        let signing = set.issuer.signer();
+        let signing = set.signing_key()?;
         tracing::info!(event = "signing_key_loaded", mode = "stored", algorithm = %signing.algorithm(), kid = %signing.kid(), verification_keys = set.keys.len(), kek = %kek.id(), "signing key loaded");
         Ok(SigningKeys {
             current: RwLock::new(Arc::new(set)),
@@ -223,11 +252,22 @@ impl SigningKeys {
             .as_ref()
             .and_then(|states| states.next_change_at)
             .is_some_and(|at| now >= at);
-        if Some(version) == before.version && !boundary_passed {
+        if Some(version) == before.version && !boundary_passed && !before.degraded {
             return Ok(false);
         }
-        let active = keys::load_active(store, &stored.kek, now, before.keys.signing_key()).await?;
-        let set = build_stored(&self.template, active)?;
+        let set = match keys::load_active(store, &stored.kek, now, Some(&before.keys)).await {
+            Ok(active) => build_stored(&self.template, active)?,
+            Err(err) => {
+                // What can be known without opening keys still applies: retired keys stop
+                // verifying, and a key that is no longer current stops signing.
+                let known = keys::load_known(store, now, &before.keys).await?;
+                let mut set = build_stored(&self.template, known)?;
+                set.degraded = true;
+                log_transitions(before.states.as_ref(), set.states.as_ref(), metrics);
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+                return Err(err);
+            }
+        };
         log_transitions(before.states.as_ref(), set.states.as_ref(), metrics);
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
         Ok(true)

@@ -66,6 +66,8 @@ pub struct AppStateInner {
     pub introspection_limiter: Arc<KeyRateLimiter>,
     /// Revocation feed requests per client.
     pub feed_limiter: Arc<KeyRateLimiter>,
+    /// Turns at reading the record for the feed ([`crate::routes::feed::CONCURRENT_READS`]).
+    pub feed_reads: tokio::sync::Semaphore,
     /// Set when the server begins to stop: long polls answer at once.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// The key of the signed double-submit CSRF tokens, from the deployment's shared secret.

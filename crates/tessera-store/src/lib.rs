@@ -329,6 +329,16 @@ pub trait RevocationStore: Send + Sync {
     /// such as `tessera user disable`.
     async fn revocations_since(&self, after: i64) -> Result<Vec<(i64, Revocation)>>;
 
+    /// At most `limit` revocations with a sequence number above `after`, in order (expired ones
+    /// included), and the highest sequence number handed out so far (read first: at least every
+    /// number ever reported to a caller before this call). For the revocation feed, whose pages
+    /// must stay bounded and which must tell a cursor from the future.
+    async fn revocations_page(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<(Vec<(i64, Revocation)>, i64)>;
+
     /// Deletes revocations that expired before `before`.
     async fn purge_expired_revocations(&self, before: u64) -> Result<u64>;
 }

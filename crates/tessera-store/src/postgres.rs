@@ -911,6 +911,31 @@ impl RevocationStore for PostgresStore {
         .collect()
     }
 
+    async fn revocations_page(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<(Vec<(i64, Revocation)>, i64)> {
+        // The counter first: every number handed out before this call is at most it (numbers
+        // are committed in counter order).
+        let newest: i64 =
+            sqlx::query_scalar("SELECT value FROM revocation_counter WHERE singleton")
+                .fetch_one(&self.pool)
+                .await?;
+        let page = sqlx::query(
+            "SELECT seq, kind, subject, not_before, expires_at FROM revocations \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::revocation)
+        .collect::<Result<Vec<_>>>()?;
+        Ok((page, newest))
+    }
+
     async fn purge_expired_revocations(&self, before: u64) -> Result<u64> {
         // `revocation_counter` is left alone, so purged numbers are never handed out again.
         let purged = sqlx::query("DELETE FROM revocations WHERE expires_at < $1")

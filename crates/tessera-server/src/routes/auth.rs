@@ -126,7 +126,7 @@ pub async fn login(
     };
     let started = sessions::start(
         state.store.as_ref(),
-        &state.tokens().issuer,
+        state.tokens().issuer()?,
         &user,
         client,
         lifetimes(&state),
@@ -274,7 +274,7 @@ pub async fn refresh(
     }
     let rotated = sessions::rotate(
         state.store.as_ref(),
-        &state.tokens().issuer,
+        state.tokens().issuer()?,
         state.deny_list.as_ref(),
         &presented,
         lifetimes(&state),

@@ -90,23 +90,47 @@ fn entry(revocation: &Revocation) -> Value {
     })
 }
 
-/// The revocations after `after` that still matter at `now` (at most [`MAX_PAGE`]), the cursor
-/// to ask from next (past expired entries too, so they are not read again), and whether more
-/// are waiting.
+/// Database reads of the feed at once, whatever the number of followers: a burst of snapshots
+/// or a wake-up of every waiting follower queues here instead of taking the store's connections
+/// from logins and refreshes.
+pub const CONCURRENT_READS: usize = 2;
+
+/// The revocations after `after` that still matter at `now` (at most [`MAX_PAGE`] read), the
+/// cursor to ask from next (past expired entries too, so they are not read again), and whether
+/// more are waiting.
+///
+/// # Errors
+/// 400 for a cursor beyond every number the record ever handed out (a database restored from a
+/// backup, or another deployment's cursor): the follower must start again from `after=0`, or it
+/// would miss what is recorded until the record catches up; the store's error.
 async fn page(state: &AppState, after: i64, now: u64) -> Result<(Vec<Value>, i64, bool), ApiError> {
-    let recorded = state.store.revocations_since(after).await?;
-    let mut cursor = after;
-    let mut entries = Vec::new();
-    for (seq, revocation) in &recorded {
-        if entries.len() == MAX_PAGE {
-            return Ok((entries, cursor, true));
-        }
-        cursor = cursor.max(*seq);
-        if revocation.expires_at > now {
-            entries.push(entry(revocation));
-        }
+    let (recorded, newest) = {
+        let _turn = state
+            .feed_reads
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Unavailable("the server is stopping"))?;
+        let limit = u32::try_from(MAX_PAGE).unwrap_or(u32::MAX);
+        state.store.revocations_page(after, limit).await?
+    };
+    if after > newest {
+        return Err(ApiError::BadRequest(
+            "`after` is ahead of the revocation record (a restored database, or another \
+             deployment's cursor): start again from after=0"
+                .into(),
+        ));
     }
-    Ok((entries, cursor, false))
+    let cursor = recorded.last().map_or(after, |(seq, _)| *seq);
+    let entries = recorded
+        .iter()
+        .filter(|(_, revocation)| revocation.expires_at > now)
+        .map(|(_, revocation)| entry(revocation))
+        .collect();
+    Ok((
+        entries,
+        cursor,
+        cursor < newest && recorded.len() == MAX_PAGE,
+    ))
 }
 
 /// `GET /oauth/revocations?after=CURSOR[&wait=SECONDS]` with HTTP Basic client credentials ->

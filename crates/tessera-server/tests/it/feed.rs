@@ -81,6 +81,16 @@ async fn the_feed_needs_client_credentials_and_a_cursor() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(body["error"], "invalid_request", "{query}");
     }
+    // A cursor from the future (a restored database): start again, never a silent gap.
+    let (status, body) = feed(&app, "after=9223372036854775807&wait=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("after=0"),
+        "{body}"
+    );
     // Nothing revoked yet, no wait: an empty answer at once.
     let (status, body) = feed(&app, "after=0&wait=0").await;
     assert_eq!(status, StatusCode::OK);

@@ -484,7 +484,7 @@ async fn the_jwks_and_the_metadata_follow_an_algorithm_change_together() {
         .get_json("/.well-known/oauth-authorization-server")
         .await;
     assert_eq!(algorithms(&metadata), ["ES256"]);
-    let old_kid = app.state.tokens().issuer.signer().kid().to_owned();
+    let old_kid = app.signing_key().kid().to_owned();
     let kek = kek_of(&app, &[]);
     let rotation = keys::rotate(
         app.state.store.as_ref(),
@@ -715,4 +715,110 @@ async fn the_database_files_hold_no_private_key_and_no_key_encryption_key() {
         0,
         "the key-encryption key"
     );
+}
+
+/// A row written into the database without the key-encryption key (an attacker's public key,
+/// with the `kid` of its thumbprint and a copied `kek_id`) is neither published nor trusted:
+/// public keys are derived from the sealed private keys, never read from the row.
+#[tokio::test]
+async fn a_key_row_written_without_the_key_encryption_key_verifies_nothing() {
+    let app = TestApp::spawn().await;
+    app.register("target", PASSWORD).await;
+    let (genuine, _) = app.login("target").await;
+    let payload = genuine.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&tessera_token::base64url::decode(payload.as_bytes()).unwrap())
+            .unwrap();
+    let sub = claims["sub"].as_str().unwrap().to_owned();
+    let ring = app.state.store.key_ring().await.unwrap();
+    let forger = Arc::new(
+        tessera_token::SigningKey::generate(Algorithm::ES256)
+            .unwrap()
+            .0,
+    );
+    let row = tessera_store::StoredKey {
+        kid: forger.kid().to_owned(),
+        algorithm: "ES256".into(),
+        wrapped_private: vec![0; 60],
+        kek_id: ring.keys[0].kek_id.clone(),
+        public_jwk: serde_json::to_string(forger.verifying_key().public_jwk().unwrap()).unwrap(),
+        created_at: app.clock.now(),
+        activates_at: app.clock.now() + 10 * 365 * 86400,
+        retired_at: None,
+    };
+    app.state
+        .store
+        .change_key_ring(ring.version, &[KeyChange::Insert(row)])
+        .await
+        .unwrap()
+        .unwrap();
+    let forged = tessera_token::TokenIssuer::new(
+        forger.clone(),
+        "http://tessera.test",
+        "tessera-tests",
+        600,
+    )
+    .with_clock(app.clock.clone())
+    .issue(&tessera_token::AccessTokenRequest {
+        subject: sub,
+        ..tessera_token::AccessTokenRequest::default()
+    })
+    .unwrap()
+    .token;
+    // Give every instance time to take the change up, then check.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(
+        !jwks_kids(&app).await.contains(forger.kid()),
+        "not published"
+    );
+    assert_eq!(me_status(&app, &forged).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me_status(&app, &genuine).await, StatusCode::OK);
+    app.stop().await;
+}
+
+/// An instance that cannot open the new keys (the key-encryption key was rotated and it was not
+/// restarted yet) still applies a retirement: the retired key's tokens fail, it leaves the JWKS,
+/// and the instance stops signing (503) rather than sign with it.
+#[tokio::test]
+async fn an_instance_that_cannot_open_the_new_keys_still_drops_a_retired_key() {
+    let app = TestApp::spawn().await;
+    app.register("stale", PASSWORD).await;
+    let (token, _) = app.login("stale").await;
+    let old_kid = kid_of(&token);
+    let old_kek = kek_of(&app, &[]);
+    let (new_kek, _) = KeyEncryptionKey::generate().unwrap();
+    let store = app.state.store.clone();
+    keys::rewrap(store.as_ref(), &old_kek, &new_kek, app.clock.now())
+        .await
+        .unwrap();
+    let retired = keys::retire(
+        store.as_ref(),
+        &new_kek,
+        &old_kid,
+        Algorithm::ES256,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let replacement = retired.new_current.unwrap();
+    let refused = time_until("the retired key's token fails", || async {
+        me_status(&app, &token).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(refused < WITHIN, "refused after {refused:?}");
+    let kids = jwks_kids(&app).await;
+    assert!(!kids.contains(&old_kid), "{kids:?}");
+    assert!(
+        !kids.contains(&replacement),
+        "not opened, not published: {kids:?}"
+    );
+    let login = app
+        .post_json(
+            "/auth/login",
+            &json!({"username": "stale", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(login.headers().get("retry-after").is_some());
+    app.stop().await;
 }

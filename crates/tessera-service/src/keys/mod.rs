@@ -36,8 +36,9 @@ const MAX_ATTEMPTS: usize = 16;
 pub struct ActiveKeys {
     /// The ring version they were read at.
     pub version: i64,
-    /// The key that signs (the `current` one).
-    pub signing: Arc<SigningKey>,
+    /// The key that signs (the `current` one); `None` when it cannot be opened on this instance
+    /// (see [`load_known`]): then nothing is signed.
+    pub signing: Option<Arc<SigningKey>>,
     /// The signing key and every `next` and `previous` key: what verifies and is published.
     pub keys: KeySet,
     /// The states they were derived from (for logs, metrics and the next change time).
@@ -190,6 +191,12 @@ pub fn open_signing_key(
 }
 
 fn public_key(stored: &StoredKey) -> Result<VerifyingKey, ServiceError> {
+    if algorithm_of(stored)?.family() == tessera_token::KeyFamily::Hmac {
+        return Err(corrupt(
+            &stored.kid,
+            "a stored key is never a shared secret",
+        ));
+    }
     let jwk: Jwk = serde_json::from_str(&stored.public_jwk)
         .map_err(|_| corrupt(&stored.kid, "the public key is not a JWK"))?;
     let key = VerifyingKey::from_jwk(&jwk, Some(algorithm_of(stored)?))
@@ -317,10 +324,12 @@ fn legacy_key(
     Ok((key, der))
 }
 
-/// The keys to sign and verify with now: the `current` key opened, the `next` and `previous`
-/// keys' public parts. `in_use` is the signing key of the set in use, if any: when it is still
-/// the current key it is shared rather than opened again (so a change of the key-encryption key
-/// under a running instance does not stop it, and a reload costs no private-key parsing).
+/// The keys to sign and verify with now: the `current` key opened, and every `next` and
+/// `previous` key authenticated by opening it too (its public key is derived from the private key
+/// sealed under the key-encryption key, never taken from the stored JWK, so a row written into
+/// the database without the key-encryption key verifies nothing). `in_use` is the key set in use,
+/// if any: keys in it were authenticated when it was loaded and are shared rather than opened
+/// again (a reload after a rotation opens only the new key).
 ///
 /// # Errors
 /// [`ServiceError::Unavailable`] if no key signs (see [`ensure_signing_key`]); a wrong
@@ -329,30 +338,75 @@ pub async fn load_active(
     store: &dyn Store,
     kek: &KeyEncryptionKey,
     now: u64,
-    in_use: Option<&Arc<SigningKey>>,
+    in_use: Option<&KeySet>,
 ) -> Result<ActiveKeys, ServiceError> {
     let (ring, states) = read(store, now).await?;
     let current = states
         .current()
         .and_then(|status| ring.keys.iter().find(|key| key.kid == status.kid))
         .ok_or(ServiceError::Unavailable("no stored signing key signs now"))?;
-    let mut keys = match in_use {
+    let signing = match in_use.and_then(KeySet::signing_key) {
         Some(key) if key.kid() == current.kid && key.algorithm().name() == current.algorithm => {
-            KeySet::with_shared_signing_key(key.clone())
+            key.clone()
         }
-        _ => KeySet::with_signing_key(open_signing_key(current, kek)?),
+        _ => Arc::new(open_signing_key(current, kek)?),
     };
+    let mut keys = KeySet::with_shared_signing_key(signing.clone());
     for status in &states.keys {
-        if status.state.verifies() && status.kid != current.kid {
-            if let Some(stored) = ring.keys.iter().find(|key| key.kid == status.kid) {
-                keys.add_verifying_key(public_key(stored)?)?;
-            }
+        if !status.state.verifies() || status.kid == current.kid {
+            continue;
+        }
+        let Some(stored) = ring.keys.iter().find(|key| key.kid == status.kid) else {
+            continue;
+        };
+        let known = in_use
+            .and_then(|set| set.get(&stored.kid))
+            .filter(|key| key.algorithm().name() == stored.algorithm);
+        let key = match known {
+            Some(key) => key.clone(),
+            None => open_signing_key(stored, kek)?.verifying_key().clone(),
+        };
+        keys.add_verifying_key(key)?;
+    }
+    Ok(ActiveKeys {
+        version: ring.version,
+        signing: Some(signing),
+        keys,
+        states,
+    })
+}
+
+/// What can be known of the keys now without opening any (when [`load_active`] fails: a wrong
+/// key-encryption key on this instance, a corrupt row, ...): of the keys in `in_use`, those that
+/// still verify, and its signing key only if it is still the current one. A retired key is thus
+/// dropped even by an instance that cannot open the new keys, and such an instance stops
+/// signing rather than sign with a key that no longer should.
+///
+/// # Errors
+/// The store's error.
+pub async fn load_known(
+    store: &dyn Store,
+    now: u64,
+    in_use: &KeySet,
+) -> Result<ActiveKeys, ServiceError> {
+    let (ring, states) = read(store, now).await?;
+    let current = states.current().map(|status| status.kid.clone());
+    let signing = in_use
+        .signing_key()
+        .filter(|key| current.as_deref() == Some(key.kid()))
+        .cloned();
+    let mut keys = match &signing {
+        Some(key) => KeySet::with_shared_signing_key(key.clone()),
+        None => KeySet::new(),
+    };
+    for status in states.keys.iter().filter(|status| status.state.verifies()) {
+        if Some(status.kid.as_str()) == signing.as_ref().map(|key| key.kid()) {
+            continue;
+        }
+        if let Some(key) = in_use.get(&status.kid) {
+            keys.add_verifying_key(key.clone())?;
         }
     }
-    let signing = keys
-        .signing_key()
-        .cloned()
-        .ok_or(ServiceError::Unavailable("no stored signing key signs now"))?;
     Ok(ActiveKeys {
         version: ring.version,
         signing,
@@ -361,17 +415,30 @@ pub async fn load_active(
     })
 }
 
-/// The public keys that verify now (`next`, `current`, `previous`), without opening any private
-/// key (no key-encryption key needed): for `tessera jwks` and `tessera token verify`.
+/// The public keys that verify now (`next`, `current`, `previous`), for `tessera jwks` and
+/// `tessera token verify`. Keys sealed under `kek` are derived from their private keys (as the
+/// server does); others (no key-encryption key at hand, or a key sealed under another one, as
+/// between `tessera keys rewrap` and the switch to the new one) are taken from their stored
+/// public JWKs, which a writer of the database could have altered: the servers never do that.
 ///
 /// # Errors
-/// A corrupt stored key; the store's error.
-pub async fn published_keys(store: &dyn Store, now: u64) -> Result<KeySet, ServiceError> {
+/// A corrupt stored key; a key that does not open with `kek`; the store's error.
+pub async fn published_keys(
+    store: &dyn Store,
+    kek: Option<&KeyEncryptionKey>,
+    now: u64,
+) -> Result<KeySet, ServiceError> {
     let (ring, states) = read(store, now).await?;
     let mut keys = KeySet::new();
     for status in states.keys.iter().filter(|status| status.state.verifies()) {
         if let Some(stored) = ring.keys.iter().find(|key| key.kid == status.kid) {
-            keys.add_verifying_key(public_key(stored)?)?;
+            let key = match kek {
+                Some(kek) if stored.kek_id == kek.id() => {
+                    open_signing_key(stored, kek)?.verifying_key().clone()
+                }
+                _ => public_key(stored)?,
+            };
+            keys.add_verifying_key(key)?;
         }
     }
     Ok(keys)

@@ -787,6 +787,32 @@ impl RevocationStore for SqliteStore {
         .collect()
     }
 
+    async fn revocations_page(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<(Vec<(i64, Revocation)>, i64)> {
+        // AUTOINCREMENT keeps the highest number ever handed out in `sqlite_sequence`, purged
+        // rows included.
+        let newest: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let page = sqlx::query(
+            "SELECT seq, kind, subject, not_before, expires_at FROM revocations \
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::revocation)
+        .collect::<Result<Vec<_>>>()?;
+        Ok((page, newest))
+    }
+
     async fn purge_expired_revocations(&self, before: u64) -> Result<u64> {
         let purged = sqlx::query("DELETE FROM revocations WHERE expires_at < ?")
             .bind(db_time(before)?)

@@ -46,6 +46,7 @@ macro_rules! for_each_conformance_test {
             live_revocations_leave_out_expired_entries,
             re_adding_a_revocation_keeps_the_maxima_under_a_new_seq,
             revocations_since_reports_only_newer_entries_in_order,
+            revocation_pages_are_bounded_and_know_the_newest_number,
             revocations_outlive_the_longest_access_lifetime_ever_issued,
             purging_expired_revocations_deletes_them,
             clients_are_created_and_found,
@@ -1203,6 +1204,33 @@ pub async fn revocations_since_reports_only_newer_entries_in_order(store: &dyn S
         all[1..].to_vec()
     );
     assert!(store.revocations_since(last_seq).await.unwrap().is_empty());
+}
+
+/// `revocations_page` returns at most `limit` entries in order and the newest number handed
+/// out, which stays put when the newest entry is purged (a cursor past it is from the future).
+pub async fn revocation_pages_are_bounded_and_know_the_newest_number(store: &dyn Store) {
+    assert_eq!(store.revocations_page(0, 10).await.unwrap(), (vec![], 0));
+    for n in 0..5 {
+        let entry = revocation(RevocationKind::Token, &format!("j-{n}"), 0, NOW + HOUR - n);
+        store.add_revocation(&entry).await.unwrap();
+    }
+    let all = store.revocations_since(0).await.unwrap();
+    let newest = all[4].0;
+    let (first, reported) = store.revocations_page(0, 2).await.unwrap();
+    assert_eq!(first, all[..2].to_vec());
+    assert_eq!(reported, newest);
+    let (rest, _) = store.revocations_page(first[1].0, 10).await.unwrap();
+    assert_eq!(rest, all[2..].to_vec());
+    assert_eq!(
+        store.revocations_page(newest, 10).await.unwrap(),
+        (vec![], newest)
+    );
+    // Purging the newest entries does not lower the newest number.
+    assert_eq!(
+        store.purge_expired_revocations(NOW + HOUR).await.unwrap(),
+        4
+    );
+    assert_eq!(store.revocations_page(0, 10).await.unwrap().1, newest);
 }
 
 /// A revocation one handle records is seen by another handle on the same database (how a

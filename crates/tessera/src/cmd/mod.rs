@@ -77,7 +77,22 @@ async fn stored_key_set(
 ) -> anyhow::Result<KeySet> {
     let store = open_store(config).await?;
     let keys = match purpose {
-        KeyUse::Verify => stored_keys::published_keys(store.as_ref(), now).await?,
+        KeyUse::Verify => {
+            // Authenticated by the key-encryption key when one is at hand (configured, or the
+            // data directory's), never generating one to verify.
+            let at_hand = config.key_encryption_key.is_some()
+                || (config.database_url.is_none()
+                    && config
+                        .data_dir
+                        .join(stored_keys::kek::GENERATED_KEK_FILE)
+                        .exists());
+            let kek = if at_hand {
+                Some(stored_keys::load_kek(config)?.0)
+            } else {
+                None
+            };
+            stored_keys::published_keys(store.as_ref(), kek.as_ref(), now).await?
+        }
         KeyUse::Sign => {
             // As a server start does: revocations and previous keys are then kept at least
             // as long as the tokens minted here (with the default lifetime) live.

@@ -31,13 +31,15 @@ const CONFIG: &str = concat!(
 /// Appended to [`CONFIG`] for this run: the revocation feed is asked with `wait=0`. The fuzzer
 /// holds valid client credentials, so every schema-valid request with nothing newer than its
 /// `after` would be held open for its `wait` (25 s when it sends none, a long poll): one such
-/// request would outlast the run's 20-second budget. The long poll is tested in `tessera-server`'s
-/// `feed` tests; `after` is still fuzzed here, `wait` is not (its 400s are checked by the OpenAPI
-/// live test).
+/// request would outlast the run's 20-second budget. And `after=0`: a well-formed cursor beyond
+/// every number the record has handed out is refused by design (400: start again from 0, never a
+/// silent gap), which the fuzzer, knowing only the schema, would report as a valid request
+/// refused. The long poll, the cursor and both 400s are tested in `tessera-server`'s `feed` and
+/// OpenAPI tests.
 const RUN_ONLY: &str = r#"
 [[operations]]
 include-operation-id = ["revocationFeed"]
-parameters = { "query.wait" = 0 }
+parameters = { "query.wait" = 0, "query.after" = 0 }
 "#;
 
 /// The document under test (the server serves it verbatim: `tessera-server`'s OpenAPI tests).
