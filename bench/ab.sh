@@ -7,6 +7,13 @@
 #
 # Scenarios:
 #   me-hs256       GET /auth/me with one valid HS256 Bearer token (wrk -t2 -c64, after 2 s warm-up)
+#   me-es256       the same in zero configuration (no key variables: ES256, with the key the
+#                  binary keeps itself: a PEM file in the data directory before issue 12, the
+#                  database sealed under a generated key-encryption key since; made on first
+#                  start, which is start-up, not measured)
+#   login-es256    POST /auth/login in zero configuration (ES256): 8 users registered, then
+#                  bench/lua/login.lua cycling over them (wrk -t2 -c8 --timeout 10s, one login
+#                  per account in flight); argon2id-bound, so tens per second
 #   refresh-es256  POST /auth/refresh with rotating tokens (bench/lua/refresh.lua, 80 tokens from
 #   refresh-hs256  80 logins; wrk -t2 -c64)
 #   flood          GET /healthz probe (bench/lua/healthz_probe.lua, -t1 -c1) started 2 s into a
@@ -14,7 +21,8 @@
 #
 # One line per run: the binary, req/s, and the server's CPU per request (user + system time of
 # the process during the measured run, divided by the requests: steadier than req/s on a busy
-# machine); for `flood`, the probe's p50/p99 and the logins/s meanwhile.
+# machine), then `non2xx N` / `socket_errors ...` only if wrk saw any; for `flood`, the probe's
+# p50/p99 and the logins/s meanwhile.
 #
 # Environment: BENCH_AB_DURATION (seconds per measured run, default 8), BENCH_AB_DATA (where the
 # data directories go, default /var/tmp; a tmpfs such as /dev/shm leaves the disk out),
@@ -38,7 +46,7 @@ CLK_TCK=$(getconf CLK_TCK)
 export BENCH_LUA_DIR=$BENCH/lua
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 for bin in "$BIN_A" "$BIN_B"; do [ -x "$bin" ] || die "$bin is not an executable"; done
-case $SCENARIO in me-hs256 | refresh-es256 | refresh-hs256 | flood) ;; *) die "unknown scenario $SCENARIO" ;; esac
+case $SCENARIO in me-hs256 | me-es256 | login-es256 | refresh-es256 | refresh-hs256 | flood) ;; *) die "unknown scenario $SCENARIO" ;; esac
 port_free "$PORT" || die "port $PORT on 127.0.0.1 is in use (set BENCH_AB_PORT)"
 
 URL=http://127.0.0.1:$PORT
@@ -66,7 +74,8 @@ start() {
   wait_ready tessera "$PORT" "$SERVER_PID" "$DATA/server.log"
 }
 
-# measure WRK_ARGS...: one measured wrk run; prints "req/s cpu_us_per_req".
+# measure WRK_ARGS...: one measured wrk run; prints "req/s cpu_us_per_req" (and what wrk
+# counted as non-2xx or socket errors, if any).
 measure() {
   local before after out requests
   before=$(cpu_ticks)
@@ -74,14 +83,18 @@ measure() {
   after=$(cpu_ticks)
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
   awk -v rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")" -v t="$((after - before))" \
-    -v n="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "req/s %.0f  cpu_us_per_req %.1f", rps, t * 1e6 / hz / n }'
+    -v n="$requests" -v hz="$CLK_TCK" 'BEGIN {
+      if (rps < 100) printf "req/s %.1f  cpu_us_per_req %.0f", rps, t * 1e6 / hz / n
+      else printf "req/s %.0f  cpu_us_per_req %.1f", rps, t * 1e6 / hz / n }'
+  awk '/Non-2xx or 3xx responses:/ {printf "  non2xx %s", $NF}
+       /Socket errors:/ {sub(/^ *Socket errors: */, ""); printf "  socket_errors %s", $0}' <<<"$out"
 }
 
 run_one() {  # BIN
   local bin=$1 token i
   case $SCENARIO in
-    me-hs256)
-      start "$bin" HS256
+    me-hs256 | me-es256)
+      if [ "$SCENARIO" = me-hs256 ]; then start "$bin" HS256; else start "$bin" ES256; fi
       post_json /auth/register "{\"username\":\"abuser\",\"password\":\"$PASSWORD\"}" >/dev/null
       token=$(post_json /auth/login "{\"username\":\"abuser\",\"password\":\"$PASSWORD\"}" | field access_token)
       wrk -t2 -c64 -d2s -H "authorization: Bearer $token" "$URL/auth/me" >/dev/null
@@ -97,6 +110,14 @@ run_one() {  # BIN
       done >"$DATA/refresh-tokens.txt"
       BENCH_THREADS=2 BENCH_REFRESH_FILE=$DATA/refresh-tokens.txt \
         measure -t2 -c64 -d"${DURATION}s" -s "$BENCH/lua/refresh.lua" "$URL"
+      ;;
+    login-es256)
+      start "$bin" ES256
+      for i in $(seq 0 7); do
+        post_json /auth/register "{\"username\":\"ab$i\",\"password\":\"$PASSWORD\"}" >/dev/null
+      done
+      BENCH_THREADS=2 BENCH_LOGIN_USERS=8 BENCH_USERNAME_PREFIX=ab BENCH_PASSWORD=$PASSWORD \
+        measure -t2 -c8 -d"${DURATION}s" --timeout 10s -s "$BENCH/lua/login.lua" "$URL"
       ;;
     flood)
       start "$bin" ES256

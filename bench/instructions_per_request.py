@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Instructions the server executes per `GET /auth/me`, counted by valgrind (callgrind).
 
-    bench/instructions_per_request.py [--requests N] LABEL=BINARY [LABEL=BINARY ...]
+    bench/instructions_per_request.py [--requests N] [--zero-config] [--match-idle]
+                                      LABEL=BINARY [LABEL=BINARY ...]
 
 Wall-clock throughput on a shared 2-core machine moves by 20 % between identical runs; the count
 of instructions a request costs does not (callgrind counts them, whatever else runs). For each
@@ -11,6 +12,16 @@ one kept-alive connection, stops the server, and reads the total; then does the 
 `/auth/me` request at all. The difference divided by the requests is the cost of one request
 (start-up, registration and login cancel out). Needs valgrind (Debian's package); targets
 127.0.0.1, bounded by the request count.
+
+--zero-config starts the server with no key variable at all instead of the HS256 secret: ES256
+with the key the binary keeps itself (a PEM file in the data directory before issue 12, stored in
+the database under a generated key-encryption key since; made during start-up, which cancels out).
+
+--match-idle measures the run with requests first and then keeps the run without requests idle,
+connected, for as long as the requests took, so that work the server does on a timer (the
+deny-list sync every second; in stored-key mode, the key ring's version read every 500 ms)
+cancels out instead of being charged to the requests. Without it (the default, as in earlier
+runs) that timer work during the request loop counts as request cost.
 """
 
 import argparse
@@ -36,7 +47,8 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def total_instructions(binary, requests):
+def total_instructions(binary, requests, zero_config=False, idle_seconds=0.0):
+    """Total instructions of one server run, and the seconds its request loop took."""
     data = tempfile.mkdtemp(prefix="tessera-ir-")
     port = free_port()
     out = os.path.join(data, "callgrind.out")
@@ -45,11 +57,11 @@ def total_instructions(binary, requests):
         TESSERA_DATA_DIR=os.path.join(data, "tessera-data"),
         TESSERA_BIND=f"127.0.0.1:{port}",
         JWT_ISSUER=f"http://127.0.0.1:{port}",
-        JWT_ALGORITHM="HS256",
-        JWT_SECRET_KEY=SECRET,
         TESSERA_RATE_LIMIT_PER_IP="0",
         RUST_LOG="warn",
     )
+    if not zero_config:
+        env.update(JWT_ALGORITHM="HS256", JWT_SECRET_KEY=SECRET)
     process = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "serve"],
         env=env, cwd=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -83,9 +95,13 @@ def total_instructions(binary, requests):
         status, body = call("POST", "/auth/login", {"username": "counter", "password": PASSWORD})
         assert status == 200, body
         token = json.loads(body)["access_token"]
+        started = time.monotonic()
         for _ in range(requests):
             status, body = call("GET", "/auth/me", token=token)
             assert status == 200, body
+        if idle_seconds:
+            time.sleep(idle_seconds)
+        loop_seconds = time.monotonic() - started
         connection.close()
     finally:
         process.send_signal(signal.SIGTERM)
@@ -93,20 +109,36 @@ def total_instructions(binary, requests):
     text = open(out).read()
     shutil.rmtree(data, ignore_errors=True)
     match = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
-    return int(match.group(1))
+    return int(match.group(1)), loop_seconds
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--zero-config", action="store_true",
+                        help="no key variables: ES256 with the key the server keeps itself")
+    parser.add_argument("--match-idle", action="store_true",
+                        help="keep the run without requests idle as long as the requests took")
     parser.add_argument("binaries", nargs="+", metavar="LABEL=BINARY")
     args = parser.parse_args()
     for item in args.binaries:
         label, binary = item.split("=", 1)
-        base = total_instructions(binary, 0)
-        loaded = total_instructions(binary, args.requests)
+        if args.match_idle:
+            loaded, seconds = total_instructions(binary, args.requests, args.zero_config)
+            base, _ = total_instructions(binary, 0, args.zero_config, idle_seconds=seconds)
+        else:
+            base, _ = total_instructions(binary, 0, args.zero_config)
+            loaded, seconds = total_instructions(binary, args.requests, args.zero_config)
+        notes = []
+        if args.zero_config:
+            notes.append("zero-config")
+        if args.match_idle:
+            notes.append("idle-matched")
+        if notes:
+            notes.append(f"request loop {seconds:.1f} s")
+        notes = "; " + "; ".join(notes) if notes else ""
         print(f"{label}: {(loaded - base) / args.requests:,.0f} instructions per GET /auth/me "
-              f"({args.requests} requests; totals {base:,} and {loaded:,})", flush=True)
+              f"({args.requests} requests; totals {base:,} and {loaded:,}{notes})", flush=True)
 
 
 if __name__ == "__main__":
