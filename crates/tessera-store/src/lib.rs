@@ -368,6 +368,24 @@ pub trait ClientStore: Send + Sync {
     async fn set_client_secret(&self, client_id: &str, secret_hash: &TokenHash) -> Result<bool>;
 }
 
+/// Users' roles (carried in access tokens as `roles`, and mapped to OAuth scopes).
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// The user's roles, sorted; empty for an unknown user.
+    async fn user_roles(&self, user_id: &str) -> Result<Vec<String>>;
+
+    /// Gives the user a role. Returns `false`, changing nothing, if it had it already.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] (`"user"`) if there is no such user.
+    async fn add_user_role(&self, user_id: &str, role: &str) -> Result<bool>;
+
+    /// Takes a role away and, in the same transaction, records a user revocation of every token
+    /// issued before `not_before` (so no access token still carries the role; kept as
+    /// [`Revocation`] explains). Returns `false`, recording nothing, if the user did not have it.
+    async fn remove_user_role(&self, user_id: &str, role: &str, not_before: u64) -> Result<bool>;
+}
+
 /// The signing keys of stored-key mode, changed only as a whole under a version check, so that
 /// instances sharing the database never lose each other's changes.
 #[async_trait]
@@ -395,7 +413,9 @@ pub trait KeyStore: Send + Sync {
 
 /// A complete backend.
 #[async_trait]
-pub trait Store: AccountStore + SessionStore + RevocationStore + ClientStore + KeyStore {
+pub trait Store:
+    AccountStore + SessionStore + RevocationStore + ClientStore + KeyStore + RoleStore
+{
     /// Checks that the database answers (for readiness probes).
     async fn ping(&self) -> Result<()>;
 

@@ -42,6 +42,7 @@
 //!   `tessera_schema_version` table (see [`PostgresStore::connect`]).
 
 mod keys;
+mod roles;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod keys;
+mod roles;
 mod rotations;
 
 use rotations::{rotate_in_batches, PendingRotation, ROTATION_QUEUE};
