@@ -68,6 +68,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_deployment.sql"),
     include_str!("../migrations/postgres/0003_credentials_and_lifetimes.sql"),
     include_str!("../migrations/postgres/0004_signing_keys.sql"),
+    include_str!("../migrations/postgres/0005_user_roles.sql"),
 ];
 
 /// The advisory lock held while migrating ("tessera" in ASCII, then 1), so that instances starting

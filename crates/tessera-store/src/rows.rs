@@ -231,6 +231,16 @@ pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreEr
     }
 }
 
+/// Maps a foreign-key violation (a row naming a parent that does not exist) to
+/// [`StoreError::Conflict`] naming the missing parent, and any other error to
+/// [`StoreError::Database`].
+pub(crate) fn missing_parent_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |error| match &error {
+        sqlx::Error::Database(e) if e.is_foreign_key_violation() => StoreError::Conflict(what),
+        _ => StoreError::Database(error),
+    }
+}
+
 /// The user revocation that ends every token issued to `user_id` before `now`.
 pub(crate) fn user_revocation(user_id: &str, now: u64) -> Revocation {
     Revocation {

@@ -65,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_deployment.sql"),
     include_str!("../../migrations/sqlite/0003_credentials_and_lifetimes.sql"),
     include_str!("../../migrations/sqlite/0004_signing_keys.sql"),
+    include_str!("../../migrations/sqlite/0005_user_roles.sql"),
 ];
 
 /// The SQLite store: a pool of connections to `tessera.db` in the data directory.

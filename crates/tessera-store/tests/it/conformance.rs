@@ -58,6 +58,11 @@ macro_rules! for_each_conformance_test {
             a_stale_key_ring_version_changes_nothing,
             activating_retiring_and_rewrapping_change_only_the_named_key,
             a_conflicting_key_ring_change_applies_nothing_of_its_batch,
+            roles_are_given_once_and_listed_sorted,
+            removing_a_role_records_a_user_revocation,
+            removing_a_role_keeps_the_maxima_of_an_earlier_user_revocation,
+            removing_a_role_the_user_lacks_records_nothing,
+            other_users_roles_are_untouched,
             ping_answers,
         );
     };
@@ -1924,6 +1929,214 @@ pub async fn concurrent_key_ring_changes_have_exactly_one_winner(stores: &[Arc<d
         }
     }
     assert_eq!(first.key_ring_version().await.unwrap(), i64::from(ROUNDS));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Roles
+
+/// The roles of a user, or panics.
+async fn roles(store: &dyn Store, user_id: &str) -> Vec<String> {
+    store
+        .user_roles(user_id)
+        .await
+        .unwrap_or_else(|e| panic!("reading the roles of {user_id} failed: {e}"))
+}
+
+/// Gives a user a role, or panics; returns whether it was new.
+async fn grant(store: &dyn Store, user_id: &str, role: &str) -> bool {
+    store
+        .add_user_role(user_id, role)
+        .await
+        .unwrap_or_else(|e| panic!("giving {user_id} the role {role:?} failed: {e}"))
+}
+
+/// A user starts with no roles (and an unknown id has none); a role is given once (`true`, then
+/// `false`), roles come back sorted in byte order, and a role for an unknown user is a conflict
+/// that stores nothing. Giving a role revokes nothing.
+pub async fn roles_are_given_once_and_listed_sorted(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    assert!(roles(store, "u-alice").await.is_empty(), "a new user");
+    assert!(roles(store, "u-nobody").await.is_empty(), "an unknown id");
+
+    assert!(grant(store, "u-alice", "writer").await, "a new role");
+    assert!(!grant(store, "u-alice", "writer").await, "a role it has");
+    for role in ["admin", "éditeur", "Zeta", "reader"] {
+        assert!(grant(store, "u-alice", role).await, "{role}");
+    }
+    assert_eq!(
+        roles(store, "u-alice").await,
+        ["Zeta", "admin", "reader", "writer", "éditeur"],
+        "sorted in byte order, each once"
+    );
+
+    let unknown = store.add_user_role("u-nobody", "admin").await;
+    assert!(
+        matches!(unknown, Err(StoreError::Conflict("user"))),
+        "a role for an unknown user: {unknown:?}"
+    );
+    assert!(roles(store, "u-nobody").await.is_empty());
+    assert!(
+        store.revocations_since(0).await.unwrap().is_empty(),
+        "giving roles revokes nothing"
+    );
+}
+
+/// Taking a role away removes it and, in the same step, records one user revocation of every
+/// token issued before `not_before`, kept as long as the deployment's longest access lifetime
+/// (plus the margin) demands, under a new sequence number.
+pub async fn removing_a_role_records_a_user_revocation(store: &dyn Store) {
+    assert_eq!(store.raise_longest_access_ttl(HOUR).await.unwrap(), HOUR);
+    add_user(store, "u-alice", "alice", NOW).await;
+    grant(store, "u-alice", "admin").await;
+    grant(store, "u-alice", "reader").await;
+
+    assert!(store
+        .remove_user_role("u-alice", "admin", NOW + 10)
+        .await
+        .unwrap());
+    assert_eq!(
+        roles(store, "u-alice").await,
+        ["reader"],
+        "the role is gone"
+    );
+    let all = store.revocations_since(0).await.unwrap();
+    assert_eq!(all.len(), 1, "exactly one revocation: {all:?}");
+    let (seq, entry) = &all[0];
+    assert_eq!(
+        (entry.kind, entry.subject.as_str(), entry.not_before),
+        (RevocationKind::User, "u-alice", NOW + 10)
+    );
+    let margin = tessera_store::REVOCATION_MARGIN;
+    assert!(entry.expires_at >= NOW + 10 + HOUR);
+    assert_eq!(entry.expires_at, NOW + 10 + HOUR + margin);
+    assert_eq!(
+        in_seq_order(store.live_revocations(NOW + 10 + HOUR).await.unwrap()),
+        std::slice::from_ref(entry),
+        "live until every token it covers has expired"
+    );
+
+    // Another removal moves the same entry on: the later `not_before`, under a new number.
+    assert!(store
+        .remove_user_role("u-alice", "reader", NOW + 20)
+        .await
+        .unwrap());
+    assert!(roles(store, "u-alice").await.is_empty());
+    let news = store.revocations_since(*seq).await.unwrap();
+    assert_eq!(news.len(), 1, "{news:?}");
+    assert_eq!(
+        news[0].1,
+        revocation(
+            RevocationKind::User,
+            "u-alice",
+            NOW + 20,
+            NOW + 20 + HOUR + margin
+        )
+    );
+    assert_eq!(entries_for(store, "u-alice").await, [news[0].1.clone()]);
+}
+
+/// A role taken away after the user was logged out everywhere (or disabled) merges with that
+/// user revocation as every user revocation does: the larger `not_before` and the later expiry
+/// are kept, under a new sequence number.
+pub async fn removing_a_role_keeps_the_maxima_of_an_earlier_user_revocation(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    grant(store, "u-alice", "admin").await;
+    grant(store, "u-alice", "reader").await;
+    store
+        .revoke_user_sessions("u-alice", NOW + 100)
+        .await
+        .unwrap();
+    let recorded = store.revocations_since(0).await.unwrap();
+    let [(before_seq, before)] = &recorded[..] else {
+        panic!("one user revocation expected");
+    };
+    assert_eq!(before.kind, RevocationKind::User);
+
+    // An earlier `not_before` (a caller's clock behind another's) lowers nothing.
+    assert!(store
+        .remove_user_role("u-alice", "admin", NOW + 50)
+        .await
+        .unwrap());
+    let news = store.revocations_since(*before_seq).await.unwrap();
+    assert_eq!(news.len(), 1, "{news:?}");
+    assert_eq!(&news[0].1, before, "the maxima are kept");
+    assert_eq!(
+        entries_for(store, "u-alice").await,
+        std::slice::from_ref(before)
+    );
+
+    // A later one moves it on.
+    assert!(store
+        .remove_user_role("u-alice", "reader", NOW + 200)
+        .await
+        .unwrap());
+    let entries = entries_for(store, "u-alice").await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].not_before, NOW + 200);
+    assert!(entries[0].expires_at >= before.expires_at);
+}
+
+/// Taking away a role the user does not have (or from an unknown user) answers `false` and
+/// records nothing: no revocation, and no sequence number used up.
+pub async fn removing_a_role_the_user_lacks_records_nothing(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_user(store, "u-bob", "bob", NOW).await;
+    grant(store, "u-alice", "reader").await;
+    grant(store, "u-bob", "admin").await;
+
+    for (user, role) in [
+        ("u-alice", "admin"),
+        ("u-alice", "READER"),
+        ("u-bob", "reader"),
+        ("u-nobody", "admin"),
+    ] {
+        assert!(
+            !store.remove_user_role(user, role, NOW + 10).await.unwrap(),
+            "{user} does not have {role:?}"
+        );
+    }
+    assert_eq!(
+        store.revocations_page(0, 10).await.unwrap(),
+        (Vec::new(), 0),
+        "no revocation, and no sequence number handed out"
+    );
+    assert_eq!(roles(store, "u-alice").await, ["reader"]);
+    assert_eq!(roles(store, "u-bob").await, ["admin"]);
+
+    // Taking a role away twice records once.
+    assert!(store
+        .remove_user_role("u-alice", "reader", NOW + 20)
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_user_role("u-alice", "reader", NOW + 30)
+        .await
+        .unwrap());
+    let all = store.revocations_since(0).await.unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].1.not_before, NOW + 20);
+}
+
+/// Giving or taking away one user's role leaves every other user's roles, and their
+/// revocations, alone.
+pub async fn other_users_roles_are_untouched(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_user(store, "u-bob", "bob", NOW).await;
+    for user in ["u-alice", "u-bob"] {
+        grant(store, user, "admin").await;
+        grant(store, user, "reader").await;
+    }
+    grant(store, "u-alice", "writer").await;
+    assert_eq!(roles(store, "u-bob").await, ["admin", "reader"]);
+
+    assert!(store
+        .remove_user_role("u-alice", "admin", NOW + 10)
+        .await
+        .unwrap());
+    assert_eq!(roles(store, "u-alice").await, ["reader", "writer"]);
+    assert_eq!(roles(store, "u-bob").await, ["admin", "reader"]);
+    assert!(entries_for(store, "u-bob").await.is_empty());
+    assert_eq!(entries_for(store, "u-alice").await.len(), 1);
 }
 
 /// `ping` answers and the backend has a name.

@@ -18,8 +18,8 @@ use sqlx::Connection;
 use tessera_store::postgres::PostgresStore;
 use tessera_store::{
     AccountStore, Client, ClientStore, KeyChange, KeyRing, KeyStore, NewSession, NewUser,
-    RefreshRecord, Revocation, RevocationKind, RevocationStore, SessionStore, Store, StoreError,
-    StoredKey,
+    RefreshRecord, Revocation, RevocationKind, RevocationStore, RoleStore, SessionStore, Store,
+    StoreError, StoredKey,
 };
 use tokio::task::JoinSet;
 
@@ -327,8 +327,50 @@ async fn signing_keys_survive_closing_and_reconnecting() {
     reconnected.close().await;
 }
 
-/// A database of schema version 3 (before signing keys) is migrated to an empty ring at
-/// version 0, keeping what it held.
+/// Roles given before a close, and the revocation recorded when one was taken away, are there
+/// after reconnecting.
+#[tokio::test]
+async fn roles_survive_closing_and_reconnecting() {
+    let Some(db) = Database::fresh() else {
+        return;
+    };
+    let store = db.connect().await;
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    for role in ["writer", "admin", "reader"] {
+        assert!(
+            store.add_user_role("u-alice", role).await.unwrap(),
+            "{role}"
+        );
+    }
+    assert!(store
+        .remove_user_role("u-alice", "writer", NOW + 10)
+        .await
+        .unwrap());
+    let revocations = store.revocations_since(0).await.unwrap();
+    assert_eq!(revocations.len(), 1);
+    store.close().await;
+    assert!(
+        store.user_roles("u-alice").await.is_err(),
+        "a closed store must not answer"
+    );
+    drop(store);
+
+    let reconnected = db.connect().await;
+    assert_eq!(
+        reconnected.user_roles("u-alice").await.unwrap(),
+        ["admin", "reader"]
+    );
+    assert_eq!(reconnected.revocations_since(0).await.unwrap(), revocations);
+    assert!(!reconnected.add_user_role("u-alice", "admin").await.unwrap());
+    assert!(reconnected
+        .add_user_role("u-alice", "writer")
+        .await
+        .unwrap());
+    reconnected.close().await;
+}
+
+/// A database of schema version 3 (before signing keys and roles) is migrated to an empty ring at
+/// version 0 and users without roles, keeping what it held.
 #[tokio::test]
 async fn a_version_3_database_gets_an_empty_key_ring() {
     let Some(db) = Database::fresh() else {
@@ -338,8 +380,8 @@ async fn a_version_3_database_gets_an_empty_key_ring() {
     conformance::add_user(&store, "u-alice", "alice", NOW).await;
     store.close().await;
     db.execute(
-        "DROP TABLE signing_keys; DROP TABLE key_ring; \
-         DELETE FROM tessera_schema_version WHERE version = 4;",
+        "DROP TABLE user_roles; DROP TABLE signing_keys; DROP TABLE key_ring; \
+         DELETE FROM tessera_schema_version WHERE version >= 4;",
     )
     .await;
 
@@ -347,10 +389,12 @@ async fn a_version_3_database_gets_an_empty_key_ring() {
     assert_eq!(migrated.key_ring().await.unwrap(), KeyRing::default());
     assert_eq!(migrated.key_ring_version().await.unwrap(), 0);
     assert_eq!(migrated.list_users().await.unwrap().len(), 1);
+    assert!(migrated.user_roles("u-alice").await.unwrap().is_empty());
+    assert!(migrated.add_user_role("u-alice", "admin").await.unwrap());
     migrated.close().await;
     let probe = PostgresStore::probe(&db.url()).await.unwrap();
-    assert_eq!(probe.inspection.schema_version, 4);
-    assert_eq!(probe.inspection.schema_version_known, 4);
+    assert_eq!(probe.inspection.schema_version, 5);
+    assert_eq!(probe.inspection.schema_version_known, 5);
 }
 
 #[tokio::test]
@@ -366,7 +410,7 @@ async fn the_schema_version_is_recorded_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     conn.close().await.unwrap();
 }
 
@@ -396,7 +440,7 @@ async fn instances_starting_together_migrate_once() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 4);
+    assert_eq!(applied, 5);
     let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM deployment")
         .fetch_all(&mut conn)
         .await
@@ -493,6 +537,17 @@ async fn lookups_by_text_with_a_nul_find_nothing_instead_of_failing() {
     assert_eq!(store.client("c\0").await.unwrap(), None);
     assert!(!store.delete_client("c\0").await.unwrap());
     assert!(!store.set_client_secret("c\0", &digest(1)).await.unwrap());
+    assert!(store.user_roles("u\0").await.unwrap().is_empty());
+    assert!(matches!(
+        store.add_user_role("u\0", "admin").await,
+        Err(StoreError::Conflict("user"))
+    ));
+    assert!(!store.remove_user_role("u\0", "admin", NOW).await.unwrap());
+    assert!(!store
+        .remove_user_role("u-alice", "admin\0", NOW)
+        .await
+        .unwrap());
+    assert!(store.revocations_since(0).await.unwrap().is_empty());
 
     // A kept id with a NUL is no session, so it keeps nothing.
     store

@@ -13,8 +13,8 @@ use tempfile::TempDir;
 use tessera_store::sqlite::{SqliteStore, DATABASE_FILE};
 use tessera_store::{
     AccountStore, Client, ClientStore, KeyChange, KeyRing, KeyStore, NewUser, RefreshRecord,
-    Revocation, RevocationKind, RevocationStore, Rotation, SessionStore, Store, StoreError,
-    StoredKey,
+    Revocation, RevocationKind, RevocationStore, RoleStore, Rotation, SessionStore, Store,
+    StoreError, StoredKey,
 };
 
 use crate::conformance::{self, digest, NOW};
@@ -321,8 +321,44 @@ async fn signing_keys_survive_closing_and_reopening_the_store() {
     assert_eq!(reopened.key_ring().await.unwrap().keys.last(), Some(&c));
 }
 
-/// A database of schema version 3 (before signing keys) is migrated to an empty ring at
-/// version 0, keeping what it held.
+/// Roles given before a close, and the revocation recorded when one was taken away, are there
+/// after reopening.
+#[tokio::test]
+async fn roles_survive_closing_and_reopening_the_store() {
+    let (_tmp, data) = data_dir();
+    let store = SqliteStore::open(&data).await.unwrap();
+    conformance::add_user(&store, "u-alice", "alice", NOW).await;
+    for role in ["writer", "admin", "reader"] {
+        assert!(
+            store.add_user_role("u-alice", role).await.unwrap(),
+            "{role}"
+        );
+    }
+    assert!(store
+        .remove_user_role("u-alice", "writer", NOW + 10)
+        .await
+        .unwrap());
+    let revocations = store.revocations_since(0).await.unwrap();
+    assert_eq!(revocations.len(), 1);
+    store.close().await;
+    assert!(
+        store.user_roles("u-alice").await.is_err(),
+        "a closed store must not answer"
+    );
+    drop(store);
+
+    let reopened = SqliteStore::open(&data).await.unwrap();
+    assert_eq!(
+        reopened.user_roles("u-alice").await.unwrap(),
+        ["admin", "reader"]
+    );
+    assert_eq!(reopened.revocations_since(0).await.unwrap(), revocations);
+    assert!(!reopened.add_user_role("u-alice", "admin").await.unwrap());
+    assert!(reopened.add_user_role("u-alice", "writer").await.unwrap());
+}
+
+/// A database of schema version 3 (before signing keys and roles) is migrated to an empty ring at
+/// version 0 and users without roles, keeping what it held.
 #[tokio::test]
 async fn a_version_3_database_gets_an_empty_key_ring() {
     let (_tmp, data) = data_dir();
@@ -331,7 +367,8 @@ async fn a_version_3_database_gets_an_empty_key_ring() {
     store.close().await;
     raw_execute(
         &data,
-        "DROP TABLE signing_keys; DROP TABLE key_ring; PRAGMA user_version = 3;",
+        "DROP TABLE user_roles; DROP TABLE signing_keys; DROP TABLE key_ring; \
+         PRAGMA user_version = 3;",
     )
     .await;
 
@@ -339,9 +376,11 @@ async fn a_version_3_database_gets_an_empty_key_ring() {
     assert_eq!(migrated.key_ring().await.unwrap(), KeyRing::default());
     assert_eq!(migrated.key_ring_version().await.unwrap(), 0);
     assert_eq!(migrated.list_users().await.unwrap().len(), 1);
+    assert!(migrated.user_roles("u-alice").await.unwrap().is_empty());
+    assert!(migrated.add_user_role("u-alice", "admin").await.unwrap());
     let inspection = SqliteStore::inspect(&data).await.unwrap().unwrap();
-    assert_eq!(inspection.schema_version, 4);
-    assert_eq!(inspection.schema_version_known, 4);
+    assert_eq!(inspection.schema_version, 5);
+    assert_eq!(inspection.schema_version_known, 5);
 }
 
 /// Key rows and a ring version the store cannot have written are `Corrupt`, not panics or
@@ -441,7 +480,7 @@ async fn the_database_is_created_in_wal_mode_with_private_modes() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(version, 4, "the schema version after the migrations");
+    assert_eq!(version, 5, "the schema version after the migrations");
 }
 
 #[tokio::test]
