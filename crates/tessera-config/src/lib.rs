@@ -233,6 +233,94 @@ pub enum RedisFallback {
     Database,
 }
 
+/// The OAuth scopes each role grants (`TESSERA_ROLE_SCOPES=admin=users:read users:write,
+/// editor=posts:write`): an access token's `scope` claim is the union of the scopes of the
+/// user's roles, sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleScopes {
+    grants: Vec<(String, Vec<String>)>,
+}
+
+impl RoleScopes {
+    /// The sorted, distinct scopes that `roles` grant together.
+    #[must_use]
+    pub fn scopes_of<S: AsRef<str>>(&self, roles: &[S]) -> Vec<String> {
+        let mut scopes: Vec<String> = roles
+            .iter()
+            .filter_map(|role| {
+                self.grants
+                    .iter()
+                    .find(|(name, _)| name == role.as_ref())
+                    .map(|(_, scopes)| scopes)
+            })
+            .flatten()
+            .cloned()
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+
+    /// Every role named in the mapping, with its scopes.
+    #[must_use]
+    pub fn grants(&self) -> &[(String, Vec<String>)] {
+        &self.grants
+    }
+}
+
+/// Whether `name` is a role name: 1 to 64 ASCII letters, digits, `_`, `-`, `.` or `:`.
+#[must_use]
+pub fn is_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+}
+
+/// Whether `scope` is an RFC 6749 scope token (printable ASCII without space, `"` or `\\`).
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+fn role_scopes(vars: &Vars) -> Result<RoleScopes, ConfigError> {
+    const VAR: &str = "TESSERA_ROLE_SCOPES";
+    let mut grants: Vec<(String, Vec<String>)> = Vec::new();
+    for entry in vars.get(VAR).unwrap_or_default().split(',') {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let shown: String = entry.chars().take(64).collect();
+        let (role, scopes) = entry
+            .split_once('=')
+            .ok_or_else(|| invalid(VAR, format!("`{shown}`: expected ROLE=SCOPE [SCOPE...]")))?;
+        let role = role.trim();
+        if !is_role_name(role) {
+            return Err(invalid(
+                VAR,
+                format!("`{shown}`: a role is 1 to 64 letters, digits, `_`, `-`, `.` or `:`"),
+            ));
+        }
+        let scopes: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
+        if scopes.is_empty() || !scopes.iter().all(|scope| is_scope_token(scope)) {
+            return Err(invalid(
+                VAR,
+                format!(
+                    "`{shown}`: scopes are printable ASCII without spaces, quotes or backslashes"
+                ),
+            ));
+        }
+        if grants.iter().any(|(known, _)| known == role) {
+            return Err(invalid(VAR, format!("role `{role}` is listed twice")));
+        }
+        grants.push((role.to_owned(), scopes));
+    }
+    Ok(RoleScopes { grants })
+}
+
 /// The shortest automatic key rotation period (`TESSERA_KEY_ROTATION`): one hour.
 pub const MIN_KEY_ROTATION: u64 = 3600;
 
@@ -281,6 +369,8 @@ pub struct Config {
     /// With stored keys: rotate the signing key automatically this often, in seconds
     /// (`TESSERA_KEY_ROTATION`, e.g. `30d`); `None`: only by `tessera keys rotate`.
     pub key_rotation: Option<u64>,
+    /// The OAuth scopes each role grants (`TESSERA_ROLE_SCOPES`), for the `scope` claim.
+    pub role_scopes: RoleScopes,
     /// Server settings.
     pub server: ServerSettings,
 }
@@ -615,6 +705,7 @@ impl Config {
             previous_keys,
             key_encryption_key,
             key_rotation,
+            role_scopes: role_scopes(vars)?,
             server,
         })
     }
@@ -755,6 +846,32 @@ mod tests {
         ] {
             let err = config(&[("TESSERA_CORS_ORIGINS", bad)]).unwrap_err();
             assert_eq!(var_of(err), "TESSERA_CORS_ORIGINS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn role_scopes_map_roles_to_sorted_distinct_scopes() {
+        let mapped = config(&[(
+            "TESSERA_ROLE_SCOPES",
+            "admin=users:write users:read, editor=posts:write users:read",
+        )])
+        .unwrap()
+        .role_scopes;
+        assert_eq!(
+            mapped.scopes_of(&["editor", "admin", "unknown"]),
+            ["posts:write", "users:read", "users:write"]
+        );
+        assert!(mapped.scopes_of::<&str>(&[]).is_empty());
+        assert!(config(&[]).unwrap().role_scopes.grants().is_empty());
+        for bad in [
+            "admin",
+            "admin=",
+            "ad min=x",
+            "admin=a\"b",
+            "admin=x,admin=y",
+        ] {
+            let err = config(&[("TESSERA_ROLE_SCOPES", bad)]).unwrap_err();
+            assert_eq!(var_of(err), "TESSERA_ROLE_SCOPES", "{bad}");
         }
     }
 

@@ -17,6 +17,7 @@
 //! - [`revocations`]: who hears of a revocation once the store has recorded it
 //!   ([`revocations::RevocationListener`]: the server's in-process deny-list, or the CLI's
 //!   broadcast), and the connection to the shared Redis.
+//! - [`roles`]: users' roles, and the `roles` and `scope` claims they put in access tokens.
 //! - [`clients`]: OAuth clients of the introspection endpoint.
 //! - [`keys`]: the signing keys kept in the store (stored-key mode): the first key, rotation,
 //!   retirement, the key-encryption key.
@@ -35,6 +36,7 @@ pub mod credentials;
 mod error;
 pub mod keys;
 pub mod revocations;
+pub mod roles;
 pub mod sessions;
 
 pub use error::ServiceError;

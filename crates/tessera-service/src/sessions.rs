@@ -9,6 +9,7 @@
 //! - ending a session records the denial of its `sid` with it, also when the session's row is
 //!   already gone.
 
+use tessera_config::RoleScopes;
 use tessera_store::{NewSession, RefreshRecord, Rotation, Session, Store, User};
 use tessera_token::{AccessTokenRequest, IssuedAccessToken, Secret, SecretText, TokenIssuer};
 
@@ -54,9 +55,16 @@ pub struct SessionTokens {
     pub user_id: String,
 }
 
-/// Issues a session's access token: `lifetimes.access`, but never past the session's end.
-fn tokens(
+/// Issues a session's access token: `lifetimes.access`, but never past the session's end, with
+/// the user's roles (read now, so a role given is in the next token) and the scopes they grant.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private helper of the two ways a session gets tokens"
+)]
+async fn tokens(
+    store: &dyn Store,
     issuer: &TokenIssuer,
+    role_scopes: &RoleScopes,
     user_id: &str,
     session_id: &str,
     refresh: SecretText,
@@ -66,10 +74,12 @@ fn tokens(
 ) -> Result<SessionTokens, ServiceError> {
     let refresh_ttl = session_expires_at.saturating_sub(now).max(1);
     let access_ttl = lifetimes.access.min(refresh_ttl);
+    let roles = store.user_roles(user_id).await?;
     let access = issuer.issue(&AccessTokenRequest {
         subject: user_id.to_owned(),
         session_id: Some(session_id.to_owned()),
         ttl: Some(access_ttl),
+        extra: crate::roles::role_claims(&roles, role_scopes),
         ..AccessTokenRequest::default()
     })?;
     Ok(SessionTokens {
@@ -90,6 +100,7 @@ fn tokens(
 pub async fn start(
     store: &dyn Store,
     issuer: &TokenIssuer,
+    role_scopes: &RoleScopes,
     user: &User,
     client: ClientInfo,
     lifetimes: Lifetimes,
@@ -124,7 +135,9 @@ pub async fn start(
     }
     tracing::info!(event = "login", user_id = %user.id, session_id = %session_id, "login succeeded");
     tokens(
+        store,
         issuer,
+        role_scopes,
         &user.id,
         &session_id,
         refresh,
@@ -132,6 +145,7 @@ pub async fn start(
         lifetimes,
         now,
     )
+    .await
 }
 
 /// The session a presented refresh token belongs to, if it has the shape of one and is known
@@ -163,6 +177,7 @@ pub async fn session_of_refresh_token(
 pub async fn rotate(
     store: &dyn Store,
     issuer: &TokenIssuer,
+    role_scopes: &RoleScopes,
     listener: &dyn RevocationListener,
     presented: &Secret,
     lifetimes: Lifetimes,
@@ -191,7 +206,9 @@ pub async fn rotate(
         Rotation::Rotated(session) => {
             tracing::info!(event = "refresh", session_id = %session.id, "refresh token rotated");
             tokens(
+                store,
                 issuer,
+                role_scopes,
                 &session.user_id,
                 &session.id,
                 next,
@@ -199,6 +216,7 @@ pub async fn rotate(
                 lifetimes,
                 now,
             )
+            .await
         }
         Rotation::Reused(session) => {
             tracing::warn!(

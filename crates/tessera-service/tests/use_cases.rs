@@ -123,6 +123,7 @@ async fn a_session_starts_only_from_current_credentials_and_its_token_never_outl
     let tokens = sessions::start(
         &w.store,
         &w.issuer,
+        &tessera_config::RoleScopes::default(),
         &user,
         ClientInfo::default(),
         short,
@@ -147,6 +148,7 @@ async fn a_session_starts_only_from_current_credentials_and_its_token_never_outl
     let stale = sessions::start(
         &w.store,
         &w.issuer,
+        &tessera_config::RoleScopes::default(),
         &user,
         ClientInfo::default(),
         LIFETIMES,
@@ -168,6 +170,7 @@ async fn a_replayed_refresh_token_ends_its_session_and_tells_the_listener() {
     let first = sessions::start(
         &w.store,
         &w.issuer,
+        &tessera_config::RoleScopes::default(),
         &user,
         ClientInfo::default(),
         LIFETIMES,
@@ -179,6 +182,7 @@ async fn a_replayed_refresh_token_ends_its_session_and_tells_the_listener() {
     let second = sessions::rotate(
         &w.store,
         &w.issuer,
+        &tessera_config::RoleScopes::default(),
         &listener,
         &presented(&first.refresh),
         LIFETIMES,
@@ -190,6 +194,7 @@ async fn a_replayed_refresh_token_ends_its_session_and_tells_the_listener() {
     let replay = sessions::rotate(
         &w.store,
         &w.issuer,
+        &tessera_config::RoleScopes::default(),
         &listener,
         &presented(&first.refresh),
         LIFETIMES,
@@ -208,6 +213,7 @@ async fn a_replayed_refresh_token_ends_its_session_and_tells_the_listener() {
     let later = sessions::rotate(
         &w.store,
         &w.issuer,
+        &tessera_config::RoleScopes::default(),
         &listener,
         &presented(&second.refresh),
         LIFETIMES,
@@ -221,6 +227,7 @@ async fn a_replayed_refresh_token_ends_its_session_and_tells_the_listener() {
     let garbage = sessions::rotate(
         &w.store,
         &w.issuer,
+        &tessera_config::RoleScopes::default(),
         &listener,
         &secret("not a token"),
         LIFETIMES,
@@ -269,6 +276,7 @@ async fn a_password_change_checks_cheaply_first_and_ends_the_other_sessions() {
     let keep = sessions::start(
         &w.store,
         &w.issuer,
+        &tessera_config::RoleScopes::default(),
         &user,
         ClientInfo::default(),
         LIFETIMES,
@@ -279,6 +287,7 @@ async fn a_password_change_checks_cheaply_first_and_ends_the_other_sessions() {
     let other = sessions::start(
         &w.store,
         &w.issuer,
+        &tessera_config::RoleScopes::default(),
         &user,
         ClientInfo::default(),
         LIFETIMES,

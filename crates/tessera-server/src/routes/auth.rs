@@ -127,6 +127,7 @@ pub async fn login(
     let started = sessions::start(
         state.store.as_ref(),
         state.tokens().issuer()?,
+        &state.config.role_scopes,
         &user,
         client,
         lifetimes(&state),
@@ -275,6 +276,7 @@ pub async fn refresh(
     let rotated = sessions::rotate(
         state.store.as_ref(),
         state.tokens().issuer()?,
+        &state.config.role_scopes,
         state.deny_list.as_ref(),
         &presented,
         lifetimes(&state),
@@ -344,7 +346,8 @@ pub async fn logout_all(
     Ok(no_content_clearing_cookies())
 }
 
-/// `GET /auth/me` -> `{sub, username, created_at}`.
+/// `GET /auth/me` -> `{sub, username, created_at, roles}` (`roles` as the token carries them:
+/// a role taken away ends the token, a role given is in the next one).
 ///
 /// # Errors
 /// 401 without a valid token, or if the user no longer exists or is disabled.
@@ -367,5 +370,6 @@ pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<Re
         "sub": auth.claims.sub,
         "username": profile.username,
         "created_at": profile.created_at,
+        "roles": auth.claims.extra.get("roles").cloned().unwrap_or_else(|| json!([])),
     }))))
 }

@@ -18,6 +18,7 @@ mod oauth;
 mod openapi;
 mod postgres;
 mod review;
+mod roles;
 mod sessions;
 mod throttle;
 

@@ -12,7 +12,7 @@ use std::io::BufRead;
 use tessera_config::Config;
 use tessera_password::{check_username, PasswordHasher, PasswordRejection, MAX_PASSWORD_CHARS};
 use tessera_service::revocations::{self, RevocationListener};
-use tessera_service::{accounts, ServiceError};
+use tessera_service::{accounts, roles, ServiceError};
 use tessera_store::{Store, User};
 use tessera_token::{Clock as _, Secret, SystemClock};
 use zeroize::Zeroizing;
@@ -38,7 +38,7 @@ pub enum Command {
     /// 8 to 1024 characters that is not among the 10,000 most common and not the username. The
     /// password is stored only as an argon2id hash.
     Add(AddArgs),
-    /// List users as one JSON array of {id, username, created_at, disabled}.
+    /// List users as one JSON array of {id, username, created_at, disabled, roles}.
     ///
     /// Oldest first; `created_at` is in seconds since the Unix epoch. Password hashes are never
     /// shown.
@@ -57,6 +57,17 @@ pub enum Command {
     /// ones. Running it on an enabled user is harmless. Prints
     /// {"id", "username", "disabled": false}.
     Enable(NameArgs),
+    /// Give or take away a role: `tessera user role add NAME ROLE`, `tessera user role remove
+    /// NAME ROLE`. Prints {"id", "username", "roles", "changed"}.
+    ///
+    /// Roles are carried in access tokens as the `roles` claim, and grant the OAuth scopes that
+    /// TESSERA_ROLE_SCOPES maps them to (the `scope` claim). A role given is in the user's next
+    /// token (a login or refresh); a role taken away ends every access token the user holds at
+    /// once (on a running server within about a second, at once with REDIS_URL); the sessions
+    /// stay, and their next refresh issues tokens without it. A role is 1 to 64 ASCII letters,
+    /// digits, `_`, `-`, `.` or `:`.
+    #[command(subcommand)]
+    Role(RoleCommand),
 }
 
 /// Arguments of `tessera user add`.
@@ -65,6 +76,27 @@ pub struct AddArgs {
     /// The username.
     #[arg(value_name = "NAME")]
     name: String,
+}
+
+/// `tessera user role` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum RoleCommand {
+    /// Give the user a role (harmless if it has it).
+    Add(RoleArgs),
+    /// Take a role away: the user's current access tokens stop working (harmless if it does not
+    /// have it).
+    Remove(RoleArgs),
+}
+
+/// Arguments of `tessera user role add` and `remove`.
+#[derive(Debug, clap::Args)]
+pub struct RoleArgs {
+    /// The username (compared without regard to ASCII case).
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// The role.
+    #[arg(value_name = "ROLE")]
+    role: String,
 }
 
 /// Arguments of `tessera user disable` and `tessera user enable`.
@@ -86,6 +118,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             Command::List => list(store.as_ref()).await,
             Command::Disable(args) => disable(store.as_ref(), &config, &args.name).await,
             Command::Enable(args) => enable(store.as_ref(), &args.name).await,
+            Command::Role(command) => role(store.as_ref(), &config, command).await,
         };
         // Close before exiting, so the last connection checkpoints the WAL.
         store.close().await;
@@ -158,21 +191,44 @@ async fn add(store: &dyn Store, name: &str, stdin: impl BufRead) -> anyhow::Resu
 
 /// `tessera user list`: a JSON array, oldest first, without password hashes.
 async fn list(store: &dyn Store) -> anyhow::Result<()> {
-    let users: Vec<_> = store
-        .list_users()
-        .await
-        .context("listing users")?
-        .into_iter()
-        .map(|user: User| {
-            json!({
-                "id": user.id,
-                "username": user.username,
-                "created_at": user.created_at,
-                "disabled": user.disabled,
-            })
-        })
-        .collect();
+    let mut users = Vec::new();
+    for user in store.list_users().await.context("listing users")? {
+        let user: User = user;
+        let roles = store.user_roles(&user.id).await.context("listing roles")?;
+        users.push(json!({
+            "id": user.id,
+            "username": user.username,
+            "created_at": user.created_at,
+            "disabled": user.disabled,
+            "roles": roles,
+        }));
+    }
     println!("{}", serde_json::to_string_pretty(&users)?);
+    Ok(())
+}
+
+/// `tessera user role add|remove NAME ROLE`: [`roles::add`] or [`roles::remove`] (whose
+/// revocation is broadcast like a disable's).
+async fn role(store: &dyn Store, config: &Config, command: RoleCommand) -> anyhow::Result<()> {
+    let outcome = match &command {
+        RoleCommand::Add(args) => roles::add(store, &args.name, &args.role).await,
+        RoleCommand::Remove(args) => {
+            let broadcast = Broadcast::open(config, store).await;
+            roles::remove(store, &broadcast, &args.name, &args.role, SystemClock.now()).await
+        }
+    };
+    let name = match &command {
+        RoleCommand::Add(args) | RoleCommand::Remove(args) => &args.name,
+    };
+    let (user, roles, changed) = outcome.map_err(|err| match err {
+        ServiceError::NotFound(_) => no_such_user(name),
+        ServiceError::Rule(rule) => anyhow::anyhow!(rule),
+        other => anyhow::Error::new(other).context("changing the user's roles"),
+    })?;
+    println!(
+        "{}",
+        json!({ "id": user.id, "username": user.username, "roles": roles, "changed": changed })
+    );
     Ok(())
 }
 

@@ -185,7 +185,7 @@ fn user_list_shows_every_user_oldest_first_without_password_hashes() {
     for (listed, added) in users.iter().zip([&alice, &bob]) {
         assert_eq!(
             keys(listed),
-            BTreeSet::from(["id", "username", "created_at", "disabled"])
+            BTreeSet::from(["id", "username", "created_at", "disabled", "roles"])
         );
         assert_eq!(listed["id"], added["id"]);
         assert_eq!(listed["username"], added["username"]);
@@ -583,4 +583,34 @@ fn account_commands_have_help() {
     ] {
         assert!(ok(&work.tessera(command)).contains("Usage"), "{command:?}");
     }
+}
+
+/// `tessera user role add|remove NAME ROLE`: the user's roles as JSON, whether anything changed,
+/// listed by `user list`; an unknown user or a malformed role is an error.
+#[test]
+fn user_role_add_and_remove_change_the_roles_user_list_shows() {
+    let work = Workdir::new();
+    let alice = add_user(&work, "alice", PASSWORD);
+    let role = |verb: &str, name: &str, role: &str| {
+        json(&ok(&work.tessera(&["user", "role", verb, name, role])))
+    };
+    let added = role("add", "alice", "editor");
+    assert_eq!(added["id"], alice["id"]);
+    assert_eq!(added["roles"], serde_json::json!(["editor"]));
+    assert_eq!(added["changed"], true);
+    assert_eq!(
+        role("add", "ALICE", "admin")["roles"],
+        serde_json::json!(["admin", "editor"])
+    );
+    assert_eq!(role("add", "alice", "admin")["changed"], false);
+    let listed = list_users(&work);
+    assert_eq!(listed[0]["roles"], serde_json::json!(["admin", "editor"]));
+    let removed = role("remove", "alice", "admin");
+    assert_eq!(removed["roles"], serde_json::json!(["editor"]));
+    assert_eq!(removed["changed"], true);
+    assert_eq!(role("remove", "alice", "admin")["changed"], false);
+    let reason = fails(&work.tessera(&["user", "role", "add", "nobody", "admin"]));
+    assert!(reason.contains("no user named"), "{reason}");
+    let reason = fails(&work.tessera(&["user", "role", "add", "alice", "not a role"]));
+    assert!(reason.contains("role"), "{reason}");
 }
