@@ -30,6 +30,15 @@ if ! peers_installed; then
 fi
 export TESSERA_TEST_PYTHON="$PWD/.venv/bin/python"
 
+# nginx for the forward-auth example (examples/nginx-forward-auth): Debian's package, whose
+# default site the test does not use (it runs its own instance on free ports); if the package
+# starts one on port 80, it is stopped.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+  /usr/sbin/nginx -s quit 2>/dev/null || true
+fi
+
 # PostgreSQL and Redis for the storage, shared-state and two-instance tests: a caller that sets
 # TESSERA_TEST_DATABASE_URL and TESSERA_TEST_REDIS_URL brings its own; otherwise
 # scripts/services.sh starts (or installs) the local ones and makes a fresh database for this run.

@@ -169,6 +169,9 @@ pub struct ServerSettings {
     /// Origins (`scheme://host[:port]`, exact) whose pages may call `/auth/*` with credentials
     /// (`TESSERA_CORS_ORIGINS`); empty: none.
     pub cors_origins: Vec<String>,
+    /// Whether `GET /auth/forward` answers with the user's id, name and roles in headers for a
+    /// reverse proxy to pass upstream (`TESSERA_FORWARD_USER_HEADERS`).
+    pub forward_user_headers: bool,
 }
 
 /// Parses `TESSERA_CORS_ORIGINS`: comma-separated exact origins, each `http://` or `https://`, a
@@ -631,6 +634,16 @@ impl Config {
             bind: vars.get("TESSERA_BIND").unwrap_or(DEFAULT_BIND).to_owned(),
             metrics_bind: vars.get("TESSERA_METRICS_BIND").map(str::to_owned),
             cors_origins: cors_origins(vars)?,
+            forward_user_headers: match vars.get("TESSERA_FORWARD_USER_HEADERS") {
+                None | Some("0" | "false") => false,
+                Some("1" | "true") => true,
+                Some(_) => {
+                    return Err(invalid(
+                        "TESSERA_FORWARD_USER_HEADERS",
+                        "must be `true` or `false` (or `1` or `0`)",
+                    ))
+                }
+            },
             login_max_failures: number_var(vars, "TESSERA_LOGIN_MAX_FAILURES", 1)?.unwrap_or(5),
             login_lockout: duration_var(vars, "TESSERA_LOGIN_LOCKOUT")?.unwrap_or(15 * 60),
             rate_limit_per_ip: number_var(vars, "TESSERA_RATE_LIMIT_PER_IP", 0)?.unwrap_or(600),
@@ -847,6 +860,15 @@ mod tests {
             let err = config(&[("TESSERA_CORS_ORIGINS", bad)]).unwrap_err();
             assert_eq!(var_of(err), "TESSERA_CORS_ORIGINS", "{bad}");
         }
+    }
+
+    #[test]
+    fn forward_user_headers_are_off_unless_asked_for() {
+        assert!(!config(&[]).unwrap().server.forward_user_headers);
+        let on = config(&[("TESSERA_FORWARD_USER_HEADERS", "true")]).unwrap();
+        assert!(on.server.forward_user_headers);
+        let odd = config(&[("TESSERA_FORWARD_USER_HEADERS", "yes")]).unwrap_err();
+        assert_eq!(var_of(odd), "TESSERA_FORWARD_USER_HEADERS");
     }
 
     #[test]

@@ -373,3 +373,72 @@ pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<Re
         "roles": auth.claims.extra.get("roles").cloned().unwrap_or_else(|| json!([])),
     }))))
 }
+
+/// The response headers of `GET /auth/forward` that carry the user, with
+/// `TESSERA_FORWARD_USER_HEADERS` (the proxy must set them on the upstream request itself,
+/// overwriting any the client sent).
+pub const FORWARD_USER_ID: &str = "x-tessera-user-id";
+/// See [`FORWARD_USER_ID`]: the username.
+pub const FORWARD_USERNAME: &str = "x-tessera-username";
+/// See [`FORWARD_USER_ID`]: the roles the token carries, comma-separated.
+pub const FORWARD_ROLES: &str = "x-tessera-roles";
+
+/// `GET /auth/forward` (for reverse proxies, which ask with `GET` whatever the request they
+/// guard: nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth`) -> 200 (empty) for a
+/// live access token (Bearer or the access
+/// cookie; signature, claims and revocation checked as everywhere), with the user's id, name and
+/// roles in `X-Tessera-User-Id`, `X-Tessera-Username` and `X-Tessera-Roles` when
+/// `TESSERA_FORWARD_USER_HEADERS` is on; 401 otherwise. Never cached.
+///
+/// # Errors
+/// 401 without a live token; 503 when revocation cannot be checked.
+pub async fn forward(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    let mut response = StatusCode::OK.into_response();
+    if state.config.server.forward_user_headers {
+        let profile = match state.profiles.get(&auth.claims.sub) {
+            Some(profile) => profile,
+            None => {
+                let user = accounts::active_user(state.store.as_ref(), &auth.claims.sub)
+                    .await?
+                    .ok_or(ApiError::InvalidToken)?;
+                let profile = Profile {
+                    username: user.username,
+                    created_at: user.created_at,
+                };
+                state.profiles.insert(&user.id, profile.clone());
+                profile
+            }
+        };
+        let roles = auth
+            .claims
+            .extra
+            .get("roles")
+            .and_then(serde_json::Value::as_array)
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        let headers = response.headers_mut();
+        // Ids are base64url, usernames and roles a restricted ASCII set: always valid values.
+        for (name, value) in [
+            (FORWARD_USER_ID, auth.claims.sub.as_str()),
+            (FORWARD_USERNAME, profile.username.as_str()),
+            (FORWARD_ROLES, roles.as_str()),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

@@ -35,6 +35,7 @@ fn api_router() -> Router<AppState> {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/logout-all", post(auth::logout_all))
         .route("/auth/me", get(auth::me))
+        .route("/auth/forward", get(auth::forward))
         .route("/auth/sessions", get(sessions::list))
         .route("/auth/sessions/{id}", delete(sessions::delete))
         .route("/auth/password", post(sessions::change_password))

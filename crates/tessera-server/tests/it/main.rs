@@ -12,6 +12,7 @@ mod auth;
 mod cookies;
 mod cors;
 mod feed;
+mod forward;
 mod hardening;
 mod keys;
 mod oauth;

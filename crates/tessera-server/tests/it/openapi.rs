@@ -26,10 +26,11 @@ const DOCUMENT: &str = include_str!("../../openapi.json");
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
 /// Operations that take the user's access token (Bearer header or cookie).
-const USER_OPERATIONS: [(&str, &str); 6] = [
+const USER_OPERATIONS: [(&str, &str); 7] = [
     ("post", "/auth/logout"),
     ("post", "/auth/logout-all"),
     ("get", "/auth/me"),
+    ("get", "/auth/forward"),
     ("get", "/auth/sessions"),
     ("delete", "/auth/sessions/{id}"),
     ("post", "/auth/password"),
@@ -809,6 +810,15 @@ async fn live_responses_match_the_documented_statuses_headers_and_schemas() {
         c.get(url("/auth/me")).bearer_auth("not.a.token"),
     )
     .await;
+    // Forward authentication, as a reverse proxy asks it.
+    r.send(
+        "get",
+        "/auth/forward",
+        c.get(url("/auth/forward")).bearer_auth(&access),
+    )
+    .await;
+    r.send("get", "/auth/forward", c.get(url("/auth/forward")))
+        .await;
     let sessions = r
         .send(
             "get",

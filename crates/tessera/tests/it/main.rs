@@ -18,6 +18,7 @@ mod api_fuzz;
 mod cli;
 mod doctor;
 mod feed;
+mod forward;
 mod interop;
 mod keys;
 mod operations;

@@ -1,0 +1,64 @@
+//! `GET /auth/forward`, as reverse proxies ask it: 200 for a live token (Bearer or cookie), 401
+//! otherwise; the user in headers only when `TESSERA_FORWARD_USER_HEADERS` asks for it.
+
+use crate::cookies::login_with_cookies;
+use crate::TestApp;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn forward_auth_says_yes_only_to_live_tokens_and_names_the_user_when_asked() {
+    let quiet = TestApp::spawn().await;
+    let (access, _) = quiet.user_with_session("fwd").await;
+    let yes = quiet.get_bearer("/auth/forward", &access).await;
+    assert_eq!(yes.status(), StatusCode::OK);
+    assert_eq!(yes.headers()["cache-control"], "no-store");
+    assert!(
+        yes.headers().get("x-tessera-user-id").is_none(),
+        "off by default"
+    );
+    let anonymous = quiet
+        .client
+        .get(quiet.url("/auth/forward"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        quiet
+            .get_bearer("/auth/forward", "not.a.token")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    quiet.post_bearer("/auth/logout", &access).await;
+    assert_eq!(
+        quiet.get_bearer("/auth/forward", &access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "revocation is checked"
+    );
+    quiet.stop().await;
+
+    let app = TestApp::spawn_with(&[("TESSERA_FORWARD_USER_HEADERS", "true")]).await;
+    let registered = app.register("named", crate::PASSWORD).await;
+    let (access, _) = app.login("named").await;
+    let yes = app.get_bearer("/auth/forward", &access).await;
+    assert_eq!(yes.status(), StatusCode::OK);
+    assert_eq!(
+        yes.headers()["x-tessera-user-id"],
+        registered["id"].as_str().unwrap()
+    );
+    assert_eq!(yes.headers()["x-tessera-username"], "named");
+    assert_eq!(yes.headers()["x-tessera-roles"], "");
+    // The access cookie works as well (a browser behind the proxy).
+    let jar = login_with_cookies(&app, "browser").await;
+    let by_cookie = app
+        .client
+        .get(app.url("/auth/forward"))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), StatusCode::OK);
+    assert_eq!(by_cookie.headers()["x-tessera-username"], "browser");
+    app.stop().await;
+}
