@@ -324,6 +324,9 @@ fn role_scopes(vars: &Vars) -> Result<RoleScopes, ConfigError> {
     Ok(RoleScopes { grants })
 }
 
+/// The longest refresh grace window (`TESSERA_REFRESH_GRACE`): 60 seconds.
+pub const MAX_REFRESH_GRACE: u64 = 60;
+
 /// The shortest automatic key rotation period (`TESSERA_KEY_ROTATION`): one hour.
 pub const MIN_KEY_ROTATION: u64 = 3600;
 
@@ -347,6 +350,9 @@ pub struct Config {
     pub refresh_ttl: u64,
     /// Clock leeway in seconds.
     pub leeway: u64,
+    /// The refresh grace window in seconds (`TESSERA_REFRESH_GRACE`): within it after a
+    /// rotation, the immediately preceding refresh token works once more (0: never).
+    pub refresh_grace: u64,
     /// The data directory.
     pub data_dir: PathBuf,
     /// `DATABASE_URL`: a `postgres://` URL selects the PostgreSQL backend; unset means SQLite in
@@ -564,6 +570,16 @@ impl Config {
         if refresh_ttl == 0 {
             return Err(invalid("JWT_REFRESH_TTL", "must be longer than zero"));
         }
+        let refresh_grace = duration_var(vars, "TESSERA_REFRESH_GRACE")?.unwrap_or(0);
+        if refresh_grace > MAX_REFRESH_GRACE {
+            return Err(invalid(
+                "TESSERA_REFRESH_GRACE",
+                format!(
+                    "at most {MAX_REFRESH_GRACE}s: the window exists for retries and racing tabs, \
+                     and every second of it is a second a stolen token also works"
+                ),
+            ));
+        }
         let leeway = duration_var(vars, "JWT_LEEWAY")?.unwrap_or(DEFAULT_LEEWAY);
         if leeway > 300 {
             return Err(invalid(
@@ -709,6 +725,7 @@ impl Config {
             access_ttl,
             refresh_ttl,
             leeway,
+            refresh_grace,
             data_dir,
             database_url,
             database_pool_size,
@@ -860,6 +877,25 @@ mod tests {
             let err = config(&[("TESSERA_CORS_ORIGINS", bad)]).unwrap_err();
             assert_eq!(var_of(err), "TESSERA_CORS_ORIGINS", "{bad}");
         }
+    }
+
+    #[test]
+    fn the_refresh_grace_is_off_by_default_and_at_most_a_minute() {
+        assert_eq!(config(&[]).unwrap().refresh_grace, 0);
+        assert_eq!(
+            config(&[("TESSERA_REFRESH_GRACE", "30s")])
+                .unwrap()
+                .refresh_grace,
+            30
+        );
+        assert_eq!(
+            config(&[("TESSERA_REFRESH_GRACE", "1m")])
+                .unwrap()
+                .refresh_grace,
+            60
+        );
+        let long = config(&[("TESSERA_REFRESH_GRACE", "61")]).unwrap_err();
+        assert_eq!(var_of(long), "TESSERA_REFRESH_GRACE");
     }
 
     #[test]

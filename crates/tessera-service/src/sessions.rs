@@ -36,6 +36,8 @@ pub struct Lifetimes {
     pub access: u64,
     /// Of a session and its refresh tokens, in seconds (`JWT_REFRESH_TTL`).
     pub refresh: u64,
+    /// The refresh grace window in seconds (`TESSERA_REFRESH_GRACE`; 0: none).
+    pub refresh_grace: u64,
 }
 
 /// The tokens of a session, as handed to the client.
@@ -219,6 +221,39 @@ pub async fn rotate(
             .await
         }
         Rotation::Reused(session) => {
+            // A retry of the last rotation (a lost response, racing tabs) within the grace
+            // window gets a working pair in the same session instead of ending it.
+            if lifetimes.refresh_grace > 0 {
+                let branch = RefreshRecord {
+                    hash: digest_of(next.as_bytes()),
+                    session_id: String::new(),
+                    created_at: now,
+                    expires_at: now.saturating_add(lifetimes.refresh),
+                };
+                if let Some(session) = store
+                    .refresh_within_grace(
+                        &digest_of(presented.expose()),
+                        &branch,
+                        lifetimes.refresh_grace,
+                        now,
+                    )
+                    .await?
+                {
+                    tracing::info!(event = "refresh_grace", session_id = %session.id, "the previous refresh token presented again within the grace window: a new pair in the same session");
+                    return tokens(
+                        store,
+                        issuer,
+                        role_scopes,
+                        &session.user_id,
+                        &session.id,
+                        next,
+                        session.expires_at,
+                        lifetimes,
+                        now,
+                    )
+                    .await;
+                }
+            }
             tracing::warn!(
                 event = "refresh_token_reuse",
                 user_id = %session.user_id,

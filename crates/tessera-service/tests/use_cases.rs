@@ -22,6 +22,7 @@ const PASSWORD: &str = "correct horse battery staple";
 const LIFETIMES: Lifetimes = Lifetimes {
     access: 900,
     refresh: 3_600,
+    refresh_grace: 0,
 };
 
 struct World {
@@ -119,6 +120,7 @@ async fn a_session_starts_only_from_current_credentials_and_its_token_never_outl
     let short = Lifetimes {
         access: 900,
         refresh: 60,
+        refresh_grace: 0,
     };
     let tokens = sessions::start(
         &w.store,

@@ -274,6 +274,21 @@ pub trait SessionStore: Send + Sync {
         now: u64,
     ) -> Result<Rotation>;
 
+    /// The refresh grace window: a used token presented again is let through once more, in one
+    /// atomic step, when it is the *immediately preceding* token of its session (no token of the
+    /// session was used after it, and the session has a live token: its successor, or a branch
+    /// minted by this method) and it was used at most `grace` seconds before `now`, its session
+    /// and user still valid. Then `next` joins the session as a new live token (a branch, capped
+    /// at the session's expiry) and the session, as updated, is returned. Otherwise `None` and
+    /// nothing is written: the caller treats the presentation as a replay.
+    async fn refresh_within_grace(
+        &self,
+        presented: &TokenHash,
+        next: &RefreshRecord,
+        grace: u64,
+        now: u64,
+    ) -> Result<Option<Session>>;
+
     /// The session with this id, revoked or not.
     async fn session(&self, session_id: &str) -> Result<Option<Session>>;
 

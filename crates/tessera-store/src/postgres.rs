@@ -655,6 +655,64 @@ async fn record_revocation(
 
 #[async_trait]
 impl SessionStore for PostgresStore {
+    async fn refresh_within_grace(
+        &self,
+        presented: &TokenHash,
+        next: &RefreshRecord,
+        grace: u64,
+        now: u64,
+    ) -> Result<Option<Session>> {
+        let mut tx = begin(&self.pool).await?;
+        // The session row is locked first, as a rotation does: a rotation of the same session
+        // waits for this step or this one for it, so "no token used after it" holds at commit.
+        sqlx::query(
+            "SELECT 1 FROM sessions WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = $1) \
+             FOR UPDATE",
+        )
+        .bind(&presented.0[..])
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE id = (SELECT p.session_id FROM refresh_tokens p \
+                         JOIN sessions s ON s.id = p.session_id \
+                         JOIN users u ON u.id = s.user_id \
+                         WHERE p.hash = $1 AND p.used_at IS NOT NULL AND p.used_at >= $2 \
+                           AND s.revoked_at IS NULL AND s.expires_at > $3 \
+                           AND u.disabled = false AND s.credential_epoch = u.credential_epoch \
+                           AND NOT EXISTS (SELECT 1 FROM refresh_tokens t \
+                                           WHERE t.session_id = s.id AND t.used_at > p.used_at) \
+                           AND EXISTS (SELECT 1 FROM refresh_tokens t \
+                                       WHERE t.session_id = s.id AND t.used_at IS NULL \
+                                         AND t.expires_at > $3))"
+        ))
+        .bind(&presented.0[..])
+        .bind(db_time(now.saturating_sub(grace))?)
+        .bind(db_time(now)?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let session = rows::session(&row)?;
+        let branch = RefreshRecord {
+            expires_at: next.expires_at.min(session.expires_at),
+            ..next.clone()
+        };
+        insert_refresh_token(&mut tx, &branch, &session.id).await?;
+        sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
+            .bind(db_time(now)?)
+            .bind(&session.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(Session {
+            last_used_at: now,
+            ..session
+        }))
+    }
+
     /// Creates the session and its first token in one transaction. The token joins `session`
     /// whatever its own `session_id` says.
     ///

@@ -155,6 +155,7 @@ fn lifetimes(state: &AppState) -> Lifetimes {
     Lifetimes {
         access: state.config.access_ttl,
         refresh: state.config.refresh_ttl,
+        refresh_grace: state.config.refresh_grace,
     }
 }
 

@@ -13,6 +13,7 @@ mod cookies;
 mod cors;
 mod feed;
 mod forward;
+mod grace;
 mod hardening;
 mod keys;
 mod oauth;

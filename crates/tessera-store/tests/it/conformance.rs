@@ -33,6 +33,7 @@ macro_rules! for_each_conformance_test {
             rotation_stores_the_successor_in_the_same_session,
             a_failed_rotation_changes_nothing_and_releases_the_store,
             a_used_refresh_token_is_reported_as_reused,
+            the_grace_window_lets_only_the_immediately_preceding_token_through,
             only_unused_tokens_of_live_sessions_are_live,
             a_refresh_token_of_a_disabled_user_is_invalid,
             an_unknown_refresh_token_is_invalid,
@@ -715,6 +716,59 @@ pub async fn a_used_refresh_token_is_reported_as_reused(store: &dyn Store) {
         rotate(store, digest(2), digest(3), NOW + 62).await,
         Rotation::Rotated(_)
     ));
+}
+
+async fn grace(
+    store: &dyn Store,
+    presented: TokenHash,
+    next: TokenHash,
+    grace: u64,
+    now: u64,
+) -> bool {
+    store
+        .refresh_within_grace(&presented, &refresh(next, "", now), grace, now)
+        .await
+        .unwrap_or_else(|e| panic!("the grace step failed with an error: {e}"))
+        .is_some()
+}
+
+/// The refresh grace window: the immediately preceding token, presented again within the window,
+/// mints a live branch in the same session, any number of times; after the window, or once a
+/// later token of the session was used, or for an older token, nothing is minted; a revoked
+/// session gets none.
+pub async fn the_grace_window_lets_only_the_immediately_preceding_token_through(store: &dyn Store) {
+    add_user(store, "u-alice", "alice", NOW).await;
+    add_session(store, "u-alice", "s-1", NOW, digest(1)).await;
+    assert!(
+        !grace(store, digest(1), digest(9), 10, NOW).await,
+        "an unused token is no retry"
+    );
+    assert!(matches!(
+        rotate(store, digest(1), digest(2), NOW + 60).await,
+        Rotation::Rotated(_)
+    ));
+    // Three tabs presenting the rotated-away token within the window: three branches.
+    for (branch, at) in [(3, 60), (4, 65), (5, 70)] {
+        assert!(
+            grace(store, digest(1), digest(branch), 10, NOW + at).await,
+            "{branch}"
+        );
+        assert!(is_stored(store, digest(branch)).await);
+    }
+    // Each branch, and the successor, rotate normally afterwards.
+    assert!(matches!(
+        rotate(store, digest(3), digest(6), NOW + 71).await,
+        Rotation::Rotated(_)
+    ));
+    // Once a later token was used, the old one is no longer the immediate predecessor.
+    assert!(!grace(store, digest(1), digest(7), 10, NOW + 71).await);
+    assert!(!is_stored(store, digest(7)).await);
+    // The new immediate predecessor is, within its own window; not after it.
+    assert!(grace(store, digest(3), digest(8), 10, NOW + 75).await);
+    assert!(!grace(store, digest(3), digest(10), 10, NOW + 82).await);
+    // A revoked session gets nothing.
+    store.revoke_session("s-1", NOW + 76).await.unwrap();
+    assert!(!grace(store, digest(3), digest(11), 10, NOW + 76).await);
 }
 
 /// An unknown digest is `Invalid`, and its would-be successor is not stored.
