@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # The peers, each at the version the tests are written for (the tests name the same pins in
 # their failure messages). Installed when .venv lacks one or has another version.
-PEERS=('pyjwt[crypto]==2.15.1' 'openapi-spec-validator==0.9.0' 'schemathesis==4.32.5')
+PEERS=('pyjwt[crypto]==2.15.1' 'openapi-spec-validator==0.9.0' 'schemathesis==4.32.5' 'flask==3.1.3')
 peers_installed() {
   .venv/bin/python - "${PEERS[@]}" 2>/dev/null <<'PYTHON'
 import sys
@@ -18,7 +18,7 @@ for pin in sys.argv[1:]:
     name, wanted = pin.split("==")
     if version(name.split("[")[0]) != wanted:
         sys.exit(1)
-import cryptography, jwt, openapi_spec_validator, schemathesis
+import cryptography, flask, jwt, openapi_spec_validator, schemathesis
 PYTHON
 }
 if ! peers_installed; then

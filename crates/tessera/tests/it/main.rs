@@ -17,6 +17,7 @@ mod accounts;
 mod api_fuzz;
 mod cli;
 mod doctor;
+mod examples;
 mod feed;
 mod forward;
 mod interop;
