@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 # The peers, each at the version the tests are written for (the tests name the same pins in
 # their failure messages). Installed when .venv lacks one or has another version.
-PEERS=('pyjwt[crypto]==2.15.1' 'openapi-spec-validator==0.9.0' 'schemathesis==4.32.5' 'flask==3.1.3')
+PEERS=('pyjwt[crypto]==2.15.1' 'openapi-spec-validator==0.9.0' 'schemathesis==4.32.5' 'flask==3.1.3'
+  'fastapi==0.165.0' 'uvicorn==0.55.0')
 peers_installed() {
   .venv/bin/python - "${PEERS[@]}" 2>/dev/null <<'PYTHON'
 import sys
@@ -18,7 +19,7 @@ for pin in sys.argv[1:]:
     name, wanted = pin.split("==")
     if version(name.split("[")[0]) != wanted:
         sys.exit(1)
-import cryptography, flask, jwt, openapi_spec_validator, schemathesis
+import cryptography, fastapi, flask, jwt, openapi_spec_validator, schemathesis, uvicorn
 PYTHON
 }
 if ! peers_installed; then
@@ -29,6 +30,16 @@ if ! peers_installed; then
   .venv/bin/pip install --quiet --disable-pip-version-check "${PEERS[@]}"
 fi
 export TESSERA_TEST_PYTHON="$PWD/.venv/bin/python"
+
+# Node for the Express example (examples/node-express, its packages pinned by package-lock.json).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -d examples/node-express/node_modules ] \
+  || [ examples/node-express/package-lock.json -nt examples/node-express/node_modules ]; then
+  npm ci --prefix examples/node-express --no-audit --no-fund --silent
+fi
 
 # nginx for the forward-auth example (examples/nginx-forward-auth): Debian's package, whose
 # default site the test does not use (it runs its own instance on free ports); if the package
