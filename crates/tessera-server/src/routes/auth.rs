@@ -17,7 +17,7 @@ use crate::cookies::{clear_session_cookies, session_cookies, set_session_cookies
 use crate::error::ApiError;
 use crate::extract::{
     check_csrf, csrf_header_echoing_cookie, has_content_type, starts_as_json_object, Authenticated,
-    AuthenticatedToRevoke, JsonBody, JSON,
+    AuthenticatedToRevoke, JsonBody, TokenSource, JSON,
 };
 use crate::metrics::LoginOutcome;
 use crate::profiles::Profile;
@@ -386,17 +386,35 @@ pub const FORWARD_ROLES: &str = "x-tessera-roles";
 
 /// `GET /auth/forward` (for reverse proxies, which ask with `GET` whatever the request they
 /// guard: nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth`) -> 200 (empty) for a
-/// live access token (Bearer or the access
-/// cookie; signature, claims and revocation checked as everywhere), with the user's id, name and
-/// roles in `X-Tessera-User-Id`, `X-Tessera-Username` and `X-Tessera-Roles` when
-/// `TESSERA_FORWARD_USER_HEADERS` is on; 401 otherwise. Never cached.
+/// live access token (Bearer or the access cookie; signature, claims and revocation checked as
+/// everywhere), with the user's id, name and roles in `X-Tessera-User-Id`, `X-Tessera-Username` and `X-Tessera-Roles` when
+/// `TESSERA_FORWARD_USER_HEADERS` is on; 401 otherwise. Never cached. When the proxy names the
+/// guarded request's method (`X-Forwarded-Method` or `X-Original-Method`) and it changes state,
+/// a token from the access cookie needs the session's `X-CSRF-Token` too (403 without).
 ///
 /// # Errors
-/// 401 without a live token; 503 when revocation cannot be checked.
+/// 401 without a live token; 403 for a cookie-authenticated state-changing request without the
+/// CSRF token; 503 when revocation cannot be checked.
 pub async fn forward(
     State(state): State<AppState>,
+    headers: HeaderMap,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
+    // The method of the request the proxy guards, if it says (Traefik always does; nginx with
+    // `proxy_set_header X-Forwarded-Method $request_method`): a state-changing request
+    // authenticated by cookie must carry the session's CSRF token, as on Tessera's own
+    // endpoints, so an API behind the same origin is protected from cross-site requests.
+    let guarded_method = headers
+        .get("x-forwarded-method")
+        .or_else(|| headers.get("x-original-method"))
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_ascii_uppercase);
+    let changes_state = guarded_method
+        .as_deref()
+        .is_some_and(|method| !matches!(method, "GET" | "HEAD" | "OPTIONS"));
+    if changes_state && auth.source == TokenSource::Cookie {
+        check_csrf(&headers, &state.csrf_key, &auth.session_id)?;
+    }
     let mut response = StatusCode::OK.into_response();
     if state.config.server.forward_user_headers {
         let profile = match state.profiles.get(&auth.claims.sub) {

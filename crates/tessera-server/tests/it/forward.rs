@@ -62,3 +62,50 @@ async fn forward_auth_says_yes_only_to_live_tokens_and_names_the_user_when_asked
     assert_eq!(by_cookie.headers()["x-tessera-username"], "browser");
     app.stop().await;
 }
+
+/// A proxy that names the guarded request's method: a state-changing request authenticated by
+/// the access cookie needs the session's CSRF token; reads and Bearer tokens do not.
+#[tokio::test]
+async fn forward_auth_checks_the_csrf_token_of_cookie_writes_when_told_the_method() {
+    let app = TestApp::spawn().await;
+    let jar = login_with_cookies(&app, "writer").await;
+    let ask = |method: &'static str, csrf: Option<String>| {
+        let request = app
+            .client
+            .get(app.url("/auth/forward"))
+            .header("cookie", jar.header())
+            .header("x-forwarded-method", method);
+        async move {
+            match csrf {
+                Some(token) => request.header("x-csrf-token", token),
+                None => request,
+            }
+            .send()
+            .await
+            .unwrap()
+            .status()
+        }
+    };
+    assert_eq!(ask("GET", None).await, StatusCode::OK);
+    assert_eq!(ask("POST", None).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        ask("DELETE", Some("forged".into())).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(ask("POST", Some(jar.csrf.clone())).await, StatusCode::OK);
+    let (access, _) = app.user_with_session("api-client").await;
+    let bearer = app
+        .client
+        .get(app.url("/auth/forward"))
+        .bearer_auth(&access)
+        .header("x-forwarded-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bearer.status(),
+        StatusCode::OK,
+        "a Bearer token needs no CSRF header"
+    );
+    app.stop().await;
+}

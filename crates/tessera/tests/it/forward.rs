@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tessera_test_support::{http, json};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 }
 
 /// nginx running the example configuration, stopped when dropped.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
     _prefix: tempfile::TempDir,
 }
@@ -33,7 +33,7 @@ impl Drop for Nginx {
     }
 }
 
-fn nginx_binary() -> Option<String> {
+pub(crate) fn nginx_binary() -> Option<String> {
     for candidate in ["nginx", "/usr/sbin/nginx"] {
         if Command::new(candidate)
             .arg("-v")
@@ -54,17 +54,28 @@ fn nginx_binary() -> Option<String> {
     );
 }
 
-fn start_nginx(binary: &str, tessera_port: u16, app_port: u16, upstream_port: u16) -> Nginx {
+/// Runs the example configuration `example` (a path in the repository) with its `{{NAME}}`
+/// placeholders replaced (`{{PREFIX}}` is nginx's own temporary directory), and waits until
+/// every port in `ports` answers.
+pub(crate) fn start_nginx(
+    binary: &str,
+    example: &str,
+    replacements: &[(&str, String)],
+    ports: &[u16],
+) -> Nginx {
     let prefix = tempfile::tempdir().unwrap();
-    let template = std::fs::read_to_string(
-        tessera_test_support::repository().join("examples/nginx-forward-auth/nginx.conf"),
-    )
-    .unwrap();
-    let conf = template
-        .replace("{{PREFIX}}", prefix.path().to_str().unwrap())
-        .replace("{{TESSERA_PORT}}", &tessera_port.to_string())
-        .replace("{{APP_PORT}}", &app_port.to_string())
-        .replace("{{UPSTREAM_PORT}}", &upstream_port.to_string());
+    let template =
+        std::fs::read_to_string(tessera_test_support::repository().join(example)).unwrap();
+    let mut conf = template.replace("{{PREFIX}}", prefix.path().to_str().unwrap());
+    for (name, value) in replacements {
+        conf = conf.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    assert!(
+        conf.lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .all(|line| !line.contains("{{")),
+        "a placeholder is left in {example}"
+    );
     let path = prefix.path().join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
     let child = Command::new(binary)
@@ -77,8 +88,9 @@ fn start_nginx(binary: &str, tessera_port: u16, app_port: u16, upstream_port: u1
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", app_port)).is_err()
-        || std::net::TcpStream::connect(("127.0.0.1", upstream_port)).is_err()
+    while ports
+        .iter()
+        .any(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).is_err())
     {
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -102,7 +114,16 @@ fn nginx_lets_through_only_live_tokens_and_tells_the_upstream_who() {
     work.set("TESSERA_FORWARD_USER_HEADERS", "true");
     let server = Server::start(&work);
     let (app_port, upstream_port) = (free_port(), free_port());
-    let _nginx = start_nginx(&binary, server.port, app_port, upstream_port);
+    let _nginx = start_nginx(
+        &binary,
+        "examples/nginx-forward-auth/nginx.conf",
+        &[
+            ("TESSERA_PORT", server.port.to_string()),
+            ("APP_PORT", app_port.to_string()),
+            ("UPSTREAM_PORT", upstream_port.to_string()),
+        ],
+        &[app_port, upstream_port],
+    );
 
     let credentials = r#"{"username":"proxied","password":"correct horse battery staple"}"#;
     let json_type = [("content-type", "application/json")];

@@ -22,6 +22,7 @@ mod feed;
 mod forward;
 mod interop;
 mod keys;
+mod one_origin;
 mod operations;
 mod review;
 mod scaleout;
