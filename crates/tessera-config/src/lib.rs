@@ -208,7 +208,16 @@ fn cors_origins(vars: &Vars) -> Result<Vec<String>, ConfigError> {
             && host
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
-        let port_ok = port.is_none_or(|port| port.parse::<u16>().is_ok_and(|port| port > 0));
+        // Browsers leave the scheme's default port out of `Origin`: listed with it, the origin
+        // would never match, so it is refused rather than ignored.
+        let default_port = if origin.starts_with("https://") {
+            "443"
+        } else {
+            "80"
+        };
+        let port_ok = port.is_none_or(|port| {
+            port != default_port && port.parse::<u16>().is_ok_and(|port| port > 0)
+        });
         if !host_ok || !port_ok || host.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(invalid(
                 VAR,
@@ -871,6 +880,8 @@ mod tests {
             "https://App.example.com",
             "https://app.example.com:0",
             "https://app.example.com:99999",
+            "https://app.example.com:443",
+            "http://localhost:80",
             "null",
             "ftp://app.example.com",
         ] {

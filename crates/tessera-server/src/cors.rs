@@ -105,7 +105,7 @@ impl CorsPolicy {
         if self.origins.is_empty() || !auth_path {
             return;
         }
-        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        vary_on_origin(headers);
         if let Some(origin) = origin {
             allow(headers, origin);
             headers.insert(
@@ -122,7 +122,18 @@ fn allow(headers: &mut HeaderMap, origin: HeaderValue) {
         header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
         HeaderValue::from_static("true"),
     );
-    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    vary_on_origin(headers);
+}
+
+/// Adds `Vary: Origin` unless the response varies on it already (keeping any other `Vary`).
+fn vary_on_origin(headers: &mut HeaderMap) {
+    let present = headers
+        .get_all(header::VARY)
+        .iter()
+        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"origin"));
+    if !present {
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
 }
 
 #[cfg(test)]

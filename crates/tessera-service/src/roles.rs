@@ -91,11 +91,12 @@ pub async fn remove(
         .user_by_username(username)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
-    // Tokens carry whole seconds: one issued earlier in this second may still carry the role, so
-    // every token of this second is ended too (a refresh in the same second is refused once and
-    // works the next).
+    // Tokens carry whole seconds, and a refresh may read the roles just before this change
+    // commits and issue its token a moment later, in the next second: every token of this
+    // second and the next is ended too (a refresh in those seconds is refused once and works
+    // after).
     let removed = store
-        .remove_user_role(&user.id, role, now.saturating_add(1))
+        .remove_user_role(&user.id, role, now.saturating_add(2))
         .await?;
     if removed {
         listener.recorded(now).await?;

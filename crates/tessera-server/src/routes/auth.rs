@@ -287,7 +287,9 @@ pub async fn refresh(
     match rotated {
         Ok(tokens) => {
             state.metrics.refresh();
-            token_response(&state, &tokens, body.cookie_only)
+            // A refresh by cookie never answers with tokens in the body: the page that relies
+            // on the cookies must not be able to read them (an XSS could ask otherwise).
+            token_response(&state, &tokens, body.cookie_only || from_cookie)
         }
         Err(ServiceError::RefreshTokenReused { .. }) => {
             state.metrics.reuse_detected();

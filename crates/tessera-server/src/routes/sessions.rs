@@ -131,15 +131,29 @@ pub async fn change_password(
     }
     accounts::check_current_password(&state.passwords, turn, &user, current_password).await?;
     state.login_throttle.record_success(&user.username).await;
+    // With a refresh grace window, the session may hold a branch minted for someone who
+    // presented its previous refresh token (a thief, within the window) that cannot be told from
+    // the user's own: the change then ends this session too, and the user signs in again with
+    // the new password.
+    let keep_current = state.config.refresh_grace == 0;
+    let keep = if keep_current {
+        auth.session_id.as_str()
+    } else {
+        ""
+    };
     accounts::set_password(
         state.store.as_ref(),
         &state.passwords,
         state.deny_list.as_ref(),
         &user,
-        &auth.session_id,
+        keep,
         new_password,
         state.now(),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    if keep_current {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Ok(crate::routes::auth::no_content_clearing_cookies())
+    }
 }

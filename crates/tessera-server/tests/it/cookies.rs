@@ -218,7 +218,7 @@ async fn cookie_only_login_and_refresh_put_no_token_in_the_body() {
         .await
         .unwrap();
     assert_eq!(refreshed.status(), StatusCode::OK);
-    let rotated = set_cookies(&refreshed);
+    let mut rotated = set_cookies(&refreshed);
     let body: Value = refreshed.json().await.unwrap();
     assert_eq!(
         body,
@@ -226,6 +226,31 @@ async fn cookie_only_login_and_refresh_put_no_token_in_the_body() {
     );
     let new_refresh = cookie_value(&rotated, "__Secure-tessera-refresh");
     assert_ne!(new_refresh, jar.refresh, "rotated, in the cookie");
+    // A refresh by cookie never puts tokens in the body, whatever the body asks: a script on the
+    // page (an XSS) cannot get the refresh token that way.
+    for body in ["", "{}", r#"{"cookie_only": false}"#] {
+        let current = Jar {
+            access: cookie_value(&rotated, "__Host-tessera-access"),
+            refresh: cookie_value(&rotated, "__Secure-tessera-refresh"),
+            csrf: cookie_value(&rotated, "__Host-tessera-csrf"),
+        };
+        let by_cookie = app
+            .client
+            .post(app.url("/auth/refresh"))
+            .header("cookie", current.header())
+            .header("x-csrf-token", &current.csrf)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(by_cookie.status(), StatusCode::OK, "{body:?}");
+        let cookies = set_cookies(&by_cookie);
+        let answer: Value = by_cookie.json().await.unwrap();
+        assert!(answer.get("refresh_token").is_none(), "{body:?}: {answer}");
+        assert!(answer.get("access_token").is_none(), "{body:?}: {answer}");
+        rotated = cookies;
+    }
 
     // Without the member: today's answer, tokens in the body.
     let plain = app

@@ -153,3 +153,42 @@ async fn a_retried_cookie_refresh_sets_cookies_that_keep_working() {
     }
     app.stop().await;
 }
+
+/// With a grace window, a branch a thief got by presenting the previous token cannot be told from
+/// the user's own token: a password change therefore ends the current session too (its cookies
+/// cleared), and the thief's branch with it.
+#[tokio::test]
+async fn with_a_grace_window_a_password_change_ends_every_branch() {
+    let app = TestApp::spawn_with(&[("TESSERA_REFRESH_GRACE", "30s")]).await;
+    let (_, stolen) = app.user_with_session("victim").await;
+    let (access, own) = refresh_ok(&app, &stolen).await;
+    app.clock.advance(1);
+    let (thief_access, thief_refresh) = refresh_ok(&app, &stolen).await;
+    let changed = app
+        .client
+        .post(app.url("/auth/password"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({
+            "current_password": crate::PASSWORD,
+            "new_password": "a brand new passphrase 2026",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    assert!(
+        changed
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|cookie| cookie.to_str().unwrap().contains("Max-Age=0")),
+        "the current session's cookies are cleared"
+    );
+    assert_eq!(
+        app.refresh(&thief_refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    crate::assert_invalid_token(app.get_bearer("/auth/me", &thief_access).await, true).await;
+    assert_eq!(app.refresh(&own).await.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}

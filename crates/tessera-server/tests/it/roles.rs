@@ -97,7 +97,14 @@ async fn roles_reach_the_next_token_and_a_role_taken_away_ends_the_current_ones(
         StatusCode::UNAUTHORIZED,
         "every current token, not only those with the role"
     );
-    // The session goes on: its next token (from the next second) has the roles left.
+    // A refresh in the removal's second or the next still gets a refused token (it may have read
+    // the roles before the removal); the session goes on, and from then on has the roles left.
+    app.clock.advance(1);
+    let (stale, refresh) = refreshed(&app, &refresh).await;
+    assert_eq!(
+        app.get_bearer("/auth/me", &stale).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     app.clock.advance(1);
     let (trimmed, _) = refreshed(&app, &refresh).await;
     let claims = claims_of(&trimmed);

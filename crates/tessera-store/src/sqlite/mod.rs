@@ -568,7 +568,8 @@ impl SessionStore for SqliteStore {
                            AND s.revoked_at IS NULL AND s.expires_at > ? \
                            AND u.disabled = 0 AND s.credential_epoch = u.credential_epoch \
                            AND NOT EXISTS (SELECT 1 FROM refresh_tokens t \
-                                           WHERE t.session_id = s.id AND t.used_at > p.used_at) \
+                                           WHERE t.session_id = s.id AND t.hash <> p.hash \
+                                             AND t.used_at >= p.used_at) \
                            AND EXISTS (SELECT 1 FROM refresh_tokens t \
                                        WHERE t.session_id = s.id AND t.used_at IS NULL \
                                          AND t.expires_at > ?))"

@@ -766,6 +766,18 @@ pub async fn the_grace_window_lets_only_the_immediately_preceding_token_through(
     // The new immediate predecessor is, within its own window; not after it.
     assert!(grace(store, digest(3), digest(8), 10, NOW + 75).await);
     assert!(!grace(store, digest(3), digest(10), 10, NOW + 82).await);
+    // Rotations sharing a second: which of them came last cannot be told from whole seconds,
+    // so none is let through (the strict answer: a replay).
+    assert!(matches!(
+        rotate(store, digest(8), digest(12), NOW + 90).await,
+        Rotation::Rotated(_)
+    ));
+    assert!(matches!(
+        rotate(store, digest(12), digest(13), NOW + 90).await,
+        Rotation::Rotated(_)
+    ));
+    assert!(!grace(store, digest(8), digest(14), 10, NOW + 91).await);
+    assert!(!grace(store, digest(12), digest(15), 10, NOW + 91).await);
     // A revoked session gets nothing.
     store.revoke_session("s-1", NOW + 76).await.unwrap();
     assert!(!grace(store, digest(3), digest(11), 10, NOW + 76).await);

@@ -27,8 +27,8 @@ pub enum Command {
 /// Arguments of `tessera token mint`.
 #[derive(Debug, clap::Args)]
 pub struct MintArgs {
-    /// The subject (`sub`).
-    #[arg(long, value_name = "SUB")]
+    /// The subject (`sub`); user ids are base64url and may start with `-`.
+    #[arg(long, value_name = "SUB", allow_hyphen_values = true)]
     sub: String,
     /// Lifetime (`90`, `90s`, `15m`, `1h`, `7d`); defaults to the configured access TTL.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]

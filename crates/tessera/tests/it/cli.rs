@@ -500,3 +500,12 @@ fn ed25519_small_order_key_in_a_jwks_file_is_refused_and_cannot_forge_tokens() {
     assert!(reason.contains("forged-jwks.json"), "{reason}");
     assert!(reason.contains("small order"), "{reason}");
 }
+
+/// User ids are base64url: about one in 64 starts with `-`, and `--sub` takes it as a value.
+#[test]
+fn mint_takes_a_subject_that_starts_with_a_hyphen() {
+    let work = Workdir::new();
+    let token = ok(&work.tessera(&["token", "mint", "--sub", "-CxYz_user-id"]));
+    let claims = claims_of(&ok(&work.tessera(&["token", "verify", token.trim()])));
+    assert_eq!(claims["sub"], "-CxYz_user-id");
+}
