@@ -349,26 +349,32 @@ pub async fn logout_all(
     Ok(no_content_clearing_cookies())
 }
 
+/// The username and creation time of the user `sub`, from the cache or the store.
+///
+/// # Errors
+/// 401 if the user no longer exists or is disabled; store failures.
+async fn profile_of(state: &AppState, sub: &str) -> Result<Profile, ApiError> {
+    if let Some(profile) = state.profiles.get(sub) {
+        return Ok(profile);
+    }
+    let user = accounts::active_user(state.store.as_ref(), sub)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let profile = Profile {
+        username: user.username,
+        created_at: user.created_at,
+    };
+    state.profiles.insert(&user.id, profile.clone());
+    Ok(profile)
+}
+
 /// `GET /auth/me` -> `{sub, username, created_at, roles}` (`roles` as the token carries them:
 /// a role taken away ends the token, a role given is in the next one).
 ///
 /// # Errors
 /// 401 without a valid token, or if the user no longer exists or is disabled.
 pub async fn me(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
-    let profile = match state.profiles.get(&auth.claims.sub) {
-        Some(profile) => profile,
-        None => {
-            let user = accounts::active_user(state.store.as_ref(), &auth.claims.sub)
-                .await?
-                .ok_or(ApiError::InvalidToken)?;
-            let profile = Profile {
-                username: user.username,
-                created_at: user.created_at,
-            };
-            state.profiles.insert(&user.id, profile.clone());
-            profile
-        }
-    };
+    let profile = profile_of(&state, &auth.claims.sub).await?;
     Ok(private(Json(json!({
         "sub": auth.claims.sub,
         "username": profile.username,
@@ -419,20 +425,7 @@ pub async fn forward(
     }
     let mut response = StatusCode::OK.into_response();
     if state.config.server.forward_user_headers {
-        let profile = match state.profiles.get(&auth.claims.sub) {
-            Some(profile) => profile,
-            None => {
-                let user = accounts::active_user(state.store.as_ref(), &auth.claims.sub)
-                    .await?
-                    .ok_or(ApiError::InvalidToken)?;
-                let profile = Profile {
-                    username: user.username,
-                    created_at: user.created_at,
-                };
-                state.profiles.insert(&user.id, profile.clone());
-                profile
-            }
-        };
+        let profile = profile_of(&state, &auth.claims.sub).await?;
         let roles = auth
             .claims
             .extra
