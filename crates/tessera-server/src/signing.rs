@@ -239,10 +239,14 @@ impl SigningKeys {
         let before = self.current();
         if let (Some(period), Some(states)) = (stored.rotation, &before.states) {
             if rotation_due(states, period, now) {
-                if let Some(rotation) =
-                    keys::rotate_if_due(store, &stored.kek, stored.algorithm, period, now).await?
-                {
-                    tracing::info!(event = "signing_key_scheduled", kid = %rotation.kid, algorithm = %rotation.algorithm, activates_at = rotation.activates_at, replaces = rotation.replaces.as_deref().unwrap_or(""), reason = "automatic", "scheduled the next signing key");
+                // A failure here must not keep the reload below from running (it drops retired
+                // keys even when nothing can be opened); the reload reports a lasting cause.
+                match keys::rotate_if_due(store, &stored.kek, stored.algorithm, period, now).await {
+                    Ok(Some(rotation)) => {
+                        tracing::info!(event = "signing_key_scheduled", kid = %rotation.kid, algorithm = %rotation.algorithm, activates_at = rotation.activates_at, replaces = rotation.replaces.as_deref().unwrap_or(""), reason = "automatic", "scheduled the next signing key");
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::debug!(error = %err, "automatic rotation failed"),
                 }
             }
         }
