@@ -23,11 +23,30 @@ pub(crate) fn free_port() -> u16 {
 /// nginx running the example configuration, stopped when dropped.
 pub(crate) struct Nginx {
     child: Child,
-    _prefix: tempfile::TempDir,
+    binary: String,
+    conf: std::path::PathBuf,
+    prefix: tempfile::TempDir,
 }
 
 impl Drop for Nginx {
+    /// Stops nginx the way it is meant to be stopped (`-s stop`: the master ends its workers);
+    /// killing the master alone would leave the workers running, holding the ports.
     fn drop(&mut self) {
+        let _ = Command::new(&self.binary)
+            .arg("-p")
+            .arg(self.prefix.path())
+            .arg("-c")
+            .arg(&self.conf)
+            .args(["-s", "stop"])
+            .stderr(Stdio::null())
+            .status();
+        let stopping = Instant::now();
+        while stopping.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -101,7 +120,9 @@ pub(crate) fn start_nginx(
     }
     Nginx {
         child,
-        _prefix: prefix,
+        binary: binary.to_owned(),
+        conf: path,
+        prefix,
     }
 }
 
