@@ -36,10 +36,9 @@ const MAX_ATTEMPTS: usize = 16;
 pub struct ActiveKeys {
     /// The ring version they were read at.
     pub version: i64,
-    /// The key that signs (the `current` one); `None` when it cannot be opened on this instance
-    /// (see [`load_known`]): then nothing is signed.
-    pub signing: Option<Arc<SigningKey>>,
-    /// The signing key and every `next` and `previous` key: what verifies and is published.
+    /// The signing key (the `current` one; none when it cannot be opened on this instance, see
+    /// [`load_known`]: then nothing is signed) and every `next` and `previous` key: what
+    /// verifies and is published.
     pub keys: KeySet,
     /// The states they were derived from (for logs, metrics and the next change time).
     pub states: RingStates,
@@ -370,7 +369,6 @@ pub async fn load_active(
     }
     Ok(ActiveKeys {
         version: ring.version,
-        signing: Some(signing),
         keys,
         states,
     })
@@ -409,7 +407,6 @@ pub async fn load_known(
     }
     Ok(ActiveKeys {
         version: ring.version,
-        signing,
         keys,
         states,
     })
