@@ -350,7 +350,7 @@ pub async fn load_active(
         }
         _ => Arc::new(open_signing_key(current, kek)?),
     };
-    let mut keys = KeySet::with_shared_signing_key(signing.clone());
+    let mut keys = KeySet::with_shared_signing_key(signing);
     for status in &states.keys {
         if !status.state.verifies() || status.kid == current.kid {
             continue;
