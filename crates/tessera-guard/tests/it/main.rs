@@ -10,6 +10,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod example;
 mod feed;
 mod introspection;
 mod jwks;
