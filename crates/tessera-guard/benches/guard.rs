@@ -42,6 +42,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tessera_guard::{Claims, ClientCredentials, FeedOptions, Guard, RevocationKind, RevocationSet};
 use tessera_token::{
     AccessClaims, AccessTokenRequest, Algorithm, Audience, KeySet, SigningKey, TokenIssuer,
+    Verifier,
 };
 use tower::ServiceExt as _;
 
@@ -168,7 +169,15 @@ fn request(token: &str) -> Request<Body> {
 }
 
 fn request_benches(c: &mut Criterion) {
+    // The measurements run on a current-thread runtime; the loopback servers and the guards'
+    // background tasks (key refresh, feed follower) on a runtime of their own, so the feed stays
+    // current between and during the measurements.
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
@@ -180,8 +189,9 @@ fn request_benches(c: &mut Criterion) {
     public
         .add_verifying_key(key.verifying_key().clone())
         .unwrap();
-    let jwk = public.to_jwks().keys[0].clone();
-    let (remote, feed_guard) = runtime.block_on(async {
+    let es_jwks = public.to_jwks();
+    let jwk = es_jwks.keys[0].clone();
+    let (remote, feed_guard) = background.block_on(async {
         let base = loopback(public).await;
         let remote = Guard::builder()
             .issuer(ISS)
@@ -254,8 +264,29 @@ fn request_benches(c: &mut Criterion) {
             });
         });
     }
+    // The token core alone on the same tokens (no router): what verification itself costs, so
+    // `guard - core` is what the layer, the extractor and the revocation check add.
+    let es_core = Verifier::new(
+        Arc::new(KeySet::from_jwks(&es_jwks, None).unwrap()),
+        ISS,
+        AUD,
+    );
+    let hs_core = Verifier::new(
+        Arc::new(KeySet::with_signing_key(
+            SigningKey::from_hmac_secret(Algorithm::HS256, &secret).unwrap(),
+        )),
+        ISS,
+        AUD,
+    );
+    group.bench_function("es256/token-core", |b| {
+        b.iter(|| black_box(es_core.verify_access_token(black_box(&es_token)).unwrap()));
+    });
+    group.bench_function("hs256/token-core", |b| {
+        b.iter(|| black_box(hs_core.verify_access_token(black_box(&hs_token)).unwrap()));
+    });
     group.finish();
     drop((remote, feed_guard, local));
+    drop(background);
 }
 
 /// splitmix64 ids, 22 base64url characters like Tessera's.
