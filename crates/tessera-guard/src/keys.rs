@@ -349,7 +349,7 @@ impl Keys {
     }
 
     /// The background task of a remote set: loads it, then refreshes it before it expires,
-    /// retrying failures with backoff (1 s doubling to 30 s) while the last good set serves.
+    /// retrying failures with backoff (1 s doubling to 16 s) while the last good set serves.
     pub(crate) async fn follow(self: Arc<Self>, counters: Arc<Counters>, changed: impl Fn()) {
         let Some(remote) = &self.remote else {
             return;
