@@ -3,7 +3,7 @@
 # openapi-spec-validator for the OpenAPI document, Schemathesis for the API fuzzer), a PostgreSQL
 # database for the storage backend tests and Redis for the shared-state tests, then runs every
 # test in the workspace (unit, integration, vectors, properties, CLI, interop, the API fuzzer,
-# two-instance scale-out, doc tests).
+# two-instance scale-out, the pages in Chromium, doc tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,17 @@ fi
 if [ ! -d examples/node-express/node_modules ] \
   || [ examples/node-express/package-lock.json -nt examples/node-express/node_modules ]; then
   npm ci --prefix examples/node-express --no-audit --no-fund --silent
+fi
+
+# The browser tests (tests/browser): Debian's Chromium, driven by Playwright (`playwright-core`,
+# pinned by tests/browser/package-lock.json; it downloads no browser).
+if [ ! -x /usr/bin/chromium ] && [ -z "${TESSERA_TEST_CHROMIUM:-}" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if [ ! -d tests/browser/node_modules ] \
+  || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
 fi
 
 # nginx for the forward-auth example (examples/nginx-forward-auth): Debian's package, whose

@@ -40,7 +40,8 @@ pub const LONG_POLL_TIMEOUT: Duration =
 ///
 /// `X-XSS-Protection: 0` turns off the legacy XSS auditor, whose `1; mode=block` could be abused
 /// to blank or probe pages (OWASP now recommends `0`); the `Content-Security-Policy` is the
-/// protection that works. The API serves no HTML, so the CSP allows nothing at all.
+/// protection that works. The API serves no HTML, so its CSP allows nothing at all; the pages
+/// set their own ([`crate::pages::PAGE_CSP`]), which this layer keeps.
 const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "DENY"),
@@ -113,6 +114,10 @@ pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Res
     };
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
+        if name == header::CONTENT_SECURITY_POLICY && headers.contains_key(&name) {
+            // A page's own policy ([`crate::pages::PAGE_CSP`]), as strict for what it is.
+            continue;
+        }
         headers.insert(name, HeaderValue::from_static(value));
     }
     cors.decorate(auth_path, cors_origin, headers);

@@ -35,6 +35,7 @@ pub mod extract;
 pub mod health;
 pub mod layers;
 pub mod metrics;
+pub mod pages;
 pub mod profiles;
 pub mod routes;
 pub mod serve;

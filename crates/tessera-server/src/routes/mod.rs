@@ -28,7 +28,7 @@ pub fn metrics_router() -> Router<AppState> {
 }
 
 fn api_router() -> Router<AppState> {
-    Router::new()
+    crate::pages::router()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))

@@ -18,6 +18,7 @@ mod hardening;
 mod keys;
 mod oauth;
 mod openapi;
+mod pages;
 mod postgres;
 mod review;
 mod roles;

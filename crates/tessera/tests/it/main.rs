@@ -15,6 +15,7 @@
 
 mod accounts;
 mod api_fuzz;
+mod browser;
 mod cli;
 mod doctor;
 mod examples;
