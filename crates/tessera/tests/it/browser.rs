@@ -18,7 +18,7 @@ fn the_pages_work_in_chromium() {
         suite.join("node_modules/playwright-core").exists() && Path::new(&chromium()).exists();
     if !ready && std::env::var("TESSERA_SKIP_BROWSER").as_deref() == Ok("1") {
         eprintln!(
-            "SKIPPED: the browser tests (TESSERA_SKIP_BROWSER=1): the pages were not tested in \
+            "!!! SKIPPED: the browser tests (TESSERA_SKIP_BROWSER=1): the pages were not tested in \
              a browser"
         );
         return;
