@@ -392,6 +392,68 @@ pub const FORWARD_USERNAME: &str = "x-tessera-username";
 /// See [`FORWARD_USER_ID`]: the roles the token carries, comma-separated.
 pub const FORWARD_ROLES: &str = "x-tessera-roles";
 
+/// Whether the proxy asked for browser navigations to be sent to the sign-in page
+/// (`GET /auth/forward?redirect=true`): only proxies that pass the answer on to the browser can
+/// (Traefik `forwardAuth`, Caddy `forward_auth`); nginx's `auth_request` takes any answer but
+/// 2xx, 401 and 403 for an error.
+fn asks_for_sign_in_redirect(uri: &axum::http::Uri) -> bool {
+    uri.query()
+        .is_some_and(|query| query.split('&').any(|pair| pair == "redirect=true"))
+}
+
+/// Whether the guarded request is a browser loading a page: `Sec-Fetch-Mode: navigate`, or,
+/// from a browser that does not send it, a `GET` that accepts HTML. Calls from scripts and API
+/// clients keep their 401.
+fn is_browser_navigation(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let method = text("x-forwarded-method")
+        .or_else(|| text("x-original-method"))
+        .unwrap_or("GET");
+    if !method.eq_ignore_ascii_case("GET") {
+        return false;
+    }
+    match text("sec-fetch-mode") {
+        Some(mode) => mode.eq_ignore_ascii_case("navigate"),
+        None => text("accept").is_some_and(|accept| accept.contains("text/html")),
+    }
+}
+
+/// 302 to `/sign-in?next=PATH`, `PATH` being the guarded request's (`X-Forwarded-Uri` or
+/// `X-Original-URI`) when it is a path of the site; the sign-in page follows `next` only within
+/// its own origin. The location is relative: the proxy serves Tessera's pages on the app's
+/// origin (docs/one-origin.md).
+fn sign_in_redirect(headers: &HeaderMap) -> Response {
+    let guarded = headers
+        .get("x-forwarded-uri")
+        .or_else(|| headers.get("x-original-uri"))
+        .and_then(|value| value.to_str().ok())
+        .filter(|path| path.starts_with('/') && !path.starts_with("//") && !path.contains('\\'));
+    let location = match guarded {
+        Some(path) => format!("/sign-in?next={}", encode_query_value(path)),
+        None => "/sign-in".to_owned(),
+    };
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Percent-encodes a query value, keeping `/` readable (`next=/account`).
+fn encode_query_value(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'/' | b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 /// `GET /auth/forward` (for reverse proxies, which ask with `GET` whatever the request they
 /// guard: nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth`) -> 200 (empty) for a
 /// live access token (Bearer or the access cookie; signature, claims and revocation checked as
@@ -400,14 +462,27 @@ pub const FORWARD_ROLES: &str = "x-tessera-roles";
 /// guarded request's method (`X-Forwarded-Method` or `X-Original-Method`) and it changes state,
 /// a token from the access cookie needs the session's `X-CSRF-Token` too (403 without).
 ///
+/// With `?redirect=true` (proxies that pass the answer on to the browser), a browser navigation
+/// without a live token gets 302 to `/sign-in?next=PATH` instead of the 401.
+///
 /// # Errors
 /// 401 without a live token; 403 for a cookie-authenticated state-changing request without the
 /// CSRF token; 503 when revocation cannot be checked.
 pub async fn forward(
     State(state): State<AppState>,
     headers: HeaderMap,
-    auth: Authenticated,
+    uri: axum::http::Uri,
+    auth: Result<Authenticated, ApiError>,
 ) -> Result<Response, ApiError> {
+    let auth = match auth {
+        Ok(auth) => auth,
+        Err(ApiError::MissingToken | ApiError::InvalidToken)
+            if asks_for_sign_in_redirect(&uri) && is_browser_navigation(&headers) =>
+        {
+            return Ok(sign_in_redirect(&headers));
+        }
+        Err(refused) => return Err(refused),
+    };
     // The method of the request the proxy guards, if it says (Traefik always does; nginx with
     // `proxy_set_header X-Forwarded-Method $request_method`): a state-changing request
     // authenticated by cookie must carry the session's CSRF token, as on Tessera's own

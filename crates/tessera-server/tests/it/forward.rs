@@ -109,3 +109,84 @@ async fn forward_auth_checks_the_csrf_token_of_cookie_writes_when_told_the_metho
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn with_redirect_a_browser_navigation_without_a_live_token_goes_to_the_sign_in_page() {
+    let app = TestApp::spawn().await;
+    let (access, _) = app.user_with_session("navigator").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ask = |query: &'static str, headers: &'static [(&'static str, &'static str)]| {
+        let mut request = client.get(app.url(&format!("/auth/forward{query}")));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let navigation: &[(&str, &str)] = &[
+        ("sec-fetch-mode", "navigate"),
+        ("accept", "text/html,application/xhtml+xml"),
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/reports/2026?q=a b&x=1"),
+    ];
+    let redirected = ask("?redirect=true", navigation).await.unwrap();
+    assert_eq!(redirected.status(), StatusCode::FOUND);
+    assert_eq!(
+        redirected.headers()["location"],
+        "/sign-in?next=/reports/2026%3Fq%3Da%20b%26x%3D1"
+    );
+    assert_eq!(redirected.headers()["cache-control"], "no-store");
+    // Without a path of the site to return to: the sign-in page alone.
+    let elsewhere = ask(
+        "?redirect=true",
+        &[
+            ("sec-fetch-mode", "navigate"),
+            ("x-forwarded-uri", "//evil.example/"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(elsewhere.headers()["location"], "/sign-in");
+    // An older browser without Sec-Fetch-Mode: a GET accepting HTML is a navigation.
+    let older = ask("?redirect=true", &[("accept", "text/html")])
+        .await
+        .unwrap();
+    assert_eq!(older.status(), StatusCode::FOUND);
+
+    // Not asked for (nginx's auth_request cannot pass a redirect on), a script's call, a POST
+    // being guarded, an API client: 401 as always.
+    for (query, headers) in [
+        ("", navigation),
+        (
+            "?redirect=true",
+            &[("sec-fetch-mode", "cors"), ("accept", "text/html")][..],
+        ),
+        (
+            "?redirect=true",
+            &[
+                ("sec-fetch-mode", "navigate"),
+                ("x-forwarded-method", "POST"),
+            ][..],
+        ),
+        ("?redirect=true", &[("accept", "application/json")][..]),
+    ] {
+        let answer = ask(query, headers).await.unwrap();
+        assert_eq!(
+            answer.status(),
+            StatusCode::UNAUTHORIZED,
+            "{query} {headers:?}"
+        );
+    }
+    // A live token is let through, whatever is asked.
+    let live = client
+        .get(app.url("/auth/forward?redirect=true"))
+        .header("authorization", format!("Bearer {access}"))
+        .header("sec-fetch-mode", "navigate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    app.stop().await;
+}
