@@ -185,6 +185,7 @@ export async function startDelayingProxy(target) {
           const requestHeaderBytes = request.rawHeaders.reduce((sum, text) => sum + text.length + 2, 0);
           state.log.push({
             request: `${request.method} ${request.url}`,
+            at: Date.now() % 100000,
             status: answer.statusCode,
             received: body.length + headerBytes,
             sent: requestHeaderBytes + Number(request.headers["content-length"] || 0),

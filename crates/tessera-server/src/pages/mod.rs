@@ -37,8 +37,9 @@ const ASSET_PREFIX: &str = "/assets/";
 /// How long a browser may keep a versioned asset: a year (its name changes with its content).
 const ASSET_CACHE: &str = "public, max-age=31536000, immutable";
 
-/// Pages are revalidated on every visit (a 304 when unchanged).
-const PAGE_CACHE: &str = "no-cache";
+/// Pages are revalidated on every visit (a 304 when unchanged), and kept by no shared cache
+/// (`/account` answers by the cookies the browser holds).
+const PAGE_CACHE: &str = "private, no-cache";
 
 const LAYOUT: &str = include_str!("assets/layout.html");
 const SIGN_IN: &str = include_str!("assets/sign-in.html");
@@ -260,6 +261,7 @@ fn see_other(location: &'static str) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, HeaderValue::from_static(location));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::VARY, HeaderValue::from_static("Cookie"));
     response
 }
 
@@ -292,9 +294,13 @@ pub async fn account(headers: HeaderMap) -> Response {
     if !has_session_cookies(&headers) {
         return see_other("/sign-in?next=/account");
     }
-    rendered()
+    let mut response = rendered()
         .account
-        .respond(&headers, PAGE_CACHE, Some(PAGE_CSP))
+        .respond(&headers, PAGE_CACHE, Some(PAGE_CSP));
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Cookie"));
+    response
 }
 
 /// `GET /assets/{name}` -> a versioned asset of the pages (cached for a year), or 404.

@@ -56,7 +56,7 @@ async fn pages_are_html_under_a_strict_csp_and_revalidated_by_etag() {
             assert!(csp.contains(directive), "{path}: {csp}");
         }
         assert!(!csp.contains("unsafe"), "{csp}");
-        assert_eq!(header(&headers, CACHE_CONTROL), "no-cache");
+        assert_eq!(header(&headers, CACHE_CONTROL), "private, no-cache");
         assert_eq!(header(&headers, "x-frame-options"), "DENY");
         let etag = header(&headers, ETAG).to_owned();
         assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
@@ -194,6 +194,7 @@ async fn home_and_account_redirect_by_the_session_cookies_the_browser_holds() {
             .await
             .unwrap();
         assert_eq!(account.status(), StatusCode::OK);
+        assert_eq!(header(account.headers(), "vary"), "Cookie");
         let html = account.text().await.unwrap();
         for label in [
             "Sign out everywhere",

@@ -18,9 +18,10 @@
   // How long a page waits for the answer to a refresh that an earlier page sent before it went
   // away (a reload, a click, a closed tab): the request outlives the page (`keepalive`), and its
   // answer sets the new cookies; presenting the old refresh token meanwhile would be reuse.
-  const ORPHAN_WAIT_MS = 5000;
+  // The server gives a request 10 s; a margin on top.
+  const ORPHAN_WAIT_MS = 15000;
   const RETRY_PAUSE_MS = 200;
-  const MAX_ATTEMPTS = 30;
+  const MAX_ATTEMPTS = 90;
   const NOTICE = "tessera.notice";
 
   const lang = document.documentElement.lang || "en";
@@ -101,8 +102,16 @@
         writeTime(REFRESH_DONE, Date.now());
         return "renewed";
       }
+      // A 5xx may come after the rotation was stored (a timeout): like no answer, the mark
+      // stays. A 429 was refused before any rotation.
+      if (response.status >= 500) throw new Error("busy");
       writeTime(REFRESH_SENT, 0);
-      if (response.status === 429 || response.status >= 500) throw new Error("busy");
+      if (response.status === 429) throw new Error("busy");
+      if (response.status === 400 || response.status === 403) {
+        // Not the end of the session but a request the server will not take (a cookie sent
+        // twice, planted by another site): say what it says rather than sign the user out.
+        throw new Refusal(await describe(response));
+      }
       return "signed-out";
     });
   }
@@ -114,6 +123,7 @@
    */
   async function api(method, path, body) {
     let renewedHere = false;
+    let waited = false;
     for (let attempt = 1; ; attempt += 1) {
       const headers = { Accept: "application/json" };
       if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -125,13 +135,25 @@
         credentials: "same-origin",
         body: body === undefined ? undefined : JSON.stringify(body),
       });
+      if (response.status !== 401 && waited) {
+        // The refresh a page that went away had sent has landed (its cookies work): say so to
+        // every tab, which would otherwise wait for it too.
+        writeTime(REFRESH_DONE, Date.now());
+        writeTime(REFRESH_SENT, 0);
+      }
       if (response.status !== 401 || renewedHere || attempt >= MAX_ATTEMPTS) return response;
       const verdict = await renewSession(sentAt);
       if (verdict === "signed-out") return response;
       if (verdict === "renewed") renewedHere = true;
-      if (verdict === "wait") await sleep(RETRY_PAUSE_MS);
+      if (verdict === "wait") {
+        waited = true;
+        await sleep(RETRY_PAUSE_MS);
+      }
     }
   }
+
+  /** A refusal whose words are for the user. */
+  class Refusal extends Error {}
 
   function setNotice(key) {
     try {
@@ -161,7 +183,11 @@
     location.replace(notice === "sign_in.session_ended" ? signInUrlForHere() : "/sign-in");
   }
 
-  /** The `next` query parameter if it names a page of this origin; otherwise `/account`. */
+  /**
+   * The `next` query parameter as a whole URL of this origin, if it names a path here;
+   * otherwise `/account`. The URL is returned whole (never its path alone: `/..//host` has the
+   * path `//host`, which a browser would take for another site).
+   */
   function safeNext() {
     const next = new URLSearchParams(location.search).get("next");
     if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) {
@@ -169,8 +195,8 @@
     }
     try {
       const url = new URL(next, location.origin);
-      if (url.origin !== location.origin) return "/account";
-      return url.pathname + url.search + url.hash;
+      if (url.origin !== location.origin || url.pathname.startsWith("//")) return "/account";
+      return url.href;
     } catch {
       return "/account";
     }
@@ -199,6 +225,22 @@
     return /[.!?]$/.test(capital) ? capital : `${capital}.`;
   }
 
+  // The API's descriptions of the refusals a user can fix (its protocol, in English), and the
+  // catalogue's words for each.
+  const REFUSALS = {
+    "password must be at least 8 characters long": "error.password_too_short",
+    "password must be at most 1024 characters long": "error.password_too_long",
+    "password is too common: it is among the 10000 most used passwords": "error.password_common",
+    "password must not be the same as the username": "error.password_same_as_username",
+    "new_password must differ from current_password": "error.password_unchanged",
+    "current_password is incorrect": "error.current_password",
+    "username must be at least 3 characters long": "error.username_too_short",
+    "username must be at most 64 characters long": "error.username_too_long",
+    "username may contain only ASCII letters, digits, dot, underscore and hyphen":
+      "error.username_characters",
+    "username must start with an ASCII letter or digit": "error.username_start",
+  };
+
   /** Words for a refused call, from the catalogue where the refusal is known. */
   async function describe(response) {
     let body = {};
@@ -213,7 +255,10 @@
     if (response.status >= 500) return t("error.busy");
     if (body.error === "invalid_grant") return t("error.invalid_credentials");
     if (body.error === "username_taken") return t("error.username_taken");
-    if (body.error_description === "current_password is incorrect") return t("error.current_password");
+    const known = Object.prototype.hasOwnProperty.call(REFUSALS, body.error_description)
+      ? REFUSALS[body.error_description]
+      : null;
+    if (known) return t(known);
     if (body.error_description && response.status < 500) return sentence(body.error_description);
     return t("error.generic");
   }
@@ -348,8 +393,14 @@
         }
         const text = await describe(response);
         show("error", text);
-        const about = text.toLowerCase();
-        const field = about.includes("username") && !about.includes("password") ? username : password;
+        const aboutUsername = [
+          "error.username_taken",
+          "error.username_too_short",
+          "error.username_too_long",
+          "error.username_characters",
+          "error.username_start",
+        ].some((key) => t(key) === text);
+        const field = aboutUsername ? username : password;
         markInvalid(field, true);
         field.focus();
       } catch {
@@ -428,7 +479,9 @@
       try {
         response = await api(method, path, body);
       } catch (error) {
-        show("error", error && error.message === "busy" ? t("error.busy") : t("error.unreachable"));
+        if (error instanceof Refusal) show("error", error.message);
+        else if (error && error.message === "busy") show("error", t("error.busy"));
+        else show("error", t("error.unreachable"));
         return null;
       }
       if (response.status === 401) {
@@ -563,6 +616,11 @@
   }
 
   function start() {
+    // The forms' buttons are disabled in the HTML: without this script a form would post the
+    // password to the page itself.
+    for (const button of document.querySelectorAll("form button[type=submit]")) {
+      button.disabled = false;
+    }
     const page = document.body.dataset.page;
     if (page === "sign-in") signInPage();
     else if (page === "register") registerPage();
