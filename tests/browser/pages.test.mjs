@@ -62,7 +62,15 @@ test("register, sign in, list sessions, sign another device out: it lands on /si
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
     await page.getByRole("button", { name: "Create account" }).click();
     await page.waitForURL(`${base}/account`);
-    // Signing in again on this browser replaces its session rather than adding one.
+    // Signing in again on this browser replaces its session rather than adding one; a failed
+    // attempt changes nothing.
+    await page.goto(`${base}/sign-in`);
+    await page.getByLabel("Username").fill("ada");
+    await page.getByLabel("Password", { exact: true }).fill("a typo in it");
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await alertOf(page).filter({ hasText: "Wrong username or password." }).waitFor();
+    await page.goto(`${base}/account`);
+    await assertSessions(page, 1);
     await signInThroughPage(page, base, "ada");
     await assertSessions(page, 1);
     assert.equal(await page.locator("#username").innerText(), "ada");

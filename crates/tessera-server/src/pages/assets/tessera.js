@@ -298,15 +298,18 @@
   }
 
   /**
-   * Signs in. A browser holds one session: one it already has (another user's, or an earlier
-   * sign-in) is signed out first, rather than left behind in the account's list.
+   * Signs in. A browser holds one session: when it already has one of the same user (an earlier
+   * sign-in), that one is signed out once the new one exists, rather than left behind in the
+   * account's list; a failed attempt changes nothing.
    */
   async function signIn(username, password) {
+    let previous = null;
     if (csrfToken()) {
       try {
-        await api("POST", "/auth/logout");
+        const listed = await api("GET", "/auth/sessions");
+        if (listed.ok) previous = ((await listed.json()).find((session) => session.current) || {}).id;
       } catch {
-        // Out of reach or already over: the new session replaces it in this browser anyway.
+        previous = null;
       }
     }
     const response = await fetch("/auth/login", {
@@ -318,6 +321,14 @@
     if (response.ok) {
       writeTime(REFRESH_DONE, Date.now());
       writeTime(REFRESH_SENT, 0);
+      if (previous) {
+        try {
+          // Another user's session is not this one's to end (404): it stays theirs to sign out.
+          await api("DELETE", `/auth/sessions/${encodeURIComponent(previous)}`);
+        } catch {
+          // Out of reach: the old session's cookies are gone from this browser anyway.
+        }
+      }
     }
     return response;
   }
