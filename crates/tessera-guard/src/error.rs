@@ -25,6 +25,9 @@ pub enum Revoked {
     NoIssuedAt,
     /// Introspection answered `active: false` (or an answer that does not match the token).
     Inactive,
+    /// It lives longer (`exp - iat`) than [`crate::FeedOptions::max_token_lifetime`]: a
+    /// revocation would be forgotten before it expires (Tessera refuses such tokens too).
+    Lifetime,
 }
 
 impl fmt::Display for Revoked {
@@ -35,6 +38,7 @@ impl fmt::Display for Revoked {
             Revoked::User => "issued before the user's revocation epoch",
             Revoked::NoIssuedAt => "no iat to judge against the user's revocations",
             Revoked::Inactive => "introspection says inactive",
+            Revoked::Lifetime => "lives longer than any revocation of it is kept",
         })
     }
 }
@@ -116,6 +120,7 @@ impl Error {
             Error::Revoked(Revoked::User) => "revoked_user",
             Error::Revoked(Revoked::NoIssuedAt) => "no_iat",
             Error::Revoked(Revoked::Inactive) => "inactive",
+            Error::Revoked(Revoked::Lifetime) => "token_lifetime",
             Error::InsufficientScope(_) => "insufficient_scope",
             Error::Unavailable(Unavailable::KeysNotLoaded) => "keys_not_loaded",
             Error::Unavailable(Unavailable::KeysExpired) => "keys_expired",

@@ -274,7 +274,8 @@ impl GuardBuilder {
         self
     }
 
-    /// The clock leeway for `exp`, `nbf` and `iat` (whole seconds; default 30 s).
+    /// The clock leeway for `exp`, `nbf` and `iat` (whole seconds; default 30 s; at most 300 s
+    /// with the revocation feed, whose revocations cover no more).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -351,6 +352,14 @@ impl GuardBuilder {
         self.jwks.validate()?;
         if let Some(feed) = &self.feed {
             feed.validate()?;
+            // Tessera keeps a revocation 600 s past the tokens it covers: for the leeway a
+            // verifier grants after `exp` (at most 300 s, as `JWT_LEEWAY`) and the clocks'
+            // difference. A longer leeway would accept a revoked token after the feed forgot it.
+            if self.leeway > Duration::from_secs(MAX_FEED_LEEWAY) {
+                return Err(Error::config(format!(
+                    "with the revocation feed, the leeway is at most {MAX_FEED_LEEWAY} s"
+                )));
+            }
         }
         let template = VerifierTemplate {
             issuer: issuer.clone(),
@@ -467,6 +476,9 @@ impl GuardBuilder {
     }
 }
 
+/// The longest clock leeway with the revocation feed (Tessera's own `JWT_LEEWAY` bound).
+const MAX_FEED_LEEWAY: u64 = 300;
+
 /// RFC 8414 §3.1: the well-known path goes between the host and the issuer's path.
 fn metadata_url(issuer: &str) -> Result<reqwest::Url, Error> {
     let mut url = parse_url(issuer, "the issuer (for discovery)")?;
@@ -535,6 +547,18 @@ mod tests {
                 .realm("x\"y")
                 .local_keys(keys()),
             "realm",
+        );
+        // A leeway that would outlast the feed's revocations.
+        refused(
+            Guard::builder()
+                .issuer("i")
+                .audience("a")
+                .local_keys(keys())
+                .leeway(Duration::from_secs(301))
+                .revocation_feed(crate::FeedOptions::new(crate::ClientCredentials::new(
+                    "c", "s",
+                ))),
+            "leeway",
         );
         // No runtime: a remote key set cannot start.
         refused(

@@ -45,7 +45,10 @@ pub enum RevocationKind {
 
 /// Revoked tokens, sessions and user epochs, each kept until its `until` (after which every
 /// token it could match has expired).
-#[derive(Debug, Default)]
+///
+/// `Debug` shows the counts only: the entries are user, session and token ids (what the feed's
+/// page calls sensitive), and there may be millions of them.
+#[derive(Default)]
 pub struct RevocationSet {
     /// `jti` -> until.
     tokens: HashMap<Box<str>, u64>,
@@ -131,6 +134,20 @@ impl RevocationSet {
     }
 }
 
+impl std::fmt::Debug for RevocationSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevocationSet")
+            .field("tokens", &self.tokens.len())
+            .field("sessions", &self.sessions.len())
+            .field("users", &self.users.len())
+            .finish()
+    }
+}
+
+/// How long Tessera's record keeps a revocation past the lifetime of the tokens it covers
+/// (`REVOCATION_MARGIN`: the verifiers' leeway and the clock difference between instances).
+const REVOCATION_MARGIN: u64 = 600;
+
 /// How the guard follows Tessera's revocation feed (`GET /oauth/revocations`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -151,6 +168,17 @@ pub struct FeedOptions {
     /// The largest answer read, in bytes (a full page is 10,000 entries, about 1.3 MB). Default
     /// 8 MiB.
     pub max_page_size: usize,
+    /// The longest lifetime (`exp - iat`) of a token the guard accepts: set it to Tessera's
+    /// `JWT_ACCESS_TTL` (the longest any instance uses). Default 1 hour, the longest
+    /// `JWT_ACCESS_TTL` Tessera does not warn about.
+    ///
+    /// Tessera keeps a revocation only as long as the longest access lifetime it issues, and
+    /// refuses longer-lived tokens itself (`tessera token mint --ttl 7d` makes one): the feed
+    /// forgets a revocation once the tokens it covers have expired, so a longer-lived token would
+    /// be accepted again afterwards (and at once by a guard started later). The guard refuses such
+    /// tokens, and keeps every revocation at least until the tokens it covers, of at most this
+    /// lifetime, have expired.
+    pub max_token_lifetime: Duration,
 }
 
 impl FeedOptions {
@@ -164,6 +192,7 @@ impl FeedOptions {
             stale_after: Duration::from_secs(15),
             serve_stale: false,
             max_page_size: 8 * 1024 * 1024,
+            max_token_lifetime: Duration::from_secs(3600),
         }
     }
 
@@ -199,7 +228,19 @@ impl FeedOptions {
         self
     }
 
+    /// Sets [`FeedOptions::max_token_lifetime`].
+    #[must_use]
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_token_lifetime = lifetime;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.max_token_lifetime.as_secs() == 0 {
+            return Err(Error::config(
+                "revocation feed: max_token_lifetime must be at least 1 s",
+            ));
+        }
         if self.wait > Duration::from_secs(25) {
             return Err(Error::config("revocation feed: wait is at most 25 s"));
         }
@@ -280,8 +321,14 @@ impl Feed {
         self.cursor.load(Ordering::Relaxed)
     }
 
-    /// Judges the claims against the set.
+    /// Judges the claims against the set, after the lifetime rule
+    /// ([`FeedOptions::max_token_lifetime`]), as Tessera's deny-list does.
     pub(crate) fn check(&self, claims: &AccessClaims) -> Option<Revoked> {
+        if claims.iat.is_some_and(|iat| {
+            claims.exp.saturating_sub(iat) > self.options.max_token_lifetime.as_secs()
+        }) {
+            return Some(Revoked::Lifetime);
+        }
         self.set
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -317,8 +364,16 @@ impl Feed {
                             .set
                             .write()
                             .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        // Every token an entry covers was issued before its `not_before`, and the
+                        // guard accepts none that lives longer than `max_token_lifetime`.
+                        let covered = self
+                            .options
+                            .max_token_lifetime
+                            .as_secs()
+                            .saturating_add(REVOCATION_MARGIN);
                         for entry in &page.revocations {
-                            set.apply(entry.kind, &entry.value, entry.not_before, entry.until);
+                            let until = entry.until.max(entry.not_before.saturating_add(covered));
+                            set.apply(entry.kind, &entry.value, entry.not_before, until);
                         }
                         if forgotten_at.elapsed() >= FORGET_EVERY {
                             set.forget_expired(self.clock.now());
@@ -488,6 +543,16 @@ mod tests {
         );
         set.forget_expired(600);
         assert!(set.is_empty());
+    }
+
+    #[test]
+    fn debug_shows_counts_not_the_revoked_ids() {
+        let mut set = RevocationSet::new();
+        set.apply(RevocationKind::Session, "sid-secretive", 1, 2);
+        set.apply(RevocationKind::User, "user-secretive", 1, 2);
+        let printed = format!("{set:?}");
+        assert!(!printed.contains("secretive"), "{printed}");
+        assert!(printed.contains("sessions: 1"), "{printed}");
     }
 
     #[test]

@@ -102,6 +102,73 @@ async fn a_guard_started_after_the_revocations_still_refuses_those_tokens() {
     tessera.stop().await;
 }
 
+/// A token that lives longer than Tessera's access lifetime (`tessera token mint --ttl 2h`)
+/// outlives the revocation that covers it: Tessera forgets a user's epoch once every token of the
+/// deployment's lifetime has expired, and refuses longer-lived tokens itself. So must the guard,
+/// or a disabled user's long token comes back once the epoch is forgotten (at once for a guard
+/// started then).
+#[tokio::test]
+async fn a_token_outliving_its_revocation_is_refused_as_tessera_refuses_it() {
+    let tessera = Tessera::start().await;
+    let credentials = tessera.add_client("long-lived").await;
+    tessera.register("lou").await;
+    let login = tessera.login("lou").await;
+    let tokens = tessera.state.tokens();
+    let sub = tokens.verifier.verify_access_token(&login).unwrap().sub;
+    let minted = tokens
+        .issuer()
+        .unwrap()
+        .issue(&tessera_token::AccessTokenRequest {
+            subject: sub,
+            ttl: Some(2 * 3600),
+            ..Default::default()
+        })
+        .unwrap()
+        .token;
+    // Tessera's own verdict on it.
+    let me = tessera
+        .client
+        .get(tessera.url("/auth/me"))
+        .bearer_auth(&minted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    // Logout everywhere: the user's epoch covers every token issued before it, minted included.
+    tessera.clock.advance(1);
+    let response = tessera
+        .client
+        .post(tessera.url("/auth/logout-all"))
+        .bearer_auth(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // Half an hour later, Tessera's record has forgotten the epoch (15 min lifetime + margin);
+    // the minted token has 90 minutes left.
+    tessera.clock.advance(1800);
+    let guard = guard_with_feed(&tessera, credentials, |o| o);
+    ready(&guard).await;
+    assert!(matches!(
+        guard.verify(&minted).await,
+        Err(Error::Revoked(Revoked::Lifetime))
+    ));
+    let answer = call(&service(&guard), "/me", Some(&minted)).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    // A token within the configured lifetime passes.
+    let fresh = tessera.login("lou").await;
+    assert!(guard.verify(&fresh).await.is_ok());
+    let strict = guard_with_feed(&tessera, tessera.add_client("strict").await, |o| {
+        o.max_token_lifetime(Duration::from_secs(600))
+    });
+    ready(&strict).await;
+    assert!(matches!(
+        strict.verify(&fresh).await,
+        Err(Error::Revoked(Revoked::Lifetime))
+    ));
+    tessera.stop().await;
+}
+
 #[tokio::test]
 async fn a_guard_keeps_following_the_feed_across_a_tessera_restart() {
     let tessera = Tessera::start().await;
