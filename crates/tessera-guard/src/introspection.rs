@@ -160,7 +160,7 @@ impl Introspection {
             return;
         }
         let left = Duration::from_secs(claims.exp.saturating_sub(self.clock.now()));
-        let until = Instant::now() + ttl.min(left);
+        let until = crate::keys::later(Instant::now(), ttl.min(left));
         let mut cache = self.cache();
         if cache.len() >= self.options.cache_capacity {
             let now = Instant::now();

@@ -456,12 +456,15 @@ impl Keys {
         let keys = usable_keys(&jwks)?;
         let fetched = Instant::now();
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        // Never sooner than half a second: a zero `min_cache` and a `no-store` answer must not
+        // make the background task fetch in a loop.
+        let refresh_in = lifetime.mul_f64(0.8).max(MIN_REFRESH_INTERVAL);
         self.current.store(Some(Arc::new(KeySnapshot {
             verifier: self.template.verifier(keys),
             generation,
-            fresh_until: Some(fetched + lifetime),
-            refresh_at: Some(fetched + lifetime.mul_f64(0.8)),
-            usable_until: Some(fetched + lifetime + options.stale_grace),
+            fresh_until: Some(later(fetched, lifetime)),
+            refresh_at: Some(later(fetched, refresh_in)),
+            usable_until: Some(later(later(fetched, lifetime), options.stale_grace)),
         })));
         tracing::debug!(
             event = "jwks_loaded",
@@ -517,6 +520,18 @@ impl Keys {
     }
 }
 
+/// The shortest time from a fetch of the set to the background refresh that follows it.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// `start + duration`, saturating where an `Instant` cannot go (a `Duration::MAX` in the options
+/// means "as long as can be", not a panic in the background task).
+pub(crate) fn later(start: Instant, duration: Duration) -> Instant {
+    start
+        .checked_add(duration)
+        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(start)
+}
+
 /// The verification keys of a fetched set: each asymmetric key bound to its `alg`; keys that
 /// cannot be used (no `alg`, a private or symmetric key, a curve or size the token core refuses,
 /// `use` other than `sig`) are skipped, and a `kid` found twice is dropped (an ambiguous `kid`
@@ -548,4 +563,19 @@ fn usable_keys(jwks: &JwkSet) -> Result<KeySet, Error> {
         return Err(Error::fetch("JWK Set", "no usable verification key"));
     }
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_saturates_instead_of_panicking() {
+        let now = Instant::now();
+        assert_eq!(
+            later(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert!(later(now, Duration::MAX) > now + Duration::from_secs(365 * 86_400));
+    }
 }

@@ -260,6 +260,42 @@ async fn max_age_is_honoured_within_the_configured_bounds() {
     }
 }
 
+/// A zero `min_cache` (allowed) and a `no-store` set: refreshed at most twice a second, not in a
+/// loop as fast as the server answers.
+#[tokio::test]
+async fn a_no_store_set_with_no_minimum_is_not_fetched_in_a_loop() {
+    let signer = key();
+    let server = JwksServer::start(&[&signer]).await;
+    *server.served.cache_control.lock().unwrap() = "no-store".into();
+    let guard = guard(
+        &server,
+        JwksOptions::default().cache_bounds(Duration::ZERO, Duration::from_secs(60)),
+    );
+    loaded(&guard).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let fetches = server.fetches();
+    assert!((2..=4).contains(&fetches), "{fetches} fetches in 1.2 s");
+    assert!(guard.verify(&token(&signer)).await.is_ok());
+}
+
+/// `Duration::MAX` for "as long as can be" (the grace, the cache ceiling) and a set that says
+/// `max-age` of 2^64 - 1 seconds: the keys load, no deadline arithmetic panics.
+#[tokio::test]
+async fn unbounded_durations_do_not_panic_the_key_task() {
+    let signer = key();
+    let server = JwksServer::start(&[&signer]).await;
+    *server.served.cache_control.lock().unwrap() = format!("max-age={}", u64::MAX);
+    let guard = guard(
+        &server,
+        JwksOptions::default()
+            .cache_bounds(Duration::from_secs(30), Duration::MAX)
+            .stale_grace(Duration::MAX),
+    );
+    loaded(&guard).await;
+    assert!(guard.verify(&token(&signer)).await.is_ok());
+    assert_eq!(server.fetches(), 1);
+}
+
 #[tokio::test]
 async fn an_answer_over_the_size_cap_is_refused_as_it_arrives() {
     let signer = key();
