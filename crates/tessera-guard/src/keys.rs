@@ -569,6 +569,59 @@ fn usable_keys(jwks: &JwkSet) -> Result<KeySet, Error> {
 mod tests {
     use super::*;
 
+    /// Key confusion through the JWK Set: only public signature keys bound to an algorithm of
+    /// their own type are used, and a `kid` two keys claim selects neither.
+    #[test]
+    fn only_unambiguous_public_signature_keys_are_used() {
+        #![allow(clippy::unwrap_used, reason = "test code")]
+        use serde_json::{json, Value};
+        use tessera_token::{Algorithm, SigningKey};
+        let public = |alg: Algorithm, kid: &str| -> Value {
+            let (key, _) = SigningKey::generate(alg).unwrap();
+            let mut set = KeySet::new();
+            set.add_verifying_key(key.verifying_key().clone()).unwrap();
+            let mut jwk = serde_json::to_value(set.to_jwks()).unwrap()["keys"][0].clone();
+            jwk["kid"] = kid.into();
+            jwk
+        };
+        let with = |mut jwk: Value, name: &str, value: Value| {
+            if value.is_null() {
+                jwk.as_object_mut().unwrap().remove(name);
+            } else {
+                jwk[name] = value;
+            }
+            jwk
+        };
+        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC1zZWNyZXQ";
+        let jwks = json!({"keys": [
+            public(Algorithm::ES256, "good"),
+            {"kty": "oct", "alg": "HS256", "kid": "oct", "k": secret},
+            {"kty": "RSA", "alg": "HS256", "kid": "k-on-rsa", "k": secret},
+            {"kty": "EC", "alg": "HS256", "kid": "hs-on-ec"},
+            with(public(Algorithm::ES256, "alg-hs"), "alg", json!("HS256")),
+            with(public(Algorithm::ES256, "alg-rs"), "alg", json!("RS256")),
+            with(public(Algorithm::ES256, "alg-none"), "alg", json!("none")),
+            with(public(Algorithm::ES256, "no-alg"), "alg", Value::Null),
+            with(public(Algorithm::ES256, "enc"), "use", json!("enc")),
+            with(public(Algorithm::ES256, "ops"), "key_ops", json!(["encrypt"])),
+            with(public(Algorithm::ES256, "private"), "d", json!(secret)),
+            public(Algorithm::ES256, "twice"),
+            public(Algorithm::ES256, "twice"),
+        ]});
+        let jwks: JwkSet = serde_json::from_value(jwks).unwrap();
+        let set = usable_keys(&jwks).unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.get("good").is_some());
+        let none: JwkSet = serde_json::from_value(json!({"keys": [
+            {"kty": "oct", "alg": "HS256", "kid": "oct", "k": secret},
+        ]}))
+        .unwrap();
+        assert!(
+            usable_keys(&none).is_err(),
+            "no usable key: the last good set stays"
+        );
+    }
+
     #[test]
     fn later_saturates_instead_of_panicking() {
         let now = Instant::now();
