@@ -79,6 +79,11 @@ pub enum Error {
     /// (RFC 6750 §3.1).
     #[error("no bearer token in the request")]
     MissingToken,
+    /// An `Authorization: Bearer` header that holds no single token (empty, with spaces inside,
+    /// not text), or two `Authorization` headers. 401 `invalid_token` like a bad token: never
+    /// taken for no token.
+    #[error("a malformed Authorization header")]
+    MalformedAuthorization,
     /// The token failed the token core's verification ([`tessera_token::Verifier`]); the inner
     /// error names the step. 401 `invalid_token`, with the generic description.
     #[error("invalid token: {0}")]
@@ -114,6 +119,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::MissingToken => "missing_token",
+            Error::MalformedAuthorization => "malformed_authorization",
             Error::InvalidToken(inner) => inner.reason(),
             Error::Revoked(Revoked::Token) => "revoked_token",
             Error::Revoked(Revoked::Session) => "revoked_session",

@@ -132,10 +132,11 @@ impl Guard {
     /// Finds the `Authorization: Bearer` token in `headers` and [verifies](Guard::verify) it.
     ///
     /// # Errors
-    /// [`Error::MissingToken`] without one (or with another scheme, or two `Authorization`
-    /// headers: the second would be ambiguous), then as [`Guard::verify`].
+    /// [`Error::MissingToken`] without one (or with another scheme);
+    /// [`Error::MalformedAuthorization`] for a `Bearer` header without a single token, or two
+    /// `Authorization` headers (which one counts would be ambiguous); then as [`Guard::verify`].
     pub async fn verify_headers(&self, headers: &HeaderMap) -> Result<Claims, Error> {
-        let token = bearer_token(headers).ok_or(Error::MissingToken);
+        let token = bearer_token(headers);
         match token {
             Ok(token) => self.verify(token).await,
             Err(error) => {
@@ -219,17 +220,23 @@ impl Shared {
 
 /// The token of an `Authorization: Bearer TOKEN` header (scheme case-insensitive); `None`
 /// without exactly one `Authorization` header of that scheme with a non-empty token.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let value = values.next()?;
+    let value = values.next().ok_or(Error::MissingToken)?;
     if values.next().is_some() {
-        return None;
+        return Err(Error::MalformedAuthorization);
     }
-    let text = value.to_str().ok()?;
-    let (scheme, token) = text.split_once(' ')?;
+    let text = value.to_str().map_err(|_| Error::MalformedAuthorization)?;
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another scheme (Basic, ...): no bearer token.
+        return Err(Error::MissingToken);
+    }
     let token = token.trim_start_matches(' ');
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
-        .then_some(token)
+    if token.is_empty() || token.contains(' ') {
+        return Err(Error::MalformedAuthorization);
+    }
+    Ok(token)
 }
 
 impl GuardBuilder {
@@ -501,15 +508,22 @@ mod tests {
             for value in values {
                 headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
             }
-            bearer_token(&headers).map(str::to_owned)
+            bearer_token(&headers)
+                .map(str::to_owned)
+                .map_err(|error| error.reason())
         };
-        assert_eq!(with(&["Bearer abc"]).as_deref(), Some("abc"));
-        assert_eq!(with(&["bearer abc"]).as_deref(), Some("abc"));
-        assert_eq!(with(&["Basic abc"]), None);
-        assert_eq!(with(&["Bearer "]), None);
-        assert_eq!(with(&["Bearer a b"]), None);
-        assert_eq!(with(&["Bearer a", "Bearer b"]), None);
-        assert_eq!(with(&[]), None);
+        assert_eq!(with(&["Bearer abc"]).as_deref(), Ok("abc"));
+        assert_eq!(with(&["bearer abc"]).as_deref(), Ok("abc"));
+        assert_eq!(with(&["Basic abc"]), Err("missing_token"));
+        assert_eq!(with(&[]), Err("missing_token"));
+        // A bearer header without one token is a bad token, never no token.
+        assert_eq!(with(&["Bearer "]), Err("malformed_authorization"));
+        assert_eq!(with(&["Bearer"]), Err("malformed_authorization"));
+        assert_eq!(with(&["Bearer a b"]), Err("malformed_authorization"));
+        assert_eq!(
+            with(&["Bearer a", "Bearer b"]),
+            Err("malformed_authorization")
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Error {
                 Some(format!("Bearer {}", realm.trim_end_matches(", "))),
                 json!({"error": "invalid_token", "error_description": INVALID_TOKEN_DESCRIPTION}),
             ),
-            Error::InvalidToken(_) | Error::Revoked(_) => (
+            Error::InvalidToken(_) | Error::Revoked(_) | Error::MalformedAuthorization => (
                 StatusCode::UNAUTHORIZED,
                 Some(format!("Bearer {realm}error=\"invalid_token\"")),
                 json!({"error": "invalid_token", "error_description": INVALID_TOKEN_DESCRIPTION}),
