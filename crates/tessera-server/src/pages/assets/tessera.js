@@ -23,6 +23,8 @@
   const RETRY_PAUSE_MS = 200;
   const MAX_ATTEMPTS = 90;
   const NOTICE = "tessera.notice";
+  // How often the account page asks for the list of sessions while it is in view.
+  const SESSIONS_POLL_MS = 4000;
 
   const lang = document.documentElement.lang || "en";
 
@@ -502,7 +504,13 @@
       return response;
     }
 
+    let shown = "";
+
     function renderSessions(sessions) {
+      // Unchanged (same sessions, same activity): nothing to redraw.
+      const signature = JSON.stringify(sessions);
+      if (signature === shown) return;
+      shown = signature;
       const items = sessions.map((session, index) => {
         const item = element("li", session.current ? "session current" : "session");
         const about = element("div");
@@ -524,12 +532,19 @@
           const button = element("button", "secondary", t("account.sign_out_session"));
           button.type = "button";
           button.setAttribute("aria-describedby", deviceId);
+          button.dataset.session = session.id;
           button.addEventListener("click", () => endSession(session.id, button));
           item.append(button);
         }
         return item;
       });
+      // Keep the keyboard where it was: the same session's button, if it still exists.
+      const focused = document.activeElement && document.activeElement.dataset.session;
       list.replaceChildren(...items);
+      if (focused) {
+        const again = [...list.querySelectorAll("button")].find((b) => b.dataset.session === focused);
+        if (again) again.focus();
+      }
     }
 
     async function loadSessions() {
@@ -617,9 +632,14 @@
       field.focus();
     });
 
+    // The list stays current while the page is in view: a new sign-in elsewhere appears, and a
+    // session ended elsewhere (this one included) is noticed without a click.
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") loadSessions();
     });
+    setInterval(() => {
+      if (document.visibilityState === "visible") loadSessions();
+    }, SESSIONS_POLL_MS);
 
     loadProfile().then((ok) => {
       if (ok) loadSessions();
