@@ -53,6 +53,16 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def cpu_times(cpu):
+    """(total, steal) jiffies of one CPU, from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v[:8]), v[7]
+    return 0, 0
+
+
 def wait_ok(port, token, proc, seconds=30):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -82,8 +92,8 @@ def wrk(port, token, duration, conns):
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    p50 = re.search(r"50%\s+(\S+)", out).group(1)
-    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
     return {
         "rps": rps, "requests": total, "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "errors": errors.group(0) if errors else "", "p50": p50, "p99": p99,
@@ -102,8 +112,11 @@ def run_one(binary, peer, alg, keydir, port, token, args):
         if args.warmup > 0:
             wrk(port, token, args.warmup, args.conns)
         before = cpu_seconds(proc.pid)
+        total0, steal0 = cpu_times(SERVER_CPU)
         result = wrk(port, token, args.duration, args.conns)
         result["cpu_us"] = (cpu_seconds(proc.pid) - before) / max(result["requests"], 1) * 1e6
+        total1, steal1 = cpu_times(SERVER_CPU)
+        result["steal"] = 100.0 * (steal1 - steal0) / max(total1 - total0, 1)
         return result
     finally:
         proc.terminate()
@@ -149,18 +162,21 @@ def main():
                 results[(alg, peer)].append(r)
                 log(f"round {rnd + 1} {alg:5} {peer:12} {r['rps']:>10.0f} req/s  "
                     f"cpu {r['cpu_us']:.2f} us/req  p50 {r['p50']} p99 {r['p99']}  "
-                    f"non2xx {r['non2xx']} {r['errors']}  load {r['load']}")
+                    f"non2xx {r['non2xx']} {r['errors']}  steal {r['steal']:.1f}%  load {r['load']}")
     load_after = loadavg()
 
     def med(alg, peer, key="rps"):
         return statistics.median(r[key] for r in results[(alg, peer)])
+
+    def best_of(alg, peer):
+        return max(r["rps"] for r in results[(alg, peer)])
 
     cmd = f"CARGO_TARGET_DIR={TARGET} SERVER_CPU={SERVER_CPU} WRK_CPU={WRK_CPU} " + " ".join(
         shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]
     )
     lines = [
         f"Started {started}; commit {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()}"
-        f" (+ the example, if uncommitted); {os.cpu_count()} CPUs.",
+        f"{' (with local changes)' if subprocess.run(['git', 'status', '--porcelain', '--', 'bench/guard_http.py', 'crates/tessera-guard'], cwd=ROOT, capture_output=True, text=True).stdout.strip() else ''}; {os.cpu_count()} CPUs.",
         "",
         f"Command: `{cmd}`",
         "",
@@ -171,8 +187,9 @@ def main():
         f"Load average (1/5/15 min): before {load_before}, after {load_after}; "
         f"1-min load over the measurements {min(float(l.split()[0]) for l in loads):.2f}-{max(float(l.split()[0]) for l in loads):.2f}.",
         "",
-        "| alg | peer | req/s median [min-max] | / bare | / jsonwebtoken | server CPU us/req (median) | p50 / p99 (median run) | non-2xx |",
-        "|---|---|---|---|---|---|---|---|",
+        "| alg | peer | req/s median [min-max] | median / bare | median / jsonwebtoken | best req/s | best / bare | best / jsonwebtoken "
+        "| server CPU us/req (median) | CPU: bare / peer | CPU: jsonwebtoken / peer | p50 / p99 (median run) | non-2xx |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for alg in ALGS:
         bare, jwt = med(alg, "bare"), med(alg, "jsonwebtoken")
@@ -180,9 +197,13 @@ def main():
             rs = results[(alg, peer)]
             m = med(alg, peer)
             mid = sorted(rs, key=lambda r: r["rps"])[len(rs) // 2]
+            best = max(r["rps"] for r in rs)
+            cpu = med(alg, peer, "cpu_us")
             lines.append(
-                f"| {alg.upper()} | {peer} | {m:,.0f} [{min(r['rps'] for r in rs):,.0f}-{max(r['rps'] for r in rs):,.0f}] "
-                f"| {m / bare:.3f} | {m / jwt:.3f} | {med(alg, peer, 'cpu_us'):.2f} | {mid['p50']} / {mid['p99']} "
+                f"| {alg.upper()} | {peer} | {m:,.0f} [{min(r['rps'] for r in rs):,.0f}-{best:,.0f}] "
+                f"| {m / bare:.3f} | {m / jwt:.3f} | {best:,.0f} | {best / best_of(alg, 'bare'):.3f} "
+                f"| {best / best_of(alg, 'jsonwebtoken'):.3f} | {cpu:.2f} | {med(alg, 'bare', 'cpu_us') / cpu:.3f} "
+                f"| {med(alg, 'jsonwebtoken', 'cpu_us') / cpu:.3f} | {mid['p50']} / {mid['p99']} "
                 f"| {sum(r['non2xx'] for r in rs)} |"
             )
     lines += ["", "Verdict (issue 11: guard >= jsonwebtoken, and within 10% of bare, i.e. >= 0.90 x bare):", ""]
@@ -190,15 +211,18 @@ def main():
         bare, jwt = med(alg, "bare"), med(alg, "jsonwebtoken")
         for peer in ("guard", "guard-feed"):
             g = med(alg, peer)
+            b, bb, bj = best_of(alg, peer), best_of(alg, "bare"), best_of(alg, "jsonwebtoken")
+            c, cb, cj = (med(alg, p, "cpu_us") for p in (peer, "bare", "jsonwebtoken"))
             lines.append(
-                f"- {alg.upper()} {peer}: {g / bare:.3f} x bare ({'within' if g >= 0.9 * bare else 'NOT within'} 10%), "
-                f"{g / jwt:.3f} x jsonwebtoken ({'>=' if g >= jwt else '<'})."
+                f"- {alg.upper()} {peer}: median req/s {g / bare:.3f} x bare ({'within' if g >= 0.9 * bare else 'NOT within'} 10%), "
+                f"{g / jwt:.3f} x jsonwebtoken ({'>=' if g >= jwt else '<'}); best req/s {b / bb:.3f} x bare, "
+                f"{b / bj:.3f} x jsonwebtoken; CPU per request {c / cb:.2f} x bare's, {c / cj:.3f} x jsonwebtoken's."
             )
-    lines += ["", "Every run (round, alg, peer, req/s, server CPU us/req, 1-min load after):", "", "```"]
+    lines += ["", "Every run (round, alg, peer, req/s, server CPU us/req, steal % on the server's CPU, load after):", "", "```"]
     for alg in ALGS:
         for peer in PEERS:
             for i, r in enumerate(results[(alg, peer)]):
-                lines.append(f"{i + 1} {alg} {peer:12} {r['rps']:>10.0f} {r['cpu_us']:6.2f} {r['load']}")
+                lines.append(f"{i + 1} {alg} {peer:12} {r['rps']:>10.0f} {r['cpu_us']:6.2f} {r['steal']:5.1f} {r['load']}")
     lines.append("```")
     report = "\n".join(lines) + "\n"
     print(report)
