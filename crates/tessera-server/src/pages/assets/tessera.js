@@ -109,10 +109,19 @@
       if (response.status >= 500) throw new Error("busy");
       writeTime(REFRESH_SENT, 0);
       if (response.status === 429) throw new Error("busy");
-      if (response.status === 400 || response.status === 403) {
-        // Not the end of the session but a request the server will not take (a cookie sent
-        // twice, planted by another site): say what it says rather than sign the user out.
-        throw new Refusal(await describe(response));
+      if (response.status === 400) {
+        const text = await describe(response.clone());
+        let body = {};
+        try {
+          body = await response.json();
+        } catch {
+          body = {};
+        }
+        if (String(body.error_description || "").includes("twice")) {
+          // Not the end of the session but a request the server will not take (a cookie sent
+          // twice, planted by another site): say what it says rather than sign the user out.
+          throw new Refusal(text);
+        }
       }
       return "signed-out";
     });
