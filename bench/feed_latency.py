@@ -214,6 +214,29 @@ def summary(name, values):
             f"p90 {pct(ms, 90):7.2f}  p99 {pct(ms, 99):7.2f}  max {max(ms):7.2f}  ms")
 
 
+
+def describe_load(load_result):
+    """One line on the load generator's run: rate, volume, refusals and its own latency."""
+    return (f"load ({load_result.get('tool')}): {load_result.get('rps', float('nan')):,.0f} req/s, "
+            f"{load_result.get('requests')} requests in {load_result.get('duration_s', 0):.1f} s, "
+            f"non-2xx {load_result.get('non2xx')}, errors {load_result.get('errors', 0)}, "
+            f"p50 {load_result.get('p50_ms', float('nan')):.2f} ms, p99 {load_result.get('p99_ms', float('nan')):.2f} ms")
+
+
+def stop_all(wrk, procs, tmp):
+    """Stops the load generator and every started process (newest first), then removes tmp."""
+    if wrk is not None:
+        wrk[0].kill()
+        wrk[0].wait()
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tessera", required=True, help="a release build of the tessera binary")
@@ -355,27 +378,14 @@ def main():
             print(f"probes per trial (GET /me until 401): p50 {pct(probes, 50)}, p99 {pct(probes, 99)}, "
                   f"max {probes[-1]}; first probe already 401 in {sum(p == 1 for p in probes)} of {len(probes)}")
         if load_result is not None:
-            print(f"load ({load_result.get('tool')}): {load_result.get('rps', float('nan')):,.0f} req/s, "
-                  f"{load_result.get('requests')} requests in {load_result.get('duration_s', 0):.1f} s, "
-                  f"non-2xx {load_result.get('non2xx')}, errors {load_result.get('errors', 0)}, "
-                  f"p50 {load_result.get('p50_ms', float('nan')):.2f} ms, p99 {load_result.get('p99_ms', float('nan')):.2f} ms")
+            print(describe_load(load_result))
         if args.json_out:
             with open(args.json_out, "w") as f:
                 json.dump({"trials": args.trials, "load": args.load, "misses": misses,
                            "results": results, "load_result": load_result,
                            "loadavg": [loadavg_before, loadavg_after], "seconds": run_seconds}, f)
     finally:
-        if wrk is not None:
-            wrk[0].kill()
-            wrk[0].wait()
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(wrk, procs, tmp)
 
 
 if __name__ == "__main__":

@@ -207,27 +207,14 @@ def main():
                 print(f"probes per trial (GET /me until 401): p50 {fl.pct(probes, 50)}, p99 {fl.pct(probes, 99)}, "
                       f"max {probes[-1]}; first probe already 401 in {sum(p == 1 for p in probes)} of {len(probes)}")
         if load_result is not None:
-            print(f"load ({load_result.get('tool')}): {load_result.get('rps', float('nan')):,.0f} req/s, "
-                  f"{load_result.get('requests')} requests in {load_result.get('duration_s', 0):.1f} s, "
-                  f"non-2xx {load_result.get('non2xx')}, errors {load_result.get('errors', 0)}, "
-                  f"p50 {load_result.get('p50_ms', float('nan')):.2f} ms, p99 {load_result.get('p99_ms', float('nan')):.2f} ms")
+            print(fl.describe_load(load_result))
         if args.json_out:
             with open(args.json_out, "w") as f:
                 json.dump({"trials": args.trials, "load": args.load, "misses": misses,
                            "results": results, "load_result": load_result,
                            "loadavg": [loadavg_before, loadavg_after], "seconds": run_seconds}, f)
     finally:
-        if wrk is not None:
-            wrk[0].kill()
-            wrk[0].wait()
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        fl.stop_all(wrk, procs, tmp)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -54,7 +54,7 @@ const STRINGS: &str = include_str!("assets/strings.en.json");
 /// One thing served from memory: its bytes, type and entity tag.
 #[derive(Debug)]
 struct Served {
-    body: &'static [u8],
+    body: Bytes,
     content_type: &'static str,
     etag: HeaderValue,
 }
@@ -65,7 +65,7 @@ impl Served {
         let etag = HeaderValue::from_str(&format!("\"{}\"", hex(&digest.as_ref()[..12])))
             .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
         Served {
-            body: Box::leak(body.into_boxed_str()).as_bytes(),
+            body: Bytes::from(body),
             content_type,
             etag,
         }
@@ -99,7 +99,7 @@ impl Served {
         let mut response = if fresh {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            let mut response = Response::new(Body::from(self.body));
+            let mut response = Response::new(Body::from(self.body.clone()));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(self.content_type),
@@ -332,7 +332,7 @@ mod tests {
         assert!(strings.len() > 40, "{}", strings.len());
         let pages = rendered();
         for page in [&pages.sign_in, &pages.register, &pages.account] {
-            let html = std::str::from_utf8(page.body).unwrap();
+            let html = std::str::from_utf8(&page.body).unwrap();
             assert!(!html.contains("{{"), "{html}");
             assert!(html.contains(&pages.script_path));
             assert!(html.contains(&pages.stylesheet_path));
@@ -365,7 +365,7 @@ mod tests {
     fn pages_have_no_inline_script_or_style() {
         let pages = rendered();
         for page in [&pages.sign_in, &pages.register, &pages.account] {
-            let html = std::str::from_utf8(page.body).unwrap();
+            let html = std::str::from_utf8(&page.body).unwrap();
             assert!(!html.contains("<script>"), "inline script");
             assert!(!html.contains("<style"), "inline style");
             assert!(!html.contains(" style="), "style attribute");

@@ -443,12 +443,13 @@ fn sign_in_redirect(headers: &HeaderMap) -> Response {
 
 /// Percent-encodes a query value, keeping `/` readable (`next=/account`).
 fn encode_query_value(text: &str) -> String {
+    use std::fmt::Write as _;
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'/' | b'-' | b'_' | b'.' | b'~') {
             encoded.push(char::from(byte));
         } else {
-            encoded.push_str(&format!("%{byte:02X}"));
+            let _ = write!(encoded, "%{byte:02X}");
         }
     }
     encoded

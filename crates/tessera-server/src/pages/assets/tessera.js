@@ -110,17 +110,11 @@
       writeTime(REFRESH_SENT, 0);
       if (response.status === 429) throw new Error("busy");
       if (response.status === 400) {
-        const text = await describe(response.clone());
-        let body = {};
-        try {
-          body = await response.json();
-        } catch {
-          body = {};
-        }
+        const body = await response.json().catch(() => ({}));
         if (String(body.error_description || "").includes("twice")) {
           // Not the end of the session but a request the server will not take (a cookie sent
           // twice, planted by another site): say what it says rather than sign the user out.
-          throw new Refusal(text);
+          throw new Refusal(sentence(body.error_description));
         }
       }
       return "signed-out";
@@ -346,37 +340,25 @@
 
   // Pages ------------------------------------------------------------------------------------
 
-  function signInPage() {
-    const notice = takeNotice();
-    if (notice) show("status", t(notice));
-    const form = document.getElementById("sign-in-form");
+  /**
+   * The Username/Password form `formId`: checks that both are filled in, marks the button busy,
+   * and runs `submit(username, password)`, which answers "left" when the page is going away.
+   */
+  function credentialsForm(formId, submit) {
+    const form = document.getElementById(formId);
     const username = document.getElementById("username");
     const password = document.getElementById("password");
     const button = form.querySelector("button[type=submit]");
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      if (
-        !filledIn([
-          [username, "error.missing_username"],
-          [password, "error.missing_password"],
-        ])
-      ) {
-        return;
-      }
+      const fields = [
+        [username, "error.missing_username"],
+        [password, "error.missing_password"],
+      ];
+      if (!filledIn(fields)) return;
       busy(button, true);
-      show("status", "");
       try {
-        const response = await signIn(username.value, password.value);
-        if (response.ok) {
-          location.assign(safeNext());
-          return;
-        }
-        show("error", await describe(response));
-        if (response.status === 401) {
-          password.value = "";
-          markInvalid(password, true);
-          password.focus();
-        }
+        if ((await submit(username, password)) === "left") return;
       } catch {
         show("error", t("error.unreachable"));
       }
@@ -384,51 +366,53 @@
     });
   }
 
+  function signInPage() {
+    const notice = takeNotice();
+    if (notice) show("status", t(notice));
+    credentialsForm("sign-in-form", async (username, password) => {
+      show("status", "");
+      const response = await signIn(username.value, password.value);
+      if (response.ok) {
+        location.assign(safeNext());
+        return "left";
+      }
+      show("error", await describe(response));
+      if (response.status === 401) {
+        password.value = "";
+        markInvalid(password, true);
+        password.focus();
+      }
+      return "stayed";
+    });
+  }
+
   function registerPage() {
-    const form = document.getElementById("register-form");
-    const username = document.getElementById("username");
-    const password = document.getElementById("password");
-    const button = form.querySelector("button[type=submit]");
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      if (
-        !filledIn([
-          [username, "error.missing_username"],
-          [password, "error.missing_password"],
-        ])
-      ) {
-        return;
+    credentialsForm("register-form", async (username, password) => {
+      const response = await fetch("/auth/register", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ username: username.value, password: password.value }),
+      });
+      if (response.status === 201) {
+        show("status", t("register.created"));
+        const signedIn = await signIn(username.value, password.value);
+        location.assign(signedIn.ok ? safeNext() : "/sign-in");
+        return "left";
       }
-      busy(button, true);
-      try {
-        const response = await fetch("/auth/register", {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
-          body: JSON.stringify({ username: username.value, password: password.value }),
-        });
-        if (response.status === 201) {
-          show("status", t("register.created"));
-          const signedIn = await signIn(username.value, password.value);
-          location.assign(signedIn.ok ? safeNext() : "/sign-in");
-          return;
-        }
-        const text = await describe(response);
-        show("error", text);
-        const aboutUsername = [
-          "error.username_taken",
-          "error.username_too_short",
-          "error.username_too_long",
-          "error.username_characters",
-          "error.username_start",
-        ].some((key) => t(key) === text);
-        const field = aboutUsername ? username : password;
-        markInvalid(field, true);
-        field.focus();
-      } catch {
-        show("error", t("error.unreachable"));
-      }
-      busy(button, false);
+      const text = await describe(response);
+      show("error", text);
+      const aboutUsername = [
+        "error.username_taken",
+        "error.username_too_short",
+        "error.username_too_long",
+        "error.username_characters",
+        "error.username_start",
+      ].some((key) => t(key) === text);
+      const field = aboutUsername ? username : password;
+      markInvalid(field, true);
+      field.focus();
+      return "stayed";
     });
   }
 
